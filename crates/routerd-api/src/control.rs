@@ -1,0 +1,321 @@
+//! Control API envelopes (`control.routerd.net/v1alpha1`). The structs are the bodies; every response is
+//! wrapped with `apiVersion` and `kind` by [`envelope`] so the wrapping is done in exactly one place.
+
+use crate::duration::GoDuration;
+use crate::event::Event;
+use crate::phase::Phase;
+use crate::resource::FieldError;
+use crate::time::Timestamp;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Wraps a body as `{"apiVersion": ..., "kind": kind, ...body}`.
+pub fn envelope<T: Serialize>(kind: &str, body: &T) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    out.insert("apiVersion".into(), crate::CONTROL_API_VERSION.into());
+    out.insert("kind".into(), kind.into());
+    if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(body) {
+        for (k, v) in fields {
+            if k != "apiVersion" && k != "kind" {
+                out.insert(k, v);
+            }
+        }
+    }
+    serde_json::Value::Object(out)
+}
+
+/// Stable error codes; programs switch on these, people read `message`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ErrorCode {
+    BadRequest,
+    Invalid,
+    NotFound,
+    MethodNotAllowed,
+    Conflict,
+    Gone,
+    CursorExpired,
+    PayloadTooLarge,
+    ReadOnlySocket,
+    Forbidden,
+    Unavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::BadRequest => 400,
+            ErrorCode::Forbidden | ErrorCode::ReadOnlySocket => 403,
+            ErrorCode::NotFound => 404,
+            ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::Conflict => 409,
+            ErrorCode::Gone | ErrorCode::CursorExpired => 410,
+            ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::Invalid => 422,
+            ErrorCode::Internal => 500,
+            ErrorCode::Unavailable => 503,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<FieldError>,
+    /// `CursorExpired` only: where the client continues from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+}
+
+/// Body of kind `Error`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ErrorBody {
+    pub error: ApiError,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ApplyMode {
+    /// Upsert the given resources by identity, keep the others.
+    #[default]
+    Merge,
+    /// The given set becomes the whole desired state.
+    Replace,
+}
+
+/// `POST /apply`, `/plan`, `/validate`: resources as objects, or a YAML manifest.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ApplyRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Vec<serde_json::Value>>,
+    /// YAML text, one or more documents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<String>,
+    #[serde(default)]
+    pub mode: ApplyMode,
+    #[serde(default)]
+    pub dry_run: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub if_generation: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeAction {
+    Created,
+    Updated,
+    Unchanged,
+    Deleted,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Change {
+    /// `<apiVersion>/<Kind>/<name>`.
+    pub id: String,
+    pub action: ChangeAction,
+}
+
+/// Body of kind `ApplyResult` (also returned by delete as `DeleteResult`, and by rollback).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplyResult {
+    /// The generation in force after the call.
+    pub generation: u64,
+    pub previous_generation: u64,
+    pub dry_run: bool,
+    pub changes: Vec<Change>,
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DeleteRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// `Kind/name` of each resource to delete.
+    pub targets: Vec<String>,
+    #[serde(default)]
+    pub dry_run: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub if_generation: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RollbackRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    pub generation: u64,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// Body of kind `ValidateResult`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ValidateResult {
+    pub valid: bool,
+    pub errors: Vec<FieldError>,
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+/// One row of the config ledger.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GenerationInfo {
+    pub generation: u64,
+    pub created_at: Timestamp,
+    /// `apply`, `delete`, `rollback`, `config` (files at start-up).
+    pub source: String,
+    pub resource_count: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub deleted: u64,
+    /// Generation restored, for rollbacks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_of: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct GenerationList {
+    pub items: Vec<GenerationInfo>,
+}
+
+/// Body of kind `EventList`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EventList {
+    /// Last cursor returned, or the `since` value when nothing was.
+    pub cursor: String,
+    pub items: Vec<Event>,
+}
+
+/// Body of kind `ResourceList`: each item is a full resource object with `status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ResourceList {
+    pub items: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Health {
+    pub status: String,
+}
+
+/// A resource that is not in a good phase, as listed in `Status.status.resourcePhaseIssues`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PhaseIssue {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    pub phase: Phase,
+    pub reason: String,
+    pub message: String,
+}
+
+/// One controller's configured mode and runtime observations. Runtime fields are absent until the
+/// controller has run: they are observations, not defaults.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ControllerStatus {
+    pub name: String,
+    /// `live`, `observe` or `disabled`.
+    pub mode: String,
+    pub resource_kinds: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<GoDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_millis: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_trigger: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_reconcile_time: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_reconcile_time: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconcile_count: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconcile_error_count: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consecutive_error_count: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_error: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_duration: Option<GoDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_duration_millis: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_duration: Option<GoDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_duration_millis: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub average_duration: Option<GoDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub average_duration_millis: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error_time: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error_cleared_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ControllerList {
+    pub items: Vec<ControllerStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DaemonInfo {
+    pub kind: String,
+    pub instance: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    pub socket: String,
+    pub restarts: u64,
+    pub state: String,
+}
+
+/// `Status.status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RouterStatus {
+    pub phase: Phase,
+    pub version: String,
+    pub started_at: Timestamp,
+    pub generation: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_apply_time: Option<Timestamp>,
+    pub resource_count: u64,
+    pub resource_phases: BTreeMap<String, u64>,
+    pub resource_phase_issues: Vec<PhaseIssue>,
+    pub controllers: Vec<ControllerStatus>,
+    pub daemons: Vec<DaemonInfo>,
+    /// Present when the config files given at start-up were refused; routerd kept the last good generation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct StatusMetadata {
+    pub name: String,
+}
+
+/// Body of kind `Status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct StatusBody {
+    pub metadata: StatusMetadata,
+    pub status: RouterStatus,
+}
