@@ -1,1 +1,15 @@
-//! placeholder
+//! SQLite storage of routerd: the config ledger, the event store, resource status objects and records of
+//! what routerd installed on the host. One database file (`routerd.db`) in WAL mode so readers never block
+//! the writer; knows nothing about HTTP.
+#![forbid(unsafe_code)]
+
+pub mod db;
+pub mod error;
+pub mod event_store;
+pub mod ledger;
+pub mod state;
+
+pub use error::StoreError;
+pub use event_store::{EventFilter, EventStore, RetentionPolicy};
+pub use ledger::{Generation, Ledger, NewGeneration};
+pub use state::StateStore;
