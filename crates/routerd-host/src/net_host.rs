@@ -1,0 +1,66 @@
+//! The seam between policy code and the kernel.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::error::HostError;
+use crate::types::{Ipv4Address, Ipv4Route, Link, LinkChange};
+
+/// Boxed so that [`NetHost`] stays object-safe (`Arc<dyn NetHost>`), and
+/// `Send` so controllers can run on a multi-threaded runtime.
+pub type HostFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, HostError>> + Send + 'a>>;
+
+/// Everything routerd needs from the host's network stack, so controllers
+/// can be tested against [`crate::FakeHost`] and run against
+/// [`crate::NetlinkHost`] unchanged. Both implementations report the same
+/// [`HostError`] variants for the same conditions, which is what lets
+/// controllers treat `AlreadyExists`/`NotFound` as "already converged".
+pub trait NetHost: Send + Sync + 'static {
+    /// Controllers resolve configured names to ifindexes from this.
+    fn links(&self) -> HostFuture<'_, Vec<Link>>;
+
+    /// Applies all set fields of `change` in one request, so a link is never
+    /// brought up with a stale MTU or MAC. Err(NotFound) for an unknown link.
+    fn set_link(&self, ifindex: u32, change: LinkChange) -> HostFuture<'_, ()>;
+
+    /// All IPv4 addresses on all links.
+    fn ipv4_addresses(&self) -> HostFuture<'_, Vec<Ipv4Address>>;
+
+    /// Err(AlreadyExists) when present.
+    fn add_ipv4_address(&self, addr: Ipv4Address) -> HostFuture<'_, ()>;
+
+    /// Err(NotFound) when absent.
+    fn del_ipv4_address(&self, addr: Ipv4Address) -> HostFuture<'_, ()>;
+
+    /// Routes of one table (unicast routes only; protocol-agnostic, so it
+    /// includes the kernel's connected routes in the main table).
+    fn ipv4_routes(&self, table: u32) -> HostFuture<'_, Vec<Ipv4Route>>;
+
+    /// Added with protocol `static`.
+    ///
+    /// Err(AlreadyExists) when an identical route exists. The kernel keys
+    /// IPv4 routes by (destination, prefix, metric, table), so a route that
+    /// differs only in gateway or interface also gets AlreadyExists: change
+    /// a route by deleting the old one first. Err(Unreachable) when the
+    /// gateway is not on-link (or the route's link is down); Err(NotFound)
+    /// when `ifindex` names no link.
+    fn add_ipv4_route(&self, route: Ipv4Route) -> HostFuture<'_, ()>;
+
+    /// Deletes exactly the route described: destination/prefix, gateway
+    /// (`None` only matches a route without gateway), metric (`None` is
+    /// metric 0) and table must match; `ifindex: None` matches any interface
+    /// (the kernel picks one on add). Err(NotFound) when no route matches.
+    fn del_ipv4_route(&self, route: Ipv4Route) -> HostFuture<'_, ()>;
+
+    /// A stream of "something changed" notifications (links, IPv4 addresses, IPv4 routes) from netlink
+    /// multicast groups, so controllers can repair drift at once instead of waiting for the next periodic
+    /// resync. Each message carries a short description ("address removed", "link changed"...). The
+    /// receiver simply stops receiving if the monitor dies.
+    ///
+    /// Messages start with one of "link changed", "link removed",
+    /// "address added", "address removed", "route added", "route removed" or
+    /// "monitor overrun", optionally followed by ": " and details. They are
+    /// hints, not a change log: when the receiver lags, notifications are
+    /// dropped rather than queued, so consumers must re-read host state.
+    fn watch_changes(&self) -> tokio::sync::mpsc::Receiver<String>;
+}

@@ -1,0 +1,598 @@
+//! [`NetHost`] over rtnetlink.
+//!
+//! Every request goes through one rtnetlink connection; change notifications
+//! come from a second socket subscribed to the link, IPv4 address and IPv4
+//! route multicast groups. Both sockets are opened in [`NetlinkHost::new`],
+//! so they live in the network namespace of the thread that built the host,
+//! whichever thread later polls them.
+
+use std::fmt::Display;
+use std::net::{IpAddr, Ipv4Addr};
+
+use futures::{Stream, StreamExt, TryStreamExt};
+use rtnetlink::packet_core::{NetlinkMessage, NetlinkPayload};
+use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
+use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage, State};
+use rtnetlink::packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
+};
+use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
+use rtnetlink::{AddressMessageBuilder, Handle, LinkUnspec, MulticastGroup, RouteMessageBuilder};
+use tokio::sync::mpsc;
+
+use crate::error::HostError;
+use crate::net_host::{HostFuture, NetHost};
+use crate::types::{format_mac, Ipv4Address, Ipv4Route, Link, LinkChange, OperState};
+
+/// Per-subscriber buffer. Notifications are only hints to resync, so a
+/// small buffer that drops on overflow is enough and bounds memory.
+const WATCH_BUFFER: usize = 256;
+
+/// The production [`NetHost`]: talks to the kernel of the network namespace
+/// the host was created in (routerd runs under `ip netns exec`).
+#[derive(Debug)]
+pub struct NetlinkHost {
+    handle: Handle,
+    subscribe: mpsc::UnboundedSender<mpsc::Sender<String>>,
+}
+
+impl NetlinkHost {
+    /// Must be called inside a tokio runtime because the netlink connection
+    /// and the change monitor run as tasks on it; without one this returns
+    /// an error instead of panicking.
+    pub fn new() -> Result<NetlinkHost, HostError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|e| {
+            HostError::Netlink(format!("NetlinkHost::new needs a tokio runtime: {e}"))
+        })?;
+
+        let (connection, handle, _unsolicited) = rtnetlink::new_connection()
+            .map_err(|e| HostError::from_io(&e, "open rtnetlink socket"))?;
+
+        let (monitor_connection, _monitor_handle, events) = rtnetlink::new_multicast_connection(&[
+            MulticastGroup::Link,
+            MulticastGroup::Ipv4Ifaddr,
+            MulticastGroup::Ipv4Route,
+        ])
+        .map_err(|e| HostError::from_io(&e, "open rtnetlink monitor socket"))?;
+
+        let (subscribe, subscriptions) = mpsc::unbounded_channel();
+        runtime.spawn(connection);
+        runtime.spawn(monitor_connection);
+        runtime.spawn(run_monitor(events, subscriptions));
+
+        Ok(NetlinkHost { handle, subscribe })
+    }
+}
+
+impl NetHost for NetlinkHost {
+    fn links(&self) -> HostFuture<'_, Vec<Link>> {
+        let handle = self.handle.clone();
+        Box::pin(async move {
+            handle
+                .link()
+                .get()
+                .execute()
+                .map_ok(link_from_message)
+                .try_collect::<Vec<_>>()
+                .await
+                .map_err(|e| HostError::from_rtnetlink(e, "list links"))
+        })
+    }
+
+    fn set_link(&self, ifindex: u32, change: LinkChange) -> HostFuture<'_, ()> {
+        let handle = self.handle.clone();
+        Box::pin(async move {
+            let mut builder = LinkUnspec::new_with_index(ifindex);
+            if let Some(mtu) = change.mtu {
+                builder = builder.mtu(mtu);
+            }
+            if let Some(mac) = change.mac {
+                builder = builder.address(mac.to_vec());
+            }
+            match change.admin_up {
+                Some(true) => builder = builder.up(),
+                Some(false) => builder = builder.down(),
+                None => {}
+            }
+            handle
+                .link()
+                .set(builder.build())
+                .execute()
+                .await
+                .map_err(|e| HostError::from_rtnetlink(e, format!("set link {ifindex}")))
+        })
+    }
+
+    fn ipv4_addresses(&self) -> HostFuture<'_, Vec<Ipv4Address>> {
+        let handle = self.handle.clone();
+        Box::pin(async move { dump_ipv4_addresses(&handle).await })
+    }
+
+    fn add_ipv4_address(&self, addr: Ipv4Address) -> HostFuture<'_, ()> {
+        let handle = self.handle.clone();
+        Box::pin(async move {
+            let context = format!("add address {addr}");
+            check_prefix_len(addr.prefix_len, &context)?;
+            handle
+                .address()
+                .add(addr.ifindex, IpAddr::V4(addr.address), addr.prefix_len)
+                .execute()
+                .await
+                .map_err(|e| HostError::from_rtnetlink(e, context))
+        })
+    }
+
+    fn del_ipv4_address(&self, addr: Ipv4Address) -> HostFuture<'_, ()> {
+        let handle = self.handle.clone();
+        Box::pin(async move {
+            let context = format!("delete address {addr}");
+            check_prefix_len(addr.prefix_len, &context)?;
+            // IFA_LOCAL plus IFA_ADDRESS with the prefix length make the
+            // kernel match address *and* prefix, not just the address.
+            let message = AddressMessageBuilder::<Ipv4Addr>::new()
+                .index(addr.ifindex)
+                .address(addr.address, addr.prefix_len)
+                .build();
+            handle
+                .address()
+                .del(message)
+                .execute()
+                .await
+                .map_err(|e| HostError::from_rtnetlink(e, context))
+        })
+    }
+
+    fn ipv4_routes(&self, table: u32) -> HostFuture<'_, Vec<Ipv4Route>> {
+        let handle = self.handle.clone();
+        Box::pin(async move { dump_ipv4_routes(&handle, table).await })
+    }
+
+    fn add_ipv4_route(&self, route: Ipv4Route) -> HostFuture<'_, ()> {
+        let handle = self.handle.clone();
+        Box::pin(async move {
+            let context = format!("add route {route}");
+            check_prefix_len(route.prefix_len, &context)?;
+            handle
+                .route()
+                .add(route_message(&route, RouteOp::Add))
+                .execute()
+                .await
+                .map_err(|e| HostError::from_rtnetlink(e, context))
+        })
+    }
+
+    fn del_ipv4_route(&self, route: Ipv4Route) -> HostFuture<'_, ()> {
+        let handle = self.handle.clone();
+        Box::pin(async move {
+            let context = format!("delete route {route}");
+            check_prefix_len(route.prefix_len, &context)?;
+            // The kernel treats an absent metric or gateway in a delete
+            // request as a wildcard, so `ip route del` semantics could remove
+            // a different route. Resolve the exact route first and delete
+            // with all of its keys spelled out.
+            let existing = dump_ipv4_routes(&handle, route.table).await?;
+            let Some(target) = existing.into_iter().find(|r| route.matches(r)) else {
+                return Err(HostError::from_errno(
+                    libc::ESRCH,
+                    format!("{context}: no such route"),
+                ));
+            };
+            handle
+                .route()
+                .del(route_message(&target, RouteOp::Delete))
+                .execute()
+                .await
+                .map_err(|e| HostError::from_rtnetlink(e, context))
+        })
+    }
+
+    fn watch_changes(&self) -> mpsc::Receiver<String> {
+        let (tx, rx) = mpsc::channel(WATCH_BUFFER);
+        // If the monitor task is gone the sender is dropped here and the
+        // receiver reports end-of-stream, as documented.
+        if self.subscribe.send(tx).is_err() {
+            tracing::warn!("netlink change monitor is not running");
+        }
+        rx
+    }
+}
+
+fn check_prefix_len(prefix_len: u8, context: &str) -> Result<(), HostError> {
+    if prefix_len > 32 {
+        return Err(HostError::from_errno(
+            libc::EINVAL,
+            format!("{context}: prefix length {prefix_len} exceeds 32"),
+        ));
+    }
+    Ok(())
+}
+
+async fn dump_ipv4_addresses(handle: &Handle) -> Result<Vec<Ipv4Address>, HostError> {
+    let mut request = handle.address().get();
+    request.message_mut().header.family = AddressFamily::Inet;
+    let messages: Vec<AddressMessage> = request
+        .execute()
+        .try_collect()
+        .await
+        .map_err(|e| HostError::from_rtnetlink(e, "list addresses"))?;
+    Ok(messages
+        .iter()
+        .filter_map(ipv4_address_from_message)
+        .collect())
+}
+
+async fn dump_ipv4_routes(handle: &Handle, table: u32) -> Result<Vec<Ipv4Route>, HostError> {
+    // Without NETLINK_GET_STRICT_CHK the kernel ignores the table in a dump
+    // request, so filter here. The header is left neutral (no protocol,
+    // type or table) so that the dump stays complete even under strict
+    // checking.
+    let mut request = RouteMessage::default();
+    request.header.address_family = AddressFamily::Inet;
+    let messages: Vec<RouteMessage> = handle
+        .route()
+        .get(request)
+        .execute()
+        .try_collect()
+        .await
+        .map_err(|e| HostError::from_rtnetlink(e, format!("list routes of table {table}")))?;
+    Ok(messages
+        .iter()
+        .filter_map(ipv4_route_from_message)
+        .filter(|r| r.table == table)
+        .collect())
+}
+
+fn link_from_message(message: LinkMessage) -> Link {
+    let mut link = Link {
+        index: message.header.index,
+        name: String::new(),
+        admin_up: message.header.flags.contains(LinkFlags::Up),
+        oper_state: OperState::Unknown,
+        mtu: None,
+        mac: None,
+    };
+    for attribute in message.attributes {
+        match attribute {
+            LinkAttribute::IfName(name) => link.name = name,
+            LinkAttribute::Mtu(mtu) => link.mtu = Some(mtu),
+            LinkAttribute::Address(bytes) => link.mac = format_mac(&bytes),
+            LinkAttribute::OperState(state) => link.oper_state = oper_state(state),
+            _ => {}
+        }
+    }
+    link
+}
+
+fn oper_state(state: State) -> OperState {
+    match state {
+        State::Up => OperState::Up,
+        State::Down => OperState::Down,
+        State::LowerLayerDown => OperState::LowerLayerDown,
+        State::Dormant => OperState::Dormant,
+        State::NotPresent => OperState::NotPresent,
+        State::Testing => OperState::Testing,
+        _ => OperState::Unknown,
+    }
+}
+
+fn ipv4_address_from_message(message: &AddressMessage) -> Option<Ipv4Address> {
+    if message.header.family != AddressFamily::Inet {
+        return None;
+    }
+    // IFA_LOCAL is the interface's own address; IFA_ADDRESS is the peer on
+    // point-to-point links, so only fall back to it.
+    let mut local = None;
+    let mut address = None;
+    for attribute in &message.attributes {
+        match attribute {
+            AddressAttribute::Local(IpAddr::V4(ip)) => local = Some(*ip),
+            AddressAttribute::Address(IpAddr::V4(ip)) => address = Some(*ip),
+            _ => {}
+        }
+    }
+    Some(Ipv4Address {
+        ifindex: message.header.index,
+        address: local.or(address)?,
+        prefix_len: message.header.prefix_len,
+    })
+}
+
+fn ipv4_route_from_message(message: &RouteMessage) -> Option<Ipv4Route> {
+    let header = &message.header;
+    if header.address_family != AddressFamily::Inet || header.kind != RouteType::Unicast {
+        return None;
+    }
+    let mut route = Ipv4Route {
+        destination: Ipv4Addr::UNSPECIFIED,
+        prefix_len: header.destination_prefix_length,
+        gateway: None,
+        ifindex: None,
+        metric: None,
+        table: u32::from(header.table),
+    };
+    for attribute in &message.attributes {
+        match attribute {
+            RouteAttribute::Destination(RouteAddress::Inet(ip)) => route.destination = *ip,
+            RouteAttribute::Gateway(RouteAddress::Inet(ip)) => route.gateway = Some(*ip),
+            RouteAttribute::Oif(ifindex) => route.ifindex = Some(*ifindex),
+            RouteAttribute::Priority(metric) if *metric != 0 => route.metric = Some(*metric),
+            RouteAttribute::Table(table) => route.table = *table,
+            _ => {}
+        }
+    }
+    Some(route)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RouteOp {
+    Add,
+    Delete,
+}
+
+fn route_message(route: &Ipv4Route, op: RouteOp) -> RouteMessage {
+    let mut builder = RouteMessageBuilder::<Ipv4Addr>::new();
+    // iproute2 leaves RTA_DST out of default routes; a non-zero address
+    // with /0 is still sent so that the kernel rejects it.
+    if route.prefix_len > 0 || !route.destination.is_unspecified() {
+        builder = builder.destination_prefix(route.destination, route.prefix_len);
+    }
+    if let Some(gateway) = route.gateway {
+        builder = builder.gateway(gateway);
+    }
+    if let Some(ifindex) = route.ifindex {
+        builder = builder.output_interface(ifindex);
+    }
+    if route.effective_metric() != 0 {
+        builder = builder.priority(route.effective_metric());
+    }
+    builder = builder.kind(RouteType::Unicast);
+    builder = match op {
+        RouteOp::Add => builder
+            .protocol(RouteProtocol::Static)
+            .scope(if route.gateway.is_some() {
+                RouteScope::Universe
+            } else {
+                RouteScope::Link
+            }),
+        // Wildcards for delete, like `ip route del`: the route may have been
+        // added by someone else with another protocol.
+        RouteOp::Delete => builder
+            .protocol(RouteProtocol::Unspec)
+            .scope(RouteScope::NoWhere),
+    };
+    let mut message = builder.build();
+    match u8::try_from(route.table) {
+        Ok(table) => message.header.table = table,
+        Err(_) => {
+            message.header.table = RouteHeader::RT_TABLE_UNSPEC;
+            message.attributes.push(RouteAttribute::Table(route.table));
+        }
+    }
+    message
+}
+
+type MonitorEvent = (
+    NetlinkMessage<RouteNetlinkMessage>,
+    rtnetlink::sys::SocketAddr,
+);
+
+/// Fans kernel notifications out to every `watch_changes` receiver. Ends
+/// when the monitor socket closes (receivers then see end-of-stream) or when
+/// the host is dropped and no receiver is left.
+async fn run_monitor(
+    mut events: impl Stream<Item = MonitorEvent> + Unpin,
+    mut subscriptions: mpsc::UnboundedReceiver<mpsc::Sender<String>>,
+) {
+    let mut subscribers: Vec<mpsc::Sender<String>> = Vec::new();
+    let mut host_alive = true;
+    loop {
+        tokio::select! {
+            // Subscriptions first: an event that follows a watch_changes()
+            // call must reach the new receiver.
+            biased;
+            subscription = subscriptions.recv(), if host_alive => match subscription {
+                Some(tx) => subscribers.push(tx),
+                None => host_alive = false,
+            },
+            event = events.next() => {
+                let Some((message, _)) = event else {
+                    tracing::warn!("netlink change monitor socket closed");
+                    return;
+                };
+                if let Some(description) = describe(&message) {
+                    subscribers.retain(|tx| match tx.try_send(description.clone()) {
+                        Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => true,
+                        Err(mpsc::error::TrySendError::Closed(_)) => false,
+                    });
+                }
+            }
+        }
+        subscribers.retain(|tx| !tx.is_closed());
+        if !host_alive && subscribers.is_empty() {
+            return;
+        }
+    }
+}
+
+fn describe(message: &NetlinkMessage<RouteNetlinkMessage>) -> Option<String> {
+    match &message.payload {
+        NetlinkPayload::InnerMessage(inner) => describe_inner(inner),
+        NetlinkPayload::Overrun(_) => Some("monitor overrun: notifications were lost".to_string()),
+        _ => None,
+    }
+}
+
+fn describe_inner(message: &RouteNetlinkMessage) -> Option<String> {
+    match message {
+        // Per-family updates (IPv6 protinfo, bridge) also arrive as link
+        // messages; only AF_UNSPEC ones describe the link itself.
+        RouteNetlinkMessage::NewLink(link)
+            if link.header.interface_family == AddressFamily::Unspec =>
+        {
+            Some(with_details("link changed", link_summary(link)))
+        }
+        RouteNetlinkMessage::DelLink(link) => {
+            Some(with_details("link removed", link_summary(link)))
+        }
+        RouteNetlinkMessage::NewAddress(addr) => {
+            ipv4_address_from_message(addr).map(|a| with_details("address added", a))
+        }
+        RouteNetlinkMessage::DelAddress(addr) => {
+            ipv4_address_from_message(addr).map(|a| with_details("address removed", a))
+        }
+        RouteNetlinkMessage::NewRoute(route) => {
+            Some(with_details("route added", route_summary(route)))
+        }
+        RouteNetlinkMessage::DelRoute(route) => {
+            Some(with_details("route removed", route_summary(route)))
+        }
+        _ => None,
+    }
+}
+
+fn with_details(what: &str, details: impl Display) -> String {
+    format!("{what}: {details}")
+}
+
+fn link_summary(message: &LinkMessage) -> String {
+    let name = message.attributes.iter().find_map(|a| match a {
+        LinkAttribute::IfName(name) => Some(name.as_str()),
+        _ => None,
+    });
+    match name {
+        Some(name) => format!("{name} (ifindex {})", message.header.index),
+        None => format!("ifindex {}", message.header.index),
+    }
+}
+
+fn route_summary(message: &RouteMessage) -> String {
+    match ipv4_route_from_message(message) {
+        Some(route) => route.to_string(),
+        None => format!(
+            "{:?} route /{} table {}",
+            message.header.kind, message.header.destination_prefix_length, message.header.table
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(table: u32, metric: Option<u32>) -> Ipv4Route {
+        Ipv4Route {
+            destination: Ipv4Addr::new(10, 9, 0, 0),
+            prefix_len: 24,
+            gateway: Some(Ipv4Addr::new(10, 1, 0, 254)),
+            ifindex: Some(3),
+            metric,
+            table,
+        }
+    }
+
+    #[test]
+    fn new_outside_runtime_is_an_error_not_a_panic() {
+        let err = NetlinkHost::new().err();
+        assert!(matches!(err, Some(HostError::Netlink(_))), "{err:?}");
+    }
+
+    #[test]
+    fn add_message_encodes_protocol_scope_metric_and_table() {
+        let msg = route_message(&route(100, Some(50)), RouteOp::Add);
+        assert_eq!(msg.header.table, 100);
+        assert_eq!(msg.header.protocol, RouteProtocol::Static);
+        assert_eq!(msg.header.scope, RouteScope::Universe);
+        assert!(msg.attributes.contains(&RouteAttribute::Priority(50)));
+        assert!(msg.attributes.contains(&RouteAttribute::Oif(3)));
+        assert!(!msg
+            .attributes
+            .iter()
+            .any(|a| matches!(a, RouteAttribute::Table(_))));
+
+        let mut device_route = route(1000, None);
+        device_route.gateway = None;
+        let msg = route_message(&device_route, RouteOp::Add);
+        assert_eq!(msg.header.table, RouteHeader::RT_TABLE_UNSPEC);
+        assert_eq!(msg.header.scope, RouteScope::Link);
+        assert!(msg.attributes.contains(&RouteAttribute::Table(1000)));
+        assert!(!msg
+            .attributes
+            .iter()
+            .any(|a| matches!(a, RouteAttribute::Priority(_))));
+
+        let msg = route_message(&route(254, None), RouteOp::Delete);
+        assert_eq!(msg.header.protocol, RouteProtocol::Unspec);
+        assert_eq!(msg.header.scope, RouteScope::NoWhere);
+    }
+
+    #[test]
+    fn messages_round_trip_through_parser() {
+        for r in [route(254, Some(7)), route(300, None)] {
+            let parsed = ipv4_route_from_message(&route_message(&r, RouteOp::Add));
+            assert_eq!(parsed, Some(r));
+        }
+    }
+
+    #[test]
+    fn matching_rules() {
+        let listed = route(254, None);
+        assert!(listed.matches(&listed));
+        let mut any_if = listed;
+        any_if.ifindex = None;
+        assert!(any_if.matches(&listed));
+        let mut metric0 = listed;
+        metric0.metric = Some(0);
+        assert!(metric0.matches(&listed));
+        let mut other_metric = listed;
+        other_metric.metric = Some(5);
+        assert!(!other_metric.matches(&listed));
+        let mut no_gw = listed;
+        no_gw.gateway = None;
+        assert!(!no_gw.matches(&listed));
+        let mut other_table = listed;
+        other_table.table = 100;
+        assert!(!other_table.matches(&listed));
+    }
+
+    #[test]
+    fn address_message_prefers_local() {
+        let mut msg = AddressMessageBuilder::<Ipv4Addr>::new()
+            .index(4)
+            .address(Ipv4Addr::new(10, 0, 0, 1), 24)
+            .build();
+        assert_eq!(
+            ipv4_address_from_message(&msg),
+            Some(Ipv4Address {
+                ifindex: 4,
+                address: Ipv4Addr::new(10, 0, 0, 1),
+                prefix_len: 24
+            })
+        );
+        msg.attributes
+            .retain(|a| !matches!(a, AddressAttribute::Local(_)));
+        msg.attributes.insert(
+            0,
+            AddressAttribute::Local(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2))),
+        );
+        assert_eq!(
+            ipv4_address_from_message(&msg).map(|a| a.address),
+            Some(Ipv4Addr::new(10, 0, 0, 2))
+        );
+    }
+
+    #[test]
+    fn descriptions() {
+        let msg = AddressMessageBuilder::<Ipv4Addr>::new()
+            .index(4)
+            .address(Ipv4Addr::new(10, 0, 0, 1), 24)
+            .build();
+        let text = describe_inner(&RouteNetlinkMessage::DelAddress(msg));
+        assert_eq!(
+            text.as_deref(),
+            Some("address removed: 10.0.0.1/24 on ifindex 4")
+        );
+        let link = LinkUnspec::new_with_name("v0").index(7).build();
+        let text = describe_inner(&RouteNetlinkMessage::NewLink(link));
+        assert_eq!(text.as_deref(), Some("link changed: v0 (ifindex 7)"));
+    }
+}

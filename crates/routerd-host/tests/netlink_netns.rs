@@ -1,0 +1,493 @@
+//! NetlinkHost against the real kernel, each test in its own throw-away
+//! network namespace. Needs root and iproute2; skipped (with a message)
+//! otherwise. All netlink traffic happens on a thread that has entered the
+//! test namespace, never in the host's own namespace.
+
+use std::future::Future;
+use std::net::Ipv4Addr;
+use std::os::unix::fs::MetadataExt;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use nix::sched::{setns, CloneFlags};
+use routerd_host::{
+    HostError, Ipv4Address, Ipv4Route, LinkChange, NetHost, NetlinkHost, OperState,
+};
+
+/// Upper bound for one test body; netlink answers in milliseconds.
+const BODY_TIMEOUT: Duration = Duration::from_secs(60);
+
+static NEXT_NS: AtomicUsize = AtomicUsize::new(0);
+
+/// Runs `ip -n <ns> ...` for setup and for checking what the kernel shows.
+#[derive(Clone)]
+struct Ip {
+    ns: String,
+}
+
+impl Ip {
+    fn output(&self, args: &[&str]) -> (bool, String) {
+        let out = Command::new("ip")
+            .arg("-n")
+            .arg(&self.ns)
+            .args(args)
+            .output()
+            .expect("run ip");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+
+    /// Runs a command that must succeed and returns its output.
+    fn run(&self, args: &[&str]) -> String {
+        let (ok, text) = self.output(args);
+        assert!(ok, "ip -n {} {}: {text}", self.ns, args.join(" "));
+        text
+    }
+
+    fn ifindex(&self, name: &str) -> u32 {
+        let text = self.run(&["-o", "link", "show", "dev", name]);
+        text.split(':')
+            .next()
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no ifindex in {text:?}"))
+    }
+}
+
+/// A uniquely named namespace, deleted on drop even when the test fails.
+struct TestNetns {
+    ip: Ip,
+}
+
+impl TestNetns {
+    /// `None` (after printing why) when the environment cannot run these
+    /// tests: not root, no `ip`, or namespaces unavailable.
+    fn create() -> Option<TestNetns> {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("SKIP: netlink namespace tests need root");
+            return None;
+        }
+        if Command::new("ip").arg("-V").output().is_err() {
+            eprintln!("SKIP: iproute2 `ip` is not installed");
+            return None;
+        }
+        let n = NEXT_NS.fetch_add(1, Ordering::SeqCst);
+        let name = format!("rdh-{}-{n}", std::process::id());
+        // A stale namespace from an earlier run with the same pid.
+        let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        let out = Command::new("ip")
+            .args(["netns", "add", &name])
+            .output()
+            .expect("run ip netns add");
+        if !out.status.success() {
+            eprintln!(
+                "SKIP: cannot create network namespace {name}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return None;
+        }
+        Some(TestNetns {
+            ip: Ip { ns: name },
+        })
+    }
+
+    /// Runs `body` with a NetlinkHost created on a thread that entered this
+    /// namespace, on a current-thread runtime, within BODY_TIMEOUT.
+    fn run<F, Fut>(&self, body: F)
+    where
+        F: FnOnce(NetlinkHost, Ip) -> Fut + Send + 'static,
+        Fut: Future<Output = ()>,
+    {
+        let ip = self.ip.clone();
+        let path = format!("/run/netns/{}", ip.ns);
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                let ns_file = std::fs::File::open(&path).expect("open netns file");
+                setns(&ns_file, CloneFlags::CLONE_NEWNET).expect("setns into test namespace");
+                // Refuse to go on unless this thread really is in the test
+                // namespace: same nsfs inode as the bind mount.
+                let want = std::fs::metadata(&path).expect("stat netns file");
+                let have = std::fs::metadata("/proc/thread-self/ns/net").expect("stat own netns");
+                assert_eq!(
+                    (want.dev(), want.ino()),
+                    (have.dev(), have.ino()),
+                    "thread is not in the test namespace"
+                );
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("build runtime");
+                runtime.block_on(async move {
+                    let host = NetlinkHost::new().expect("NetlinkHost::new");
+                    tokio::time::timeout(BODY_TIMEOUT, body(host, ip))
+                        .await
+                        .expect("test body timed out");
+                });
+            }));
+            let _ = done_tx.send(result);
+        });
+        match done_rx.recv_timeout(BODY_TIMEOUT + Duration::from_secs(30)) {
+            Ok(Ok(())) => {}
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            Err(_) => panic!("namespace test thread did not finish"),
+        }
+    }
+}
+
+impl Drop for TestNetns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.ip.ns])
+            .output();
+    }
+}
+
+/// A veth pair v0/v1 in the namespace, both up, 10.1.0.1/24 on v0.
+fn veth_with_address(ip: &Ip) -> (u32, u32) {
+    ip.run(&["link", "add", "v0", "type", "veth", "peer", "name", "v1"]);
+    ip.run(&["link", "set", "v0", "up"]);
+    ip.run(&["link", "set", "v1", "up"]);
+    ip.run(&["addr", "add", "10.1.0.1/24", "dev", "v0"]);
+    (ip.ifindex("v0"), ip.ifindex("v1"))
+}
+
+fn ipv4(s: &str) -> Ipv4Addr {
+    s.parse().expect("IPv4 literal")
+}
+
+#[test]
+fn links_are_listed_and_changed() {
+    let Some(ns) = TestNetns::create() else {
+        return;
+    };
+    ns.ip
+        .run(&["link", "add", "v0", "type", "veth", "peer", "name", "v1"]);
+    let v0 = ns.ip.ifindex("v0");
+    let v1 = ns.ip.ifindex("v1");
+    ns.run(move |host, ip| async move {
+        let links = host.links().await.expect("links");
+        let mut names: Vec<&str> = links.iter().map(|l| l.name.as_str()).collect();
+        names.sort_unstable();
+        // Only the namespace's own links: proof we are not on the host.
+        assert_eq!(names, vec!["lo", "v0", "v1"]);
+        let link = links.iter().find(|l| l.name == "v0").expect("v0");
+        assert_eq!(link.index, v0);
+        assert!(!link.admin_up);
+        assert_eq!(link.oper_state, OperState::Down);
+        assert_eq!(link.mtu, Some(1500));
+        let mac = link.mac.clone().expect("veth has a MAC");
+        assert_eq!(mac.len(), 17);
+        assert_eq!(mac, mac.to_lowercase());
+
+        host.set_link(
+            v0,
+            LinkChange {
+                admin_up: Some(true),
+                mtu: Some(1400),
+                mac: Some([0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0x01]),
+            },
+        )
+        .await
+        .expect("set v0");
+        let shown = ip.run(&["link", "show", "dev", "v0"]);
+        assert!(shown.contains("mtu 1400"), "{shown}");
+        assert!(shown.contains("02:aa:bb:cc:dd:01"), "{shown}");
+        assert!(shown.contains(",UP") || shown.contains("<UP"), "{shown}");
+
+        host.set_link(
+            v1,
+            LinkChange {
+                admin_up: Some(true),
+                ..LinkChange::default()
+            },
+        )
+        .await
+        .expect("set v1 up");
+        // Carrier comes up asynchronously once both ends are up.
+        let mut oper = OperState::Unknown;
+        for _ in 0..100 {
+            let links = host.links().await.expect("links");
+            let v0_link = links.iter().find(|l| l.index == v0).expect("v0");
+            assert!(v0_link.admin_up);
+            assert_eq!(v0_link.mtu, Some(1400));
+            assert_eq!(v0_link.mac.as_deref(), Some("02:aa:bb:cc:dd:01"));
+            oper = v0_link.oper_state.clone();
+            if oper == OperState::Up {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(oper, OperState::Up);
+
+        host.set_link(
+            v0,
+            LinkChange {
+                admin_up: Some(false),
+                ..LinkChange::default()
+            },
+        )
+        .await
+        .expect("set v0 down");
+        let shown = ip.run(&["link", "show", "dev", "v0"]);
+        assert!(shown.contains("state DOWN"), "{shown}");
+
+        let err = host
+            .set_link(9999, LinkChange::default())
+            .await
+            .expect_err("unknown link");
+        assert!(matches!(err, HostError::NotFound(_)), "{err}");
+    });
+}
+
+#[test]
+fn address_lifecycle() {
+    let Some(ns) = TestNetns::create() else {
+        return;
+    };
+    ns.ip
+        .run(&["link", "add", "v0", "type", "veth", "peer", "name", "v1"]);
+    let v0 = ns.ip.ifindex("v0");
+    ns.run(move |host, ip| async move {
+        let addr = Ipv4Address {
+            ifindex: v0,
+            address: ipv4("10.5.0.1"),
+            prefix_len: 24,
+        };
+        host.add_ipv4_address(addr).await.expect("add address");
+        let shown = ip.run(&["-4", "addr", "show", "dev", "v0"]);
+        assert!(shown.contains("inet 10.5.0.1/24"), "{shown}");
+        assert!(host.ipv4_addresses().await.expect("list").contains(&addr));
+
+        let err = host.add_ipv4_address(addr).await.expect_err("duplicate");
+        assert!(matches!(err, HostError::AlreadyExists(_)), "{err}");
+
+        // Same address, other prefix: a different assignment, untouched by
+        // deleting the first one.
+        let other = Ipv4Address {
+            prefix_len: 16,
+            ..addr
+        };
+        host.add_ipv4_address(other).await.expect("add /16");
+
+        host.del_ipv4_address(addr).await.expect("delete");
+        let shown = ip.run(&["-4", "addr", "show", "dev", "v0"]);
+        assert!(!shown.contains("10.5.0.1/24"), "{shown}");
+        assert!(shown.contains("10.5.0.1/16"), "{shown}");
+        let listed = host.ipv4_addresses().await.expect("list");
+        assert!(!listed.contains(&addr), "{listed:?}");
+        assert!(listed.contains(&other), "{listed:?}");
+
+        let err = host.del_ipv4_address(addr).await.expect_err("absent");
+        assert!(matches!(err, HostError::NotFound(_)), "{err}");
+
+        let err = host
+            .add_ipv4_address(Ipv4Address {
+                ifindex: 9999,
+                ..addr
+            })
+            .await
+            .expect_err("unknown link");
+        assert!(matches!(err, HostError::NotFound(_)), "{err}");
+    });
+}
+
+#[test]
+fn routes_are_added_listed_and_deleted_exactly() {
+    let Some(ns) = TestNetns::create() else {
+        return;
+    };
+    let (v0, _v1) = veth_with_address(&ns.ip);
+    ns.run(move |host, ip| async move {
+        // Via a gateway on the connected subnet, main table.
+        let via = Ipv4Route {
+            destination: ipv4("10.9.0.0"),
+            prefix_len: 24,
+            gateway: Some(ipv4("10.1.0.254")),
+            ifindex: None,
+            metric: None,
+            table: 254,
+        };
+        host.add_ipv4_route(via).await.expect("add via route");
+        let shown = ip.run(&["route", "show", "10.9.0.0/24"]);
+        assert!(
+            shown.contains("via 10.1.0.254 dev v0 proto static"),
+            "{shown}"
+        );
+        let main = host.ipv4_routes(254).await.expect("list main");
+        let listed = Ipv4Route {
+            ifindex: Some(v0),
+            ..via
+        };
+        assert!(main.contains(&listed), "{main:?}");
+        // The connected route is listed too (protocol-agnostic).
+        assert!(
+            main.iter()
+                .any(|r| r.destination == ipv4("10.1.0.0") && r.gateway.is_none()),
+            "{main:?}"
+        );
+
+        let err = host.add_ipv4_route(via).await.expect_err("duplicate");
+        assert!(matches!(err, HostError::AlreadyExists(_)), "{err}");
+
+        // Gateway not on any subnet, with and without a default route.
+        let far = Ipv4Route {
+            destination: ipv4("10.8.0.0"),
+            gateway: Some(ipv4("192.168.99.1")),
+            ..via
+        };
+        let err = host.add_ipv4_route(far).await.expect_err("unreachable gw");
+        assert!(matches!(err, HostError::Unreachable(_)), "{err}");
+        let default = Ipv4Route {
+            destination: Ipv4Addr::UNSPECIFIED,
+            prefix_len: 0,
+            ..via
+        };
+        host.add_ipv4_route(default).await.expect("add default");
+        let shown = ip.run(&["route", "show", "default"]);
+        assert!(shown.contains("default via 10.1.0.254"), "{shown}");
+        let err = host.add_ipv4_route(far).await.expect_err("unreachable gw");
+        assert!(matches!(err, HostError::Unreachable(_)), "{err}");
+        host.del_ipv4_route(default).await.expect("delete default");
+
+        // Device route without gateway gets scope link.
+        let device = Ipv4Route {
+            destination: ipv4("10.7.0.0"),
+            gateway: None,
+            ifindex: Some(v0),
+            ..via
+        };
+        host.add_ipv4_route(device).await.expect("add device route");
+        let shown = ip.run(&["route", "show", "10.7.0.0/24"]);
+        assert!(shown.contains("dev v0 proto static scope link"), "{shown}");
+        // A gateway-less delete must not remove the route via a gateway.
+        let err = host
+            .del_ipv4_route(Ipv4Route {
+                gateway: None,
+                ..via
+            })
+            .await
+            .expect_err("no such device route");
+        assert!(matches!(err, HostError::NotFound(_)), "{err}");
+        host.del_ipv4_route(device)
+            .await
+            .expect("delete device route");
+
+        // Metric and a non-main table; a second route differing in metric.
+        let m50 = Ipv4Route {
+            metric: Some(50),
+            table: 100,
+            ..via
+        };
+        let m60 = Ipv4Route {
+            metric: Some(60),
+            table: 100,
+            gateway: Some(ipv4("10.1.0.253")),
+            ..via
+        };
+        host.add_ipv4_route(m50).await.expect("add metric 50");
+        host.add_ipv4_route(m60).await.expect("add metric 60");
+        let shown = ip.run(&["route", "show", "table", "100"]);
+        assert!(
+            shown.contains("10.9.0.0/24 via 10.1.0.254 dev v0 proto static metric 50"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("10.9.0.0/24 via 10.1.0.253 dev v0 proto static metric 60"),
+            "{shown}"
+        );
+        let table100 = host.ipv4_routes(100).await.expect("list 100");
+        assert_eq!(table100.len(), 2, "{table100:?}");
+        assert!(table100.contains(&Ipv4Route {
+            ifindex: Some(v0),
+            ..m50
+        }));
+
+        host.del_ipv4_route(m50).await.expect("delete metric 50");
+        let shown = ip.run(&["route", "show", "table", "100"]);
+        assert!(!shown.contains("metric 50"), "{shown}");
+        assert!(shown.contains("metric 60"), "{shown}");
+        let err = host.del_ipv4_route(m50).await.expect_err("already gone");
+        assert!(matches!(err, HostError::NotFound(_)), "{err}");
+        // Without a metric `ip route del` would remove the metric 60 route;
+        // this API only deletes a metric-0 route.
+        let err = host
+            .del_ipv4_route(Ipv4Route {
+                metric: None,
+                ..m60
+            })
+            .await
+            .expect_err("no metric 0 route");
+        assert!(matches!(err, HostError::NotFound(_)), "{err}");
+        assert!(ip
+            .run(&["route", "show", "table", "100"])
+            .contains("metric 60"));
+        host.del_ipv4_route(m60).await.expect("delete metric 60");
+        assert!(host.ipv4_routes(100).await.expect("list 100").is_empty());
+
+        // Tables above 255 travel in RTA_TABLE.
+        let big = Ipv4Route {
+            table: 1000,
+            ifindex: Some(v0),
+            ..via
+        };
+        host.add_ipv4_route(big).await.expect("add table 1000");
+        let shown = ip.run(&["route", "show", "table", "1000"]);
+        assert!(
+            shown.contains("10.9.0.0/24 via 10.1.0.254 dev v0"),
+            "{shown}"
+        );
+        assert_eq!(host.ipv4_routes(1000).await.expect("list 1000"), vec![big]);
+        host.del_ipv4_route(big).await.expect("delete table 1000");
+        assert!(ip
+            .run(&["route", "show", "table", "1000"])
+            .trim()
+            .is_empty());
+
+        // The main-table route was not touched by any of that.
+        host.del_ipv4_route(via).await.expect("delete via route");
+        assert!(ip.run(&["route", "show", "10.9.0.0/24"]).trim().is_empty());
+    });
+}
+
+#[test]
+fn watch_reports_address_removed_by_someone_else() {
+    let Some(ns) = TestNetns::create() else {
+        return;
+    };
+    veth_with_address(&ns.ip);
+    ns.run(move |host, ip| async move {
+        let mut changes = host.watch_changes();
+        ip.run(&["addr", "del", "10.1.0.1/24", "dev", "v0"]);
+        let mut seen = Vec::new();
+        let found = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Some(message) = changes.recv().await {
+                let hit = message.starts_with("address removed") && message.contains("10.1.0.1/24");
+                seen.push(message);
+                if hit {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        assert_eq!(found, Ok(true), "notifications seen: {seen:?}");
+
+        // Link changes are reported as well.
+        ip.run(&["link", "set", "v1", "mtu", "1300"]);
+        let found = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Some(message) = changes.recv().await {
+                if message.starts_with("link changed") && message.contains("v1") {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        assert_eq!(found, Ok(true));
+    });
+}
