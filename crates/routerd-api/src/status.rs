@@ -26,12 +26,12 @@ pub struct ResourceStatus {
 }
 
 impl ResourceStatus {
-    /// The condition that explains a phase: the first one that is not `True`, else the first one.
+    /// The condition that explains a phase: the first one that is not `True`, else the last (most specific) one.
     pub fn reason(&self) -> (String, String) {
         self.conditions
             .iter()
             .find(|c| c.status != crate::ConditionStatus::True)
-            .or_else(|| self.conditions.first())
+            .or_else(|| self.conditions.last())
             .map(|c| (c.reason.clone(), c.message.clone()))
             .unwrap_or_default()
     }

@@ -33,6 +33,9 @@ const WATCH_BUFFER: usize = 256;
 #[derive(Debug)]
 pub struct NetlinkHost {
     handle: Handle,
+    /// The kernel serves one dump at a time per netlink socket (a second one gets EBUSY), so requests
+    /// from concurrent controllers are serialised here.
+    serial: std::sync::Arc<tokio::sync::Mutex<()>>,
     subscribe: mpsc::UnboundedSender<mpsc::Sender<String>>,
 }
 
@@ -60,14 +63,20 @@ impl NetlinkHost {
         runtime.spawn(monitor_connection);
         runtime.spawn(run_monitor(events, subscriptions));
 
-        Ok(NetlinkHost { handle, subscribe })
+        Ok(NetlinkHost {
+            handle,
+            serial: Default::default(),
+            subscribe,
+        })
     }
 }
 
 impl NetHost for NetlinkHost {
     fn links(&self) -> HostFuture<'_, Vec<Link>> {
         let handle = self.handle.clone();
+        let serial = self.serial.clone();
         Box::pin(async move {
+            let _serial = serial.lock().await;
             handle
                 .link()
                 .get()
@@ -81,7 +90,9 @@ impl NetHost for NetlinkHost {
 
     fn set_link(&self, ifindex: u32, change: LinkChange) -> HostFuture<'_, ()> {
         let handle = self.handle.clone();
+        let serial = self.serial.clone();
         Box::pin(async move {
+            let _serial = serial.lock().await;
             let mut builder = LinkUnspec::new_with_index(ifindex);
             if let Some(mtu) = change.mtu {
                 builder = builder.mtu(mtu);
@@ -105,12 +116,18 @@ impl NetHost for NetlinkHost {
 
     fn ipv4_addresses(&self) -> HostFuture<'_, Vec<Ipv4Address>> {
         let handle = self.handle.clone();
-        Box::pin(async move { dump_ipv4_addresses(&handle).await })
+        let serial = self.serial.clone();
+        Box::pin(async move {
+            let _serial = serial.lock().await;
+            dump_ipv4_addresses(&handle).await
+        })
     }
 
     fn add_ipv4_address(&self, addr: Ipv4Address) -> HostFuture<'_, ()> {
         let handle = self.handle.clone();
+        let serial = self.serial.clone();
         Box::pin(async move {
+            let _serial = serial.lock().await;
             let context = format!("add address {addr}");
             check_prefix_len(addr.prefix_len, &context)?;
             handle
@@ -124,7 +141,9 @@ impl NetHost for NetlinkHost {
 
     fn del_ipv4_address(&self, addr: Ipv4Address) -> HostFuture<'_, ()> {
         let handle = self.handle.clone();
+        let serial = self.serial.clone();
         Box::pin(async move {
+            let _serial = serial.lock().await;
             let context = format!("delete address {addr}");
             check_prefix_len(addr.prefix_len, &context)?;
             // IFA_LOCAL plus IFA_ADDRESS with the prefix length make the
@@ -144,12 +163,18 @@ impl NetHost for NetlinkHost {
 
     fn ipv4_routes(&self, table: u32) -> HostFuture<'_, Vec<Ipv4Route>> {
         let handle = self.handle.clone();
-        Box::pin(async move { dump_ipv4_routes(&handle, table).await })
+        let serial = self.serial.clone();
+        Box::pin(async move {
+            let _serial = serial.lock().await;
+            dump_ipv4_routes(&handle, table).await
+        })
     }
 
     fn add_ipv4_route(&self, route: Ipv4Route) -> HostFuture<'_, ()> {
         let handle = self.handle.clone();
+        let serial = self.serial.clone();
         Box::pin(async move {
+            let _serial = serial.lock().await;
             let context = format!("add route {route}");
             check_prefix_len(route.prefix_len, &context)?;
             handle
@@ -163,7 +188,9 @@ impl NetHost for NetlinkHost {
 
     fn del_ipv4_route(&self, route: Ipv4Route) -> HostFuture<'_, ()> {
         let handle = self.handle.clone();
+        let serial = self.serial.clone();
         Box::pin(async move {
+            let _serial = serial.lock().await;
             let context = format!("delete route {route}");
             check_prefix_len(route.prefix_len, &context)?;
             // The kernel treats an absent metric or gateway in a delete

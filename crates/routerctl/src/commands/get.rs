@@ -1,0 +1,90 @@
+//! `routerctl get OBJECT [NAME]`: dispatches to the module that owns the object, after refusing flags
+//! that do not apply to it (silently ignoring them would show the wrong thing).
+
+use super::{controllers, events, generations, resources, status, Ctx};
+use crate::cli::{GetArgs, GetObject};
+use crate::failure::UsageError;
+use anyhow::Result;
+
+pub async fn run(ctx: &Ctx, args: GetArgs) -> Result<()> {
+    check_flags(&args)?;
+    match args.object {
+        GetObject::Status => status::show(ctx).await,
+        GetObject::Controllers => controllers::show(ctx).await,
+        GetObject::Generations => generations::show(ctx).await,
+        GetObject::Events => events::list(ctx, &args.events).await,
+        GetObject::Resources => resources::list(ctx, None, &args.resources).await,
+        GetObject::Kind(kind) => match &args.name {
+            None => resources::list(ctx, Some(kind), &args.resources).await,
+            Some(name) => resources::show_one(ctx, kind, name).await,
+        },
+    }
+}
+
+fn check_flags(args: &GetArgs) -> Result<(), UsageError> {
+    let object = match args.object {
+        GetObject::Status => "status",
+        GetObject::Controllers => "controllers",
+        GetObject::Generations => "generations",
+        GetObject::Events => "events",
+        GetObject::Resources => "resources",
+        GetObject::Kind(kind) => kind.as_str(),
+    };
+    if args.name.is_some() && !matches!(args.object, GetObject::Kind(_)) {
+        return Err(UsageError(format!(
+            "`get {object}` takes no name; a name follows a resource kind (e.g. get addr lan)"
+        )));
+    }
+    if !args.events.is_empty() && args.object != GetObject::Events {
+        return Err(UsageError(format!(
+            "--since, --topic, --resource, --severity and --limit filter `get events`, not `get {object}`"
+        )));
+    }
+    let lists_resources = match args.object {
+        GetObject::Resources => true,
+        GetObject::Kind(_) => args.name.is_none(),
+        _ => false,
+    };
+    if !args.resources.is_empty() && !lists_resources {
+        return Err(UsageError(format!(
+            "--phase and -l filter `get resources` and `get KIND`, not `get {object}{}`",
+            args.name
+                .as_deref()
+                .map(|n| format!(" {n}"))
+                .unwrap_or_default()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn get_args(args: &[&str]) -> GetArgs {
+        let mut full = vec!["routerctl", "get"];
+        full.extend_from_slice(args);
+        match Cli::try_parse_from(full) {
+            Ok(Cli {
+                command: Command::Get(g),
+                ..
+            }) => g,
+            other => panic!("not a get command: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn flags_must_fit_the_object() {
+        assert!(check_flags(&get_args(&["events", "--limit", "5"])).is_ok());
+        assert!(check_flags(&get_args(&["addr", "--phase", "error"])).is_ok());
+        assert!(check_flags(&get_args(&["resources", "-l", "a=b"])).is_ok());
+        assert!(check_flags(&get_args(&["addr", "lan"])).is_ok());
+
+        assert!(check_flags(&get_args(&["status", "x"])).is_err());
+        assert!(check_flags(&get_args(&["status", "--limit", "5"])).is_err());
+        assert!(check_flags(&get_args(&["events", "--phase", "Up"])).is_err());
+        assert!(check_flags(&get_args(&["addr", "lan", "--phase", "Up"])).is_err());
+    }
+}

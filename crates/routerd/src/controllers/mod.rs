@@ -1,0 +1,19 @@
+//! Controllers and the runtime that schedules them. A controller owns only its decision (observe the
+//! host, compare with the desired state, act, write status); the runtime owns triggers, scheduling,
+//! retries and the bookkeeping shown in `/controllers`.
+
+pub mod address;
+pub mod interface;
+pub mod route;
+pub mod runtime;
+pub mod status_book;
+
+pub use runtime::{Action, Context, Controller, ControllerRuntime, ReconcileError};
+pub use status_book::StatusBook;
+
+use std::sync::Arc;
+
+/// The controllers this build runs, in a stable order.
+pub fn builtin() -> Vec<Arc<dyn Controller>> {
+    vec![Arc::new(interface::InterfaceController), Arc::new(address::AddressController), Arc::new(route::RouteController)]
+}

@@ -1,0 +1,343 @@
+//! The controller runtime: one task per controller, woken by `startup`, `periodic`, `apply`, an event
+//! topic, or `netlink` (the kernel reported a change of links, addresses or routes). Triggers that
+//! arrive while a reconcile runs are coalesced into one follow-up run. Counters and durations are
+//! measured here, once, for every controller.
+
+use super::status_book::StatusBook;
+use crate::config::{ConfigService, DesiredState};
+use crate::events::EventBus;
+use routerd_api::control::ControllerStatus;
+use routerd_api::event::{topics, NewEvent};
+use routerd_api::topic::TopicPattern;
+use routerd_api::{GoDuration, Kind, Severity, Timestamp};
+use routerd_host::NetHost;
+use routerd_store::{EventFilter, StateStore};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+
+/// What a reconcile asks of the runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Run again after this long (capped by the periodic interval).
+    Requeue(Duration),
+    /// Nothing pending: run at the next periodic resync or trigger.
+    Idle,
+}
+
+/// A reconcile that could not do its job at all (as opposed to one resource being in `Error`).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ReconcileError(pub String);
+
+pub type ReconcileFuture<'a> = Pin<Box<dyn Future<Output = Result<Action, ReconcileError>> + Send + 'a>>;
+
+/// Everything a reconcile may read or change.
+pub struct Context {
+    pub desired: Arc<DesiredState>,
+    pub host: Arc<dyn NetHost>,
+    pub status: Arc<StatusBook>,
+    pub bus: EventBus,
+    pub state: Arc<StateStore>,
+    pub trigger: String,
+}
+
+pub trait Controller: Send + Sync + 'static {
+    fn name(&self) -> &'static str;
+    /// Kinds whose status this controller writes.
+    fn kinds(&self) -> &'static [Kind];
+    /// Kinds whose changes should wake it (its own plus those it reads).
+    fn input_kinds(&self) -> &'static [Kind] {
+        self.kinds()
+    }
+    /// Event topics (patterns) that wake it.
+    fn wake_topics(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// Woken by kernel link/address/route changes.
+    fn watches_host(&self) -> bool {
+        false
+    }
+    fn reconcile<'a>(&'a self, ctx: &'a Context) -> ReconcileFuture<'a>;
+}
+
+/// Runtime observations of one controller; `None` until it has run.
+#[derive(Debug, Default, Clone)]
+struct Stats {
+    last_trigger: Option<String>,
+    last_reconcile_time: Option<Timestamp>,
+    next_reconcile_time: Option<Timestamp>,
+    reconcile_count: u64,
+    error_count: u64,
+    consecutive_errors: u64,
+    current_error: Option<bool>,
+    last_duration: Option<Duration>,
+    max_duration: Option<Duration>,
+    total_duration: Duration,
+    last_error: Option<String>,
+    last_error_time: Option<Timestamp>,
+    last_error_cleared_at: Option<Timestamp>,
+}
+
+struct Handle {
+    controller: Arc<dyn Controller>,
+    stats: Arc<Mutex<Stats>>,
+    trigger: mpsc::Sender<String>,
+}
+
+/// Owns the controller tasks.
+pub struct ControllerRuntime {
+    handles: Vec<Handle>,
+    interval: Duration,
+}
+
+/// Shared inputs of every controller task.
+#[derive(Clone)]
+pub struct RuntimeDeps {
+    pub config: Arc<ConfigService>,
+    pub host: Arc<dyn NetHost>,
+    pub status: Arc<StatusBook>,
+    pub bus: EventBus,
+    pub state: Arc<StateStore>,
+}
+
+impl ControllerRuntime {
+    /// Starts every controller (first run has trigger `startup`) and the tasks that wake them.
+    pub fn start(controllers: Vec<Arc<dyn Controller>>, deps: RuntimeDeps, interval: Duration, stop: watch::Receiver<bool>) -> ControllerRuntime {
+        let mut handles = Vec::new();
+        for c in controllers {
+            let (tx, rx) = mpsc::channel(64);
+            let stats = Arc::new(Mutex::new(Stats::default()));
+            let _ = tx.try_send("startup".to_string());
+            tokio::spawn(run_controller(c.clone(), deps.clone(), stats.clone(), rx, interval, stop.clone()));
+            if !c.wake_topics().is_empty() {
+                tokio::spawn(wake_on_topics(c.clone(), deps.bus.clone(), tx.clone(), stop.clone()));
+            }
+            handles.push(Handle { controller: c, stats, trigger: tx });
+        }
+        let rt = ControllerRuntime { handles, interval };
+        tokio::spawn(wake_on_apply(deps.config.subscribe(), rt.triggers(|c| c.input_kinds().to_vec()), stop.clone()));
+        let host_triggers: Vec<mpsc::Sender<String>> =
+            rt.handles.iter().filter(|h| h.controller.watches_host()).map(|h| h.trigger.clone()).collect();
+        tokio::spawn(wake_on_host(deps.host.clone(), host_triggers, stop));
+        rt
+    }
+
+    fn triggers(&self, kinds: impl Fn(&dyn Controller) -> Vec<Kind>) -> Vec<(Vec<Kind>, mpsc::Sender<String>)> {
+        self.handles.iter().map(|h| (kinds(h.controller.as_ref()), h.trigger.clone())).collect()
+    }
+
+    /// `ControllerStatus` of every controller, sorted by name.
+    pub fn statuses(&self) -> Vec<ControllerStatus> {
+        let mut out: Vec<ControllerStatus> = self
+            .handles
+            .iter()
+            .map(|h| {
+                let s = h.stats.lock().map(|s| s.clone()).unwrap_or_default();
+                project(h.controller.as_ref(), &s, self.interval)
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    /// Kinds some controller reconciles (others show as waiting for their controller).
+    pub fn handled_kinds(&self) -> Vec<Kind> {
+        self.handles.iter().flat_map(|h| h.controller.kinds().iter().copied()).collect()
+    }
+}
+
+fn project(c: &dyn Controller, s: &Stats, interval: Duration) -> ControllerStatus {
+    let ran = s.reconcile_count > 0 || s.error_count > 0;
+    let dur = |d: Option<Duration>| d.map(GoDuration);
+    let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
+    let runs = s.reconcile_count;
+    let avg = if runs > 0 { Some(s.total_duration / runs as u32) } else { None };
+    ControllerStatus {
+        name: c.name().to_string(),
+        mode: "live".to_string(),
+        resource_kinds: c.kinds().iter().map(|k| k.as_str().to_string()).collect(),
+        interval: Some(GoDuration(interval)),
+        interval_millis: Some(interval.as_secs_f64() * 1000.0),
+        last_trigger: s.last_trigger.clone(),
+        last_reconcile_time: s.last_reconcile_time,
+        next_reconcile_time: s.next_reconcile_time,
+        reconcile_count: ran.then_some(s.reconcile_count),
+        reconcile_error_count: ran.then_some(s.error_count),
+        consecutive_error_count: ran.then_some(s.consecutive_errors),
+        current_error: s.current_error,
+        last_duration: dur(s.last_duration),
+        last_duration_millis: ms(s.last_duration),
+        max_duration: dur(s.max_duration),
+        max_duration_millis: ms(s.max_duration),
+        average_duration: dur(avg),
+        average_duration_millis: ms(avg),
+        last_error: s.last_error.clone(),
+        last_error_time: s.last_error_time,
+        last_error_cleared_at: s.last_error_cleared_at,
+    }
+}
+
+/// Backoff after a failed reconcile: 1s, 2s, 4s ... capped by the interval.
+fn error_backoff(consecutive: u64, interval: Duration) -> Duration {
+    let exp = consecutive.saturating_sub(1).min(6) as u32;
+    Duration::from_secs(1u64 << exp).min(interval)
+}
+
+async fn run_controller(
+    c: Arc<dyn Controller>,
+    deps: RuntimeDeps,
+    stats: Arc<Mutex<Stats>>,
+    mut rx: mpsc::Receiver<String>,
+    interval: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut next_due = tokio::time::Instant::now() + interval;
+    loop {
+        let trigger = tokio::select! {
+            t = rx.recv() => match t { Some(t) => t, None => return },
+            _ = tokio::time::sleep_until(next_due) => "periodic".to_string(),
+            _ = crate::shutdown::stopped(&mut stop) => return,
+        };
+        // Coalesce whatever else arrived; the last trigger names the run.
+        let mut trigger = trigger;
+        while let Ok(t) = rx.try_recv() {
+            if trigger != "startup" {
+                trigger = t;
+            }
+        }
+        let ctx = Context {
+            desired: deps.config.current(),
+            host: deps.host.clone(),
+            status: deps.status.clone(),
+            bus: deps.bus.clone(),
+            state: deps.state.clone(),
+            trigger: trigger.clone(),
+        };
+        let started = Instant::now();
+        let result = c.reconcile(&ctx).await;
+        let took = started.elapsed();
+        let now = Timestamp::now();
+        let (delay, event) = {
+            let mut s = match stats.lock() {
+                Ok(s) => s,
+                Err(p) => p.into_inner(),
+            };
+            s.last_trigger = Some(trigger);
+            s.last_reconcile_time = Some(now);
+            s.last_duration = Some(took);
+            s.max_duration = Some(s.max_duration.map_or(took, |m| m.max(took)));
+            match result {
+                Ok(action) => {
+                    s.reconcile_count += 1;
+                    s.total_duration += took;
+                    let recovered = s.consecutive_errors > 0;
+                    s.consecutive_errors = 0;
+                    s.current_error = Some(false);
+                    let delay = match action {
+                        Action::Requeue(d) => d.min(interval),
+                        Action::Idle => interval,
+                    };
+                    let event = recovered.then(|| {
+                        s.last_error_cleared_at = Some(now);
+                        NewEvent::new(topics::RECONCILE_RECOVERED, Severity::Info, format!("controller {} recovered", c.name()))
+                            .attr("controller", c.name())
+                    });
+                    (delay, event)
+                }
+                Err(e) => {
+                    s.error_count += 1;
+                    s.consecutive_errors += 1;
+                    s.current_error = Some(true);
+                    s.last_error = Some(e.0.clone());
+                    s.last_error_time = Some(now);
+                    tracing::warn!(controller = c.name(), error = %e.0, consecutive = s.consecutive_errors, "reconcile failed");
+                    let ev = NewEvent::new(topics::RECONCILE_FAILED, Severity::Error, format!("controller {} failed: {}", c.name(), e.0))
+                        .attr("controller", c.name())
+                        .attr("error", e.0)
+                        .attr("consecutiveErrors", s.consecutive_errors.to_string());
+                    (error_backoff(s.consecutive_errors, interval), Some(ev))
+                }
+            }
+        };
+        next_due = tokio::time::Instant::now() + delay;
+        if let Ok(mut s) = stats.lock() {
+            s.next_reconcile_time = Some(now.saturating_add(delay));
+        }
+        if let Some(ev) = event {
+            if let Err(e) = deps.bus.publish(ev).await {
+                tracing::warn!(error = %e, "controller event could not be stored");
+            }
+        }
+    }
+}
+
+/// Wakes controllers whose input kinds changed in a new generation.
+async fn wake_on_apply(
+    mut desired: watch::Receiver<Arc<DesiredState>>,
+    targets: Vec<(Vec<Kind>, mpsc::Sender<String>)>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut previous = desired.borrow_and_update().clone();
+    loop {
+        tokio::select! {
+            r = desired.changed() => if r.is_err() { return },
+            _ = crate::shutdown::stopped(&mut stop) => return,
+        }
+        let next = desired.borrow_and_update().clone();
+        for (kinds, tx) in &targets {
+            let changed = kinds.iter().any(|k| {
+                let a: Vec<_> = previous.of_kind(*k).collect();
+                let b: Vec<_> = next.of_kind(*k).collect();
+                a != b
+            });
+            if changed {
+                let _ = tx.try_send("apply".to_string());
+            }
+        }
+        previous = next;
+    }
+}
+
+/// Wakes a controller when an event matching one of its topics is committed; the trigger is the topic.
+async fn wake_on_topics(c: Arc<dyn Controller>, bus: EventBus, tx: mpsc::Sender<String>, mut stop: watch::Receiver<bool>) {
+    let patterns: Vec<TopicPattern> = c.wake_topics().iter().filter_map(|p| TopicPattern::parse(p).ok()).collect();
+    let mut rx = bus.subscribe();
+    let mut cursor = bus.store().last_cursor().unwrap_or(0);
+    loop {
+        tokio::select! {
+            r = rx.changed() => if r.is_err() { return },
+            _ = crate::shutdown::stopped(&mut stop) => return,
+        }
+        let filter = EventFilter { since: cursor, topics: patterns.clone(), limit: 1000, latest: true, ..Default::default() };
+        if let Ok(events) = bus.query(&filter) {
+            if let Some(last) = events.last() {
+                cursor = last.cursor.parse().unwrap_or(cursor);
+                let _ = tx.try_send(last.topic.clone());
+            }
+        }
+        let _ = rx.borrow_and_update();
+    }
+}
+
+/// Wakes host-watching controllers on kernel change notifications, debounced by 50 ms so a burst of
+/// netlink messages costs one reconcile.
+async fn wake_on_host(host: Arc<dyn NetHost>, targets: Vec<mpsc::Sender<String>>, mut stop: watch::Receiver<bool>) {
+    if targets.is_empty() {
+        return;
+    }
+    let mut changes = host.watch_changes();
+    loop {
+        tokio::select! {
+            m = changes.recv() => if m.is_none() { return },
+            _ = crate::shutdown::stopped(&mut stop) => return,
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        while changes.try_recv().is_ok() {}
+        for tx in &targets {
+            let _ = tx.try_send("netlink".to_string());
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! The bus: publish persists first and only then wakes subscribers. Subscribers never receive events
+//! pushed at them (which a slow one could block); they are told the newest committed cursor through a
+//! `watch` channel and read from the store by cursor, so a subscriber that falls behind loses nothing and
+//! never holds up the publisher.
+
+use routerd_api::event::{Event, NewEvent};
+use routerd_store::{EventFilter, EventStore, StoreError};
+use std::path::Path;
+use std::time::Duration;
+use tokio::sync::{oneshot, watch};
+
+#[derive(Clone)]
+pub struct EventBus {
+    store: EventStore,
+    committed: watch::Receiver<u64>,
+}
+
+impl EventBus {
+    pub fn open(path: &Path) -> Result<EventBus, StoreError> {
+        let (tx, rx) = watch::channel(0u64);
+        let store = EventStore::open(path, 4, Box::new(move |cursor| {
+            tx.send_replace(cursor);
+        }))?;
+        Ok(EventBus { store, committed: rx })
+    }
+
+    pub fn store(&self) -> &EventStore {
+        &self.store
+    }
+
+    /// Persists an event and returns its cursor once committed.
+    pub async fn publish(&self, event: NewEvent) -> Result<u64, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.store.append(
+            event,
+            Some(Box::new(move |r| {
+                let _ = tx.send(r);
+            })),
+        )?;
+        match rx.await {
+            Ok(Ok(cursor)) => Ok(cursor),
+            Ok(Err(e)) => Err(StoreError::Corrupt(e)),
+            Err(_) => Err(StoreError::WriterStopped),
+        }
+    }
+
+    /// Queues an event without waiting for the commit (for hot paths that do not need the cursor).
+    pub fn publish_nowait(&self, event: NewEvent) {
+        if let Err(e) = self.store.append(event, None) {
+            tracing::warn!(error = %e, "event dropped: store closed");
+        }
+    }
+
+    /// A receiver of the newest committed cursor.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.committed.clone()
+    }
+
+    pub fn query(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError> {
+        self.store.query(filter)
+    }
+
+    /// Long-poll: returns as soon as at least one event matches after `filter.since`, or empty when
+    /// `wait` has passed or `stop` fires.
+    pub async fn wait_for(&self, filter: &EventFilter, wait: Duration, mut stop: watch::Receiver<bool>) -> Result<Vec<Event>, StoreError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut rx = self.subscribe();
+        let mut filter = filter.clone();
+        let mut since_checked = false;
+        loop {
+            rx.borrow_and_update();
+            let found = self.query(&filter)?;
+            if !found.is_empty() || wait.is_zero() {
+                return Ok(found);
+            }
+            if !since_checked {
+                // Only the first query needs the expiry check; later ones start from the same cursor.
+                filter.strict_since = false;
+                since_checked = true;
+            }
+            tokio::select! {
+                changed = rx.changed() => if changed.is_err() { return Ok(Vec::new()) },
+                _ = tokio::time::sleep_until(deadline) => return Ok(Vec::new()),
+                _ = crate::shutdown::stopped(&mut stop) => return Ok(Vec::new()),
+            }
+        }
+    }
+
+    /// Commits everything queued so far.
+    pub async fn flush(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.store.flush(Box::new(move || {
+            let _ = tx.send(());
+        })).is_ok()
+        {
+            let _ = rx.await;
+        }
+    }
+
+    pub fn close(&self) {
+        self.store.close();
+    }
+}

@@ -1,0 +1,18 @@
+//! Shared state every request handler reads.
+
+use crate::config::ConfigService;
+use crate::controllers::{ControllerRuntime, StatusBook};
+use crate::events::EventBus;
+use routerd_api::Timestamp;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+pub struct App {
+    pub config: Arc<ConfigService>,
+    pub bus: EventBus,
+    pub status: Arc<StatusBook>,
+    pub runtime: Arc<ControllerRuntime>,
+    pub started_at: Timestamp,
+    /// Flips to true at shutdown so long-polls return at once.
+    pub stop: watch::Receiver<bool>,
+}

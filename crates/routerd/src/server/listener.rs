@@ -1,0 +1,199 @@
+//! Socket set-up and the accept loop: stale sockets removed but live ones never stolen, modes and group
+//! set, at most 256 connections served at once per socket, peers checked with `SO_PEERCRED`, 5 s header
+//! timeout, 1 MiB body limit, graceful shutdown.
+
+use super::app::App;
+use super::endpoints::{endpoints, find, Endpoint, Match};
+use super::handlers::handle;
+use super::query::Query;
+use super::response::{Body, Failure};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use routerd_api::control::ErrorCode;
+use routerd_api::CONTROL_API_PREFIX;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::UnixListener;
+use tokio::sync::{watch, Semaphore};
+
+/// Request bodies larger than this are refused with 413.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+/// Connections served at once per socket; further ones wait in the listen backlog.
+pub const MAX_CONNECTIONS: usize = 256;
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketRole {
+    Main,
+    Status,
+}
+
+/// Who may use the main socket besides root: routerd's own uid and members of the control group.
+#[derive(Debug, Clone, Default)]
+pub struct PeerPolicy {
+    pub own_uid: u32,
+    pub group_gid: Option<u32>,
+    pub group_members: Vec<String>,
+}
+
+impl PeerPolicy {
+    pub fn allows(&self, uid: u32, gid: u32) -> bool {
+        if uid == 0 || uid == self.own_uid {
+            return true;
+        }
+        let Some(group) = self.group_gid else { return false };
+        if gid == group {
+            return true;
+        }
+        nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+            .ok()
+            .flatten()
+            .is_some_and(|u| self.group_members.contains(&u.name))
+    }
+}
+
+/// Binds `path`: refuses when another process answers on it, removes a stale socket file, then sets the
+/// mode (and group for the main socket).
+pub fn bind_socket(path: &Path, mode: u32, group: Option<u32>) -> Result<UnixListener, String> {
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        use std::os::unix::fs::FileTypeExt;
+        if !meta.file_type().is_socket() {
+            return Err(format!("{} exists and is not a socket; refusing to replace it", path.display()));
+        }
+        match std::os::unix::net::UnixStream::connect(path) {
+            Ok(_) => {
+                return Err(format!(
+                    "{} is in use: another routerd is serving on it (stop it first, or use --runtime-dir)",
+                    path.display()
+                ))
+            }
+            Err(_) => {
+                std::fs::remove_file(path).map_err(|e| format!("cannot remove stale socket {}: {e}", path.display()))?;
+                tracing::info!(path = %path.display(), "removed stale socket");
+            }
+        }
+    }
+    let listener = UnixListener::bind(path).map_err(|e| format!("cannot bind {}: {e}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| format!("cannot chmod {}: {e}", path.display()))?;
+    if let Some(gid) = group {
+        nix::unistd::chown(path, None, Some(nix::unistd::Gid::from_raw(gid))).map_err(|e| format!("cannot chgrp {}: {e}", path.display()))?;
+    }
+    Ok(listener)
+}
+
+/// Serves one socket until `stop` fires, then lets in-flight requests finish (bounded).
+pub async fn serve_socket(listener: UnixListener, role: SocketRole, policy: Arc<PeerPolicy>, app: Arc<App>, mut stop: watch::Receiver<bool>) {
+    let table = Arc::new(endpoints());
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            _ = crate::shutdown::stopped(&mut stop) => break,
+        };
+        let stream = tokio::select! {
+            r = listener.accept() => match r {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = crate::shutdown::stopped(&mut stop) => break,
+        };
+        let allowed = match role {
+            SocketRole::Status => true,
+            SocketRole::Main => match stream.peer_cred() {
+                Ok(c) => {
+                    let ok = policy.allows(c.uid(), c.gid());
+                    if !ok {
+                        tracing::warn!(uid = c.uid(), gid = c.gid(), pid = ?c.pid(), "refused a peer on the main socket");
+                    }
+                    ok
+                }
+                Err(_) => false,
+            },
+        };
+        let app = app.clone();
+        let table = table.clone();
+        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+            let app = app.clone();
+            let table = table.clone();
+            async move {
+                let resp = if allowed {
+                    route(&app, &table, role, req).await
+                } else {
+                    let mut r = Failure::new(ErrorCode::Forbidden, "this socket is for root and members of the control group; use the status socket for reads").into_response();
+                    r.headers_mut().insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
+                    r
+                };
+                Ok::<_, std::convert::Infallible>(resp)
+            }
+        });
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT).keep_alive(allowed);
+        let conn = builder.serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _ = conn.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await.is_err() {
+        tracing::warn!(?role, "some connections did not finish within 10s of shutdown");
+    }
+}
+
+async fn route(app: &App, table: &[Endpoint], role: SocketRole, req: Request<Incoming>) -> Response<Body> {
+    let path = req.uri().path().to_string();
+    let query = Query::parse(req.uri().query());
+    let Some(rest) = path.strip_prefix(CONTROL_API_PREFIX) else {
+        return Failure::new(ErrorCode::NotFound, format!("unknown path {path}; every endpoint is under {CONTROL_API_PREFIX}")).into_response();
+    };
+    let (endpoint, params) = match find(table, req.method(), rest) {
+        Match::Found(e, p) => (e, p),
+        Match::WrongMethod(es) => {
+            let allow = es.iter().map(|e| e.method.as_str()).collect::<Vec<_>>().join(", ");
+            let mut f = Failure::new(ErrorCode::MethodNotAllowed, format!("{} is not allowed on {path}; use {allow}", req.method()));
+            f.allow = Some(allow);
+            return f.into_response();
+        }
+        Match::NotFound => return Failure::new(ErrorCode::NotFound, format!("unknown path {path}")).into_response(),
+    };
+    if role == SocketRole::Status && endpoint.mutating {
+        return Failure::new(ErrorCode::ReadOnlySocket, format!("{rest} changes state and is refused on the read-only status socket; use the main socket")).into_response();
+    }
+    let body = if req.method() == hyper::Method::POST {
+        let declared = req.headers().get(hyper::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > BODY_LIMIT) {
+            return too_large();
+        }
+        match http_body_util::Limited::new(req.into_body(), BODY_LIMIT).collect().await {
+            Ok(b) => Some(b.to_bytes()),
+            Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => return too_large(),
+            Err(e) => return Failure::bad_request(format!("could not read the request body: {e}")).into_response(),
+        }
+    } else {
+        None
+    };
+    let op = endpoint.op;
+    match handle(app, op, params, query, body).await {
+        Ok(r) => r,
+        Err(f) => {
+            if f.code == ErrorCode::Internal {
+                tracing::error!(error = %f.message, path = %path, "internal error");
+            }
+            f.into_response()
+        }
+    }
+}
+
+fn too_large() -> Response<Body> {
+    Failure::new(ErrorCode::PayloadTooLarge, format!("request body is larger than {} KiB; split the manifest", BODY_LIMIT / 1024)).into_response()
+}

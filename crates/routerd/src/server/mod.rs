@@ -1,0 +1,13 @@
+//! The control API over two Unix sockets: the main socket (every endpoint, peers checked with
+//! `SO_PEERCRED` on every connection) and the status socket (read endpoints, plan and validate).
+
+pub mod app;
+pub mod endpoints;
+pub mod handlers;
+pub mod listener;
+pub mod openapi;
+pub mod query;
+pub mod response;
+
+pub use app::App;
+pub use listener::{bind_socket, serve_socket, PeerPolicy, SocketRole};

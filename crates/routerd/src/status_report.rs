@@ -1,0 +1,75 @@
+//! Builds `/status` and the resource objects of `/resources` from the desired state and the status book.
+
+use crate::server::App;
+use routerd_api::control::{PhaseIssue, RouterStatus, StatusBody, StatusMetadata};
+use routerd_api::status::ResourceStatus;
+use routerd_api::{Condition, ConditionStatus, Kind, Phase, Resource};
+use std::collections::BTreeMap;
+
+/// Status shown for a resource no controller has reported on yet.
+fn placeholder(r: &Resource, handled: &[Kind]) -> ResourceStatus {
+    let (reason, message) = if handled.contains(&r.kind) {
+        ("AwaitingReconcile", "accepted; waiting for its controller's first reconcile".to_string())
+    } else {
+        ("ControllerNotAvailable", format!("no controller for {} in this build of routerd yet; the resource is stored and will be reconciled once its controller lands", r.kind))
+    };
+    ResourceStatus {
+        phase: Phase::Pending,
+        conditions: vec![Condition { type_: "Reconciled".into(), status: ConditionStatus::False, reason: reason.into(), message, last_transition_time: None }],
+        observed_generation: None,
+        since: None,
+        fields: Default::default(),
+    }
+}
+
+/// Every desired resource with its status, as API objects, ordered by kind then name.
+pub fn resource_objects(app: &App) -> Vec<(Resource, Phase, serde_json::Value)> {
+    let desired = app.config.current();
+    let book = app.status.snapshot();
+    let handled = app.runtime.handled_kinds();
+    desired
+        .resources
+        .values()
+        .map(|r| {
+            let status = book.get(&r.id()).cloned().unwrap_or_else(|| placeholder(r, &handled));
+            let mut v = serde_json::to_value(r).unwrap_or_default();
+            v["status"] = serde_json::to_value(&status).unwrap_or_default();
+            (r.clone(), status.phase, v)
+        })
+        .collect()
+}
+
+pub fn status(app: &App) -> StatusBody {
+    let desired = app.config.current();
+    let book = app.status.snapshot();
+    let handled = app.runtime.handled_kinds();
+    let mut phases: BTreeMap<String, u64> = BTreeMap::new();
+    let mut issues = Vec::new();
+    let mut all = Vec::new();
+    for r in desired.resources.values() {
+        let s = book.get(&r.id()).cloned().unwrap_or_else(|| placeholder(r, &handled));
+        *phases.entry(s.phase.as_str().to_string()).or_default() += 1;
+        all.push(s.phase);
+        if !s.phase.is_good() {
+            let (reason, message) = s.reason();
+            issues.push(PhaseIssue { api_version: r.kind.api_version().into(), kind: r.kind.as_str().into(), name: r.name().into(), phase: s.phase, reason, message });
+        }
+    }
+    issues.sort_by(|a, b| b.phase.badness().cmp(&a.phase.badness()).then(a.kind.cmp(&b.kind)).then(a.name.cmp(&b.name)));
+    StatusBody {
+        metadata: StatusMetadata { name: "routerd".into() },
+        status: RouterStatus {
+            phase: routerd_api::phase::aggregate(all),
+            version: env!("CARGO_PKG_VERSION").into(),
+            started_at: app.started_at,
+            generation: desired.generation,
+            last_apply_time: app.config.last_apply_time(),
+            resource_count: desired.resources.len() as u64,
+            resource_phases: phases,
+            resource_phase_issues: issues,
+            controllers: app.runtime.statuses(),
+            daemons: Vec::new(),
+            config_error: app.config.config_error(),
+        },
+    }
+}
