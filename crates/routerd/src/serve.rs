@@ -29,7 +29,14 @@ fn ensure_dir(path: &Path, mode: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `routerd serve` on the real host: netlink in the current network namespace, stopped by SIGTERM/SIGINT.
 pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
+    let signals = signal_stream()?;
+    run(opts, None, signals).await
+}
+
+/// Runs routerd until `shutdown` resolves. `host` replaces netlink (tests use the in-memory fake).
+pub async fn run(opts: ServeOptions, host: Option<Arc<dyn NetHost>>, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
     let paths = &opts.paths;
     ensure_dir(&paths.runtime_dir, 0o755)?;
     ensure_dir(&paths.state_dir, 0o700)?;
@@ -67,7 +74,10 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         }
     }
 
-    let host: Arc<dyn NetHost> = Arc::new(NetlinkHost::new().context("cannot open netlink")?);
+    let host: Arc<dyn NetHost> = match host {
+        Some(h) => h,
+        None => Arc::new(NetlinkHost::new().context("cannot open netlink")?),
+    };
     let status = Arc::new(StatusBook::load(state.clone(), bus.clone()));
     let (stop_tx, stop_rx) = watch::channel(false);
     let deps = RuntimeDeps { config: config.clone(), host, status: status.clone(), bus: bus.clone(), state };
@@ -81,7 +91,7 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let status_task = tokio::spawn(serve_socket(status_listener, SocketRole::Status, policy, app, stop_rx.clone()));
     tracing::info!(socket = %paths.main_socket.display(), status_socket = %paths.status_socket.display(), "routerd serving");
 
-    wait_for_signal().await?;
+    shutdown.await;
     tracing::info!("shutting down: no new connections, finishing requests in flight");
     let _ = stop_tx.send(true);
     let _ = main_task.await;
@@ -95,13 +105,15 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
+/// Installs the handlers now (so a signal during start-up is not lost) and resolves on the first one.
+fn signal_stream() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = int.recv() => tracing::info!("SIGINT received"),
-    }
-    Ok(())
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = int.recv() => tracing::info!("SIGINT received"),
+        }
+    })
 }
