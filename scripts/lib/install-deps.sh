@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the demo and the tests use: a fresh machine has nothing installed by hand.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends \
+    iproute2 iputils-ping curl python3 util-linux procps ca-certificates >/dev/null
