@@ -81,9 +81,8 @@ pub async fn run(opts: ServeOptions, host: Option<Arc<dyn NetHost>>, shutdown: i
     let status = Arc::new(StatusBook::load(state.clone(), bus.clone()));
     let (stop_tx, stop_rx) = watch::channel(false);
     let deps = RuntimeDeps { config: config.clone(), host, status: status.clone(), bus: bus.clone(), state };
-    let runtime = Arc::new(ControllerRuntime::start(controllers::builtin(), deps, opts.reconcile_interval, stop_rx.clone()));
-
     let retention_policy = Arc::new(RwLock::new(RetentionPolicy::default()));
+    let runtime = Arc::new(ControllerRuntime::start(controllers::builtin(retention_policy.clone()), deps, opts.reconcile_interval, stop_rx.clone()));
     tokio::spawn(retention::run(bus.clone(), retention_policy, stop_rx.clone()));
 
     let app = Arc::new(App { config, bus: bus.clone(), status, runtime, started_at: Timestamp::now(), stop: stop_rx.clone() });

@@ -198,7 +198,7 @@ async fn apply_reconcile_repair_delete() {
     // Controllers report runtime state once they ran.
     let c = get(&h.status, "/controllers").await;
     let names: Vec<&str> = c["items"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["address", "interface", "route"]);
+    assert_eq!(names, ["address", "interface", "retention", "route"]);
     for item in c["items"].as_array().unwrap() {
         assert!(item["reconcileCount"].as_u64().unwrap() >= 1, "{item}");
         assert!(item["lastDurationMillis"].is_number());

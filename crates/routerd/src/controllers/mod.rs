@@ -4,6 +4,7 @@
 
 pub mod address;
 pub mod interface;
+pub mod retention;
 pub mod route;
 pub mod runtime;
 pub mod status_book;
@@ -13,7 +14,13 @@ pub use status_book::StatusBook;
 
 use std::sync::Arc;
 
-/// The controllers this build runs, in a stable order.
-pub fn builtin() -> Vec<Arc<dyn Controller>> {
-    vec![Arc::new(interface::InterfaceController), Arc::new(address::AddressController), Arc::new(route::RouteController)]
+/// The controllers this build runs, in a stable order. `retention` shares the policy with the
+/// background retention task.
+pub fn builtin(retention: Arc<std::sync::RwLock<routerd_store::RetentionPolicy>>) -> Vec<Arc<dyn Controller>> {
+    vec![
+        Arc::new(interface::InterfaceController),
+        Arc::new(address::AddressController),
+        Arc::new(route::RouteController),
+        Arc::new(retention::RetentionController { policy: retention }),
+    ]
 }

@@ -197,3 +197,36 @@ async fn route(app: &App, table: &[Endpoint], role: SocketRole, req: Request<Inc
 fn too_large() -> Response<Body> {
     Failure::new(ErrorCode::PayloadTooLarge, format!("request body is larger than {} KiB; split the manifest", BODY_LIMIT / 1024)).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_policy_allows_root_self_and_the_control_group_only() {
+        let p = PeerPolicy { own_uid: 1000, group_gid: Some(4242), group_members: vec!["root".into()] };
+        assert!(p.allows(0, 0));
+        assert!(p.allows(1000, 1000));
+        assert!(p.allows(65534, 4242), "primary group is the control group");
+        assert!(!p.allows(65534, 65534), "nobody is refused");
+        assert!(!PeerPolicy { own_uid: 0, group_gid: None, group_members: vec![] }.allows(65534, 65534));
+    }
+
+    #[test]
+    fn a_live_socket_is_never_stolen_and_a_stale_one_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sock");
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let live = bind_socket(&path, 0o666, None).unwrap();
+            let err = bind_socket(&path, 0o666, None).unwrap_err();
+            assert!(err.contains("another routerd"), "{err}");
+            drop(live); // the file stays behind: stale
+            assert!(path.exists());
+            bind_socket(&path, 0o666, None).unwrap();
+            let plain = dir.path().join("plain");
+            std::fs::write(&plain, "x").unwrap();
+            assert!(bind_socket(&plain, 0o666, None).unwrap_err().contains("not a socket"));
+        });
+    }
+}
