@@ -9,6 +9,7 @@ RD_SUFFIX="${RD_SUFFIX:-$$}"
 NS_ROUTER="rd-router-$RD_SUFFIX"
 NS_LAN="rd-lan-$RD_SUFFIX"
 RD_TMP="$(mktemp -d "/tmp/routerd-${RD_SUFFIX}-XXXX")"
+chmod 0755 "$RD_TMP"   # others must reach the status socket inside, as under /run/routerd
 RD_RUN="$RD_TMP/run"
 RD_STATE="$RD_TMP/state"
 RD_PIDS=()

@@ -205,7 +205,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let bad = dir.path().join("bad.yaml");
         std::fs::write(&bad, "kind: [unclosed\n").unwrap();
-        let err = collect(&[bad.clone()], &mut no_stdin()).unwrap_err();
+        let err = collect(&[bad], &mut no_stdin()).unwrap_err();
         assert!(format!("{err:#}").contains("bad.yaml"), "{err:#}");
 
         let missing = dir.path().join("missing.yaml");

@@ -131,7 +131,7 @@ mod tests {
         t.row(["two\nlines\tand a tab", "1"]);
         assert_eq!(
             t.render(),
-            "MESSAGE                  N\ntwo lines and a tab      1\n"
+            "MESSAGE              N\ntwo lines and a tab  1\n"
         );
     }
 

@@ -29,7 +29,11 @@ impl Condition {
     pub fn new(type_: &str, status: bool, reason: &str, message: impl Into<String>) -> Condition {
         Condition {
             type_: type_.to_string(),
-            status: if status { ConditionStatus::True } else { ConditionStatus::False },
+            status: if status {
+                ConditionStatus::True
+            } else {
+                ConditionStatus::False
+            },
             reason: reason.to_string(),
             message: message.into(),
             last_transition_time: None,

@@ -83,15 +83,21 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let mut rest = input;
     let mut total: f64 = 0.0;
     while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         if num_len == 0 {
-            return Err(format!("{s:?}: expected a number at {rest:?} (use e.g. 30s, 1m30s, 1.5s)"));
+            return Err(format!(
+                "{s:?}: expected a number at {rest:?} (use e.g. 30s, 1m30s, 1.5s)"
+            ));
         }
         let number: f64 = rest[..num_len]
             .parse()
             .map_err(|_| format!("{s:?}: {:?} is not a number", &rest[..num_len]))?;
         rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         let scale = match unit {
             "ns" => 1e-9,
@@ -101,8 +107,16 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             "m" => 60.0,
             "h" => 3600.0,
             "d" => 86400.0,
-            "" => return Err(format!("{s:?}: missing unit after {number} (ns, us, ms, s, m, h, d)")),
-            other => return Err(format!("{s:?}: unknown unit {other:?} (ns, us, ms, s, m, h, d)")),
+            "" => {
+                return Err(format!(
+                    "{s:?}: missing unit after {number} (ns, us, ms, s, m, h, d)"
+                ))
+            }
+            other => {
+                return Err(format!(
+                    "{s:?}: unknown unit {other:?} (ns, us, ms, s, m, h, d)"
+                ))
+            }
         };
         total += number * scale;
         rest = &rest[unit_len..];
@@ -129,7 +143,9 @@ impl Serialize for GoDuration {
 impl<'de> Deserialize<'de> for GoDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<GoDuration, D::Error> {
         let s = String::deserialize(d)?;
-        parse_duration(&s).map(GoDuration).map_err(serde::de::Error::custom)
+        parse_duration(&s)
+            .map(GoDuration)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -166,7 +182,10 @@ mod tests {
     #[test]
     fn parses_compound_and_rejects_garbage() {
         assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(7 * 86400));
+        assert_eq!(
+            parse_duration("7d").unwrap(),
+            Duration::from_secs(7 * 86400)
+        );
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         for bad in ["", "10", "s", "1x", "1.2.3s", "--1s", "1e400h"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
@@ -178,7 +197,7 @@ mod tests {
         fn format_then_parse_round_trips(micros in 0u64..10_000_000_000u64) {
             let d = Duration::from_micros(micros);
             let back = parse_duration(&format_duration(d)).unwrap();
-            let diff = if back > d { back - d } else { d - back };
+            let diff = back.abs_diff(d);
             prop_assert!(diff <= Duration::from_nanos(2), "{d:?} -> {back:?}");
         }
 

@@ -5,7 +5,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Debug,
@@ -89,15 +91,20 @@ impl NewEvent {
             time: Timestamp::now(),
             topic: topic.to_string(),
             severity,
-            source: EventSource { kind: "routerd".to_string(), instance: String::new() },
+            source: EventSource {
+                kind: "routerd".to_string(),
+                instance: String::new(),
+            },
             message: message.into(),
             attributes: BTreeMap::new(),
         }
     }
 
     pub fn resource(mut self, kind: &str, name: &str) -> NewEvent {
-        self.attributes.insert(ATTR_RESOURCE_KIND.to_string(), kind.to_string());
-        self.attributes.insert(ATTR_RESOURCE_NAME.to_string(), name.to_string());
+        self.attributes
+            .insert(ATTR_RESOURCE_KIND.to_string(), kind.to_string());
+        self.attributes
+            .insert(ATTR_RESOURCE_NAME.to_string(), name.to_string());
         self
     }
 
@@ -107,7 +114,10 @@ impl NewEvent {
     }
 
     pub fn source(mut self, kind: &str, instance: &str) -> NewEvent {
-        self.source = EventSource { kind: kind.to_string(), instance: instance.to_string() };
+        self.source = EventSource {
+            kind: kind.to_string(),
+            instance: instance.to_string(),
+        };
         self
     }
 

@@ -40,22 +40,118 @@ pub struct KindInfo {
 }
 
 pub const KINDS: &[KindInfo] = &[
-    KindInfo { kind: Kind::Interface, name: "Interface", api_version: NET_API_VERSION, short_names: &["if", "iface", "interfaces"], daemon: None },
-    KindInfo { kind: Kind::IPv4StaticAddress, name: "IPv4StaticAddress", api_version: NET_API_VERSION, short_names: &["addr", "address", "ipv4addr", "addresses"], daemon: None },
-    KindInfo { kind: Kind::DHCPv4Client, name: "DHCPv4Client", api_version: NET_API_VERSION, short_names: &["dhcp4", "dhcpv4", "dhcp4c"], daemon: Some("routerd-dhcpv4-client") },
-    KindInfo { kind: Kind::DHCPv6PrefixDelegation, name: "DHCPv6PrefixDelegation", api_version: NET_API_VERSION, short_names: &["pd", "dhcp6pd", "dhcpv6pd"], daemon: Some("routerd-dhcpv6-client") },
-    KindInfo { kind: Kind::IPv6DelegatedAddress, name: "IPv6DelegatedAddress", api_version: NET_API_VERSION, short_names: &["ip6addr", "v6addr", "delegatedaddress"], daemon: None },
-    KindInfo { kind: Kind::PPPoESession, name: "PPPoESession", api_version: NET_API_VERSION, short_names: &["pppoe"], daemon: Some("routerd-pppoe-client") },
-    KindInfo { kind: Kind::HealthCheck, name: "HealthCheck", api_version: NET_API_VERSION, short_names: &["hc", "health", "healthchecks"], daemon: Some("routerd-healthcheck") },
-    KindInfo { kind: Kind::IPv4StaticRoute, name: "IPv4StaticRoute", api_version: NET_API_VERSION, short_names: &["route", "routes", "ipv4route"], daemon: None },
-    KindInfo { kind: Kind::EgressRoutePolicy, name: "EgressRoutePolicy", api_version: NET_API_VERSION, short_names: &["egress", "erp"], daemon: None },
-    KindInfo { kind: Kind::NAT44Rule, name: "NAT44Rule", api_version: NET_API_VERSION, short_names: &["nat", "nat44"], daemon: None },
-    KindInfo { kind: Kind::EventRule, name: "EventRule", api_version: NET_API_VERSION, short_names: &["er", "rule", "eventrules"], daemon: None },
-    KindInfo { kind: Kind::DerivedEvent, name: "DerivedEvent", api_version: NET_API_VERSION, short_names: &["de", "derived"], daemon: None },
-    KindInfo { kind: Kind::DNSResolver, name: "DNSResolver", api_version: NET_API_VERSION, short_names: &["dns", "resolver"], daemon: Some("routerd-dns-resolver") },
-    KindInfo { kind: Kind::TrafficFlowLog, name: "TrafficFlowLog", api_version: NET_API_VERSION, short_names: &["flowlog", "flows"], daemon: None },
-    KindInfo { kind: Kind::FirewallEventLog, name: "FirewallEventLog", api_version: FIREWALL_API_VERSION, short_names: &["fwlog", "firewalllog"], daemon: None },
-    KindInfo { kind: Kind::LogRetention, name: "LogRetention", api_version: SYSTEM_API_VERSION, short_names: &["retention"], daemon: None },
+    KindInfo {
+        kind: Kind::Interface,
+        name: "Interface",
+        api_version: NET_API_VERSION,
+        short_names: &["if", "iface", "interfaces"],
+        daemon: None,
+    },
+    KindInfo {
+        kind: Kind::IPv4StaticAddress,
+        name: "IPv4StaticAddress",
+        api_version: NET_API_VERSION,
+        short_names: &["addr", "address", "ipv4addr", "addresses"],
+        daemon: None,
+    },
+    KindInfo {
+        kind: Kind::DHCPv4Client,
+        name: "DHCPv4Client",
+        api_version: NET_API_VERSION,
+        short_names: &["dhcp4", "dhcpv4", "dhcp4c"],
+        daemon: Some("routerd-dhcpv4-client"),
+    },
+    KindInfo {
+        kind: Kind::DHCPv6PrefixDelegation,
+        name: "DHCPv6PrefixDelegation",
+        api_version: NET_API_VERSION,
+        short_names: &["pd", "dhcp6pd", "dhcpv6pd"],
+        daemon: Some("routerd-dhcpv6-client"),
+    },
+    KindInfo {
+        kind: Kind::IPv6DelegatedAddress,
+        name: "IPv6DelegatedAddress",
+        api_version: NET_API_VERSION,
+        short_names: &["ip6addr", "v6addr", "delegatedaddress"],
+        daemon: None,
+    },
+    KindInfo {
+        kind: Kind::PPPoESession,
+        name: "PPPoESession",
+        api_version: NET_API_VERSION,
+        short_names: &["pppoe"],
+        daemon: Some("routerd-pppoe-client"),
+    },
+    KindInfo {
+        kind: Kind::HealthCheck,
+        name: "HealthCheck",
+        api_version: NET_API_VERSION,
+        short_names: &["hc", "health", "healthchecks"],
+        daemon: Some("routerd-healthcheck"),
+    },
+    KindInfo {
+        kind: Kind::IPv4StaticRoute,
+        name: "IPv4StaticRoute",
+        api_version: NET_API_VERSION,
+        short_names: &["route", "routes", "ipv4route"],
+        daemon: None,
+    },
+    KindInfo {
+        kind: Kind::EgressRoutePolicy,
+        name: "EgressRoutePolicy",
+        api_version: NET_API_VERSION,
+        short_names: &["egress", "erp"],
+        daemon: None,
+    },
+    KindInfo {
+        kind: Kind::NAT44Rule,
+        name: "NAT44Rule",
+        api_version: NET_API_VERSION,
+        short_names: &["nat", "nat44"],
+        daemon: None,
+    },
+    KindInfo {
+        kind: Kind::EventRule,
+        name: "EventRule",
+        api_version: NET_API_VERSION,
+        short_names: &["er", "rule", "eventrules"],
+        daemon: None,
+    },
+    KindInfo {
+        kind: Kind::DerivedEvent,
+        name: "DerivedEvent",
+        api_version: NET_API_VERSION,
+        short_names: &["de", "derived"],
+        daemon: None,
+    },
+    KindInfo {
+        kind: Kind::DNSResolver,
+        name: "DNSResolver",
+        api_version: NET_API_VERSION,
+        short_names: &["dns", "resolver"],
+        daemon: Some("routerd-dns-resolver"),
+    },
+    KindInfo {
+        kind: Kind::TrafficFlowLog,
+        name: "TrafficFlowLog",
+        api_version: NET_API_VERSION,
+        short_names: &["flowlog", "flows"],
+        daemon: None,
+    },
+    KindInfo {
+        kind: Kind::FirewallEventLog,
+        name: "FirewallEventLog",
+        api_version: FIREWALL_API_VERSION,
+        short_names: &["fwlog", "firewalllog"],
+        daemon: None,
+    },
+    KindInfo {
+        kind: Kind::LogRetention,
+        name: "LogRetention",
+        api_version: SYSTEM_API_VERSION,
+        short_names: &["retention"],
+        daemon: None,
+    },
 ];
 
 impl Kind {
@@ -106,7 +202,10 @@ mod tests {
             assert_eq!(k.kind as usize, i);
             assert_eq!(Kind::from_exact(k.name), Some(k.kind));
         }
-        assert_eq!(Kind::lookup("ipv4staticaddress"), Some(Kind::IPv4StaticAddress));
+        assert_eq!(
+            Kind::lookup("ipv4staticaddress"),
+            Some(Kind::IPv4StaticAddress)
+        );
         assert_eq!(Kind::lookup("ROUTE"), Some(Kind::IPv4StaticRoute));
         assert_eq!(Kind::lookup("interfaces"), Some(Kind::Interface));
         assert_eq!(Kind::lookup("dhcpv4clients"), Some(Kind::DHCPv4Client));

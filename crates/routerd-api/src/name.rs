@@ -14,13 +14,18 @@ pub fn validate_name(name: &str) -> Result<(), String> {
             name.len()
         ));
     }
-    if let Some(c) = name.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')) {
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
+    {
         return Err(format!(
             "name {name:?} contains {c:?}; only lower-case letters, digits and '-' are allowed"
         ));
     }
     if name.starts_with('-') || name.ends_with('-') {
-        return Err(format!("name {name:?} must start and end with a letter or digit"));
+        return Err(format!(
+            "name {name:?} must start and end with a letter or digit"
+        ));
     }
     Ok(())
 }
@@ -34,7 +39,17 @@ mod tests {
         for ok in ["wan", "lan-1", "a", "0", &"a".repeat(63)] {
             assert!(validate_name(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "../x", "Wan", "-a", "a-", "a_b", "a.b", &"a".repeat(64), "ä"] {
+        for bad in [
+            "",
+            "../x",
+            "Wan",
+            "-a",
+            "a-",
+            "a_b",
+            "a.b",
+            &"a".repeat(64),
+            "ä",
+        ] {
             assert!(validate_name(bad).is_err(), "{bad}");
         }
     }

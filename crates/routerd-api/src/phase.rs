@@ -4,7 +4,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// One of the eight phases every resource status uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema, PartialOrd, Ord,
+)]
 pub enum Phase {
     Pending,
     Bound,
@@ -43,7 +45,9 @@ impl Phase {
 
     /// Case-insensitive parse, for query parameters and CLI flags.
     pub fn parse(s: &str) -> Option<Phase> {
-        Phase::ALL.into_iter().find(|p| p.as_str().eq_ignore_ascii_case(s))
+        Phase::ALL
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(s))
     }
 
     /// A good phase means the resource does what it was asked to do.
@@ -86,10 +90,19 @@ mod tests {
     #[test]
     fn aggregate_ranks_error_over_unhealthy_over_pending() {
         assert_eq!(aggregate([]), Phase::Healthy);
-        assert_eq!(aggregate([Phase::Bound, Phase::Applied, Phase::Up]), Phase::Healthy);
+        assert_eq!(
+            aggregate([Phase::Bound, Phase::Applied, Phase::Up]),
+            Phase::Healthy
+        );
         assert_eq!(aggregate([Phase::Applied, Phase::Pending]), Phase::Pending);
-        assert_eq!(aggregate([Phase::Pending, Phase::Unhealthy, Phase::Up]), Phase::Unhealthy);
-        assert_eq!(aggregate([Phase::Unhealthy, Phase::Error, Phase::Pending]), Phase::Error);
+        assert_eq!(
+            aggregate([Phase::Pending, Phase::Unhealthy, Phase::Up]),
+            Phase::Unhealthy
+        );
+        assert_eq!(
+            aggregate([Phase::Unhealthy, Phase::Error, Phase::Pending]),
+            Phase::Error
+        );
     }
 
     #[test]

@@ -20,7 +20,11 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> FieldError {
-        FieldError { resource: None, field: field.into(), message: message.into() }
+        FieldError {
+            resource: None,
+            field: field.into(),
+            message: message.into(),
+        }
     }
     pub fn in_resource(mut self, resource: impl Into<String>) -> FieldError {
         self.resource = Some(resource.into());
@@ -56,7 +60,10 @@ pub struct ResourceId {
 
 impl ResourceId {
     pub fn new(kind: Kind, name: &str) -> ResourceId {
-        ResourceId { kind, name: name.to_string() }
+        ResourceId {
+            kind,
+            name: name.to_string(),
+        }
     }
     /// `Kind/name`, what people type.
     pub fn short(&self) -> String {
@@ -64,7 +71,9 @@ impl ResourceId {
     }
     /// Parses `Kind/name` with a forgiving kind (`addr/lan`, `ipv4staticaddress/lan`).
     pub fn parse_short(s: &str) -> Result<ResourceId, String> {
-        let (k, n) = s.split_once('/').ok_or_else(|| format!("{s:?} is not Kind/name (e.g. IPv4StaticAddress/lan)"))?;
+        let (k, n) = s
+            .split_once('/')
+            .ok_or_else(|| format!("{s:?} is not Kind/name (e.g. IPv4StaticAddress/lan)"))?;
         let kind = Kind::lookup(k).ok_or_else(|| format!("unknown kind {k:?} in {s:?}"))?;
         validate_name(n).map_err(|e| format!("{s:?}: {e}"))?;
         Ok(ResourceId::new(kind, n))
@@ -96,8 +105,13 @@ struct ResourceWire<'a> {
 
 impl Serialize for Resource {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        ResourceWire { api_version: self.kind.api_version(), kind: self.kind.as_str(), metadata: &self.metadata, spec: &self.spec }
-            .serialize(s)
+        ResourceWire {
+            api_version: self.kind.api_version(),
+            kind: self.kind.as_str(),
+            metadata: &self.metadata,
+            spec: &self.spec,
+        }
+        .serialize(s)
     }
 }
 
@@ -113,7 +127,10 @@ impl Resource {
     /// fixes a manifest in one round.
     pub fn from_value(value: serde_json::Value) -> Result<Resource, Vec<FieldError>> {
         let serde_json::Value::Object(mut obj) = value else {
-            return Err(vec![FieldError::new("", "a resource must be a mapping with apiVersion, kind, metadata and spec")]);
+            return Err(vec![FieldError::new(
+                "",
+                "a resource must be a mapping with apiVersion, kind, metadata and spec",
+            )]);
         };
         let mut errors = Vec::new();
         let api_version = match obj.remove("apiVersion") {
@@ -123,7 +140,10 @@ impl Resource {
                 None
             }
             None => {
-                errors.push(FieldError::new("apiVersion", "required (e.g. net.routerd.net/v1alpha1)"));
+                errors.push(FieldError::new(
+                    "apiVersion",
+                    "required (e.g. net.routerd.net/v1alpha1)",
+                ));
                 None
             }
         };
@@ -131,9 +151,17 @@ impl Resource {
             Some(serde_json::Value::String(s)) => match Kind::from_exact(&s) {
                 Some(k) => Some(k),
                 None => {
-                    let hint = Kind::lookup(&s).map(|k| format!("; did you mean {k}?")).unwrap_or_else(|| {
-                        format!("; known kinds: {}", Kind::all().map(|k| k.as_str()).collect::<Vec<_>>().join(", "))
-                    });
+                    let hint = Kind::lookup(&s)
+                        .map(|k| format!("; did you mean {k}?"))
+                        .unwrap_or_else(|| {
+                            format!(
+                                "; known kinds: {}",
+                                Kind::all()
+                                    .map(|k| k.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )
+                        });
                     errors.push(FieldError::new("kind", format!("unknown kind {s:?}{hint}")));
                     None
                 }
@@ -149,7 +177,10 @@ impl Resource {
         };
         if let (Some(k), Some(av)) = (kind, &api_version) {
             if k.api_version() != av {
-                errors.push(FieldError::new("apiVersion", format!("{k} belongs to {:?}, not {av:?}", k.api_version())));
+                errors.push(FieldError::new(
+                    "apiVersion",
+                    format!("{k} belongs to {:?}, not {av:?}", k.api_version()),
+                ));
             }
         }
         let metadata = match obj.remove("metadata") {
@@ -162,7 +193,11 @@ impl Resource {
                 }
                 Err(e) => {
                     let path = e.path().to_string();
-                    let field = if path == "." { "metadata".to_string() } else { format!("metadata.{path}") };
+                    let field = if path == "." {
+                        "metadata".to_string()
+                    } else {
+                        format!("metadata.{path}")
+                    };
                     errors.push(FieldError::new(field, e.into_inner().to_string()));
                     None
                 }
@@ -175,7 +210,10 @@ impl Resource {
         let spec_value = obj.remove("spec");
         obj.remove("status");
         for key in obj.keys() {
-            errors.push(FieldError::new(key.clone(), "unknown field (a resource has apiVersion, kind, metadata, spec)"));
+            errors.push(FieldError::new(
+                key.clone(),
+                "unknown field (a resource has apiVersion, kind, metadata, spec)",
+            ));
         }
         let spec = match (kind, spec_value) {
             (Some(k), Some(v)) => match ResourceSpec::from_value(k, v) {
@@ -206,7 +244,11 @@ impl Resource {
             }
         }
         match (kind, metadata, spec) {
-            (Some(kind), Some(metadata), Some(spec)) if errors.is_empty() => Ok(Resource { kind, metadata, spec }),
+            (Some(kind), Some(metadata), Some(spec)) if errors.is_empty() => Ok(Resource {
+                kind,
+                metadata,
+                spec,
+            }),
             _ => Err(errors),
         }
     }
@@ -231,7 +273,10 @@ mod tests {
 
     #[test]
     fn unknown_field_is_named_with_its_path() {
-        let errs = Resource::from_value(addr(json!({"interface": "lan", "address": "192.0.2.1/24", "bogus": 1}))).unwrap_err();
+        let errs = Resource::from_value(addr(
+            json!({"interface": "lan", "address": "192.0.2.1/24", "bogus": 1}),
+        ))
+        .unwrap_err();
         assert_eq!(errs[0].field, "spec.bogus");
         assert!(errs[0].message.contains("bogus"), "{errs:?}");
         let hc = json!({"apiVersion": "net.routerd.net/v1alpha1", "kind": "HealthCheck", "metadata": {"name": "x"},
@@ -243,13 +288,17 @@ mod tests {
 
     #[test]
     fn bad_values_unknown_kind_and_names() {
-        let errs = Resource::from_value(addr(json!({"interface": "lan", "address": "192.0.2.1"}))).unwrap_err();
+        let errs = Resource::from_value(addr(json!({"interface": "lan", "address": "192.0.2.1"})))
+            .unwrap_err();
         assert_eq!(errs[0].field, "spec.address");
         let errs = Resource::from_value(json!({"apiVersion": "net.routerd.net/v1alpha1", "kind": "interface", "metadata": {"name": "x"}, "spec": {}})).unwrap_err();
         assert!(errs[0].message.contains("did you mean Interface"));
         let mut v = addr(json!({"interface": "lan", "address": "192.0.2.1/24"}));
         v["metadata"]["name"] = json!("../x");
-        assert_eq!(Resource::from_value(v).unwrap_err()[0].field, "metadata.name");
+        assert_eq!(
+            Resource::from_value(v).unwrap_err()[0].field,
+            "metadata.name"
+        );
         assert!(Resource::from_value(json!([1, 2])).is_err());
     }
 }

@@ -19,7 +19,9 @@ pub fn validate_topic(topic: &str) -> Result<(), String> {
         }
     }
     if count < 2 {
-        return Err(format!("topic {topic:?} needs at least one segment after \"routerd\""));
+        return Err(format!(
+            "topic {topic:?} needs at least one segment after \"routerd\""
+        ));
     }
     Ok(())
 }
@@ -71,7 +73,10 @@ impl TopicPattern {
                 lit => Segment::Literal(lit.to_string()),
             })
             .collect();
-        Ok(TopicPattern { source: pattern.to_string(), segments })
+        Ok(TopicPattern {
+            source: pattern.to_string(),
+            segments,
+        })
     }
 
     pub fn as_str(&self) -> &str {
@@ -129,7 +134,9 @@ fn match_segments(pattern: &[Segment], topic: &[&str]) -> bool {
 
 /// Convenience for one-off checks.
 pub fn topic_matches(pattern: &str, topic: &str) -> bool {
-    TopicPattern::parse(pattern).map(|p| p.matches(topic)).unwrap_or(false)
+    TopicPattern::parse(pattern)
+        .map(|p| p.matches(topic))
+        .unwrap_or(false)
 }
 
 #[cfg(test)]

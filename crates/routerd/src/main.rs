@@ -67,7 +67,9 @@ fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
 }
 
 fn init_logging(format: LogFormat) {
-    let builder = tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(tracing::Level::INFO);
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::INFO);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -77,7 +79,13 @@ fn init_logging(format: LogFormat) {
 fn schema(kind: Option<String>) -> Result<(), String> {
     let kinds: Vec<Kind> = match kind {
         Some(k) => vec![Kind::lookup(&k).ok_or_else(|| {
-            format!("unknown kind {k:?}; known kinds: {}", Kind::all().map(|k| k.as_str()).collect::<Vec<_>>().join(", "))
+            format!(
+                "unknown kind {k:?}; known kinds: {}",
+                Kind::all()
+                    .map(|k| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         })?],
         None => Kind::all().collect(),
     };
@@ -87,8 +95,15 @@ fn schema(kind: Option<String>) -> Result<(), String> {
         s["title"] = format!("{} spec ({})", k.as_str(), k.api_version()).into();
         out.insert(k.as_str().to_string(), s);
     }
-    let value = if kinds.len() == 1 { out.into_iter().next().map(|(_, v)| v).unwrap_or_default() } else { serde_json::Value::Object(out) };
-    println!("{}", serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?);
+    let value = if kinds.len() == 1 {
+        out.into_iter().next().map(|(_, v)| v).unwrap_or_default()
+    } else {
+        serde_json::Value::Object(out)
+    };
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?
+    );
     Ok(())
 }
 
@@ -102,16 +117,34 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Serve { config, runtime_dir, state_dir, socket, status_socket, control_group, log_format, reconcile_interval } => {
+        Command::Serve {
+            config,
+            runtime_dir,
+            state_dir,
+            socket,
+            status_socket,
+            control_group,
+            log_format,
+            reconcile_interval,
+        } => {
             init_logging(log_format);
-            let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+            {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("error: cannot start the async runtime: {e}");
                     return ExitCode::FAILURE;
                 }
             };
-            let opts = ServeOptions { config, paths: Paths::new(runtime_dir, state_dir, socket, status_socket), control_group, reconcile_interval };
+            let opts = ServeOptions {
+                config,
+                paths: Paths::new(runtime_dir, state_dir, socket, status_socket),
+                control_group,
+                reconcile_interval,
+            };
             match runtime.block_on(serve(opts)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

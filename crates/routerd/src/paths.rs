@@ -26,7 +26,12 @@ pub struct Paths {
 }
 
 impl Paths {
-    pub fn new(runtime_dir: Option<PathBuf>, state_dir: Option<PathBuf>, socket: Option<PathBuf>, status_socket: Option<PathBuf>) -> Paths {
+    pub fn new(
+        runtime_dir: Option<PathBuf>,
+        state_dir: Option<PathBuf>,
+        socket: Option<PathBuf>,
+        status_socket: Option<PathBuf>,
+    ) -> Paths {
         let runtime_dir = runtime_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_RUNTIME_DIR));
         let state_dir = state_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
         Paths {

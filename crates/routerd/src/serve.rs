@@ -25,7 +25,8 @@ pub struct ServeOptions {
 
 fn ensure_dir(path: &Path, mode: u32) -> anyhow::Result<()> {
     std::fs::create_dir_all(path).with_context(|| format!("cannot create {}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).with_context(|| format!("cannot chmod {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("cannot chmod {}", path.display()))?;
     Ok(())
 }
 
@@ -36,17 +37,24 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
 }
 
 /// Runs routerd until `shutdown` resolves. `host` replaces netlink (tests use the in-memory fake).
-pub async fn run(opts: ServeOptions, host: Option<Arc<dyn NetHost>>, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn run(
+    opts: ServeOptions,
+    host: Option<Arc<dyn NetHost>>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
     let paths = &opts.paths;
     ensure_dir(&paths.runtime_dir, 0o755)?;
     ensure_dir(&paths.state_dir, 0o700)?;
     for sock in [&paths.main_socket, &paths.status_socket] {
         if let Some(parent) = sock.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
         }
     }
 
-    let group = nix::unistd::Group::from_name(&opts.control_group).ok().flatten();
+    let group = nix::unistd::Group::from_name(&opts.control_group)
+        .ok()
+        .flatten();
     if group.is_none() {
         tracing::info!(group = %opts.control_group, "control group does not exist; the main socket is for root only");
     }
@@ -56,21 +64,30 @@ pub async fn run(opts: ServeOptions, host: Option<Arc<dyn NetHost>>, shutdown: i
         group_members: group.as_ref().map(|g| g.mem.clone()).unwrap_or_default(),
     });
     // Bind first: a second routerd on the same sockets fails here, before touching anything.
-    let main_listener = bind_socket(&paths.main_socket, 0o660, policy.group_gid).map_err(anyhow::Error::msg)?;
-    let status_listener = bind_socket(&paths.status_socket, 0o666, None).map_err(anyhow::Error::msg)?;
+    let main_listener =
+        bind_socket(&paths.main_socket, 0o660, policy.group_gid).map_err(anyhow::Error::msg)?;
+    let status_listener =
+        bind_socket(&paths.status_socket, 0o666, None).map_err(anyhow::Error::msg)?;
 
     let db = paths.database();
-    let bus = EventBus::open(&db).with_context(|| format!("cannot open the event store {}", db.display()))?;
+    let bus = EventBus::open(&db)
+        .with_context(|| format!("cannot open the event store {}", db.display()))?;
     let ledger = Ledger::open(&db).context("cannot open the config ledger")?;
     let state = Arc::new(StateStore::open(&db).context("cannot open the status store")?);
-    let config = Arc::new(ConfigService::open(ledger, bus.clone()).context("cannot load the current generation")?);
+    let config = Arc::new(
+        ConfigService::open(ledger, bus.clone()).context("cannot load the current generation")?,
+    );
     tracing::info!(generation = config.current().generation, db = %db.display(), "ledger loaded");
 
     if let Some(path) = &opts.config {
         match config.apply_startup_files(read_manifests(path)).await {
-            Ok(r) if r.generation != r.previous_generation => tracing::info!(generation = r.generation, "config files applied"),
+            Ok(r) if r.generation != r.previous_generation => {
+                tracing::info!(generation = r.generation, "config files applied")
+            }
             Ok(_) => tracing::info!("config files match the current generation"),
-            Err(e) => tracing::error!(error = %e, path = %path.display(), "config files refused; keeping the last good generation"),
+            Err(e) => {
+                tracing::error!(error = %e, path = %path.display(), "config files refused; keeping the last good generation")
+            }
         }
     }
 
@@ -80,14 +97,48 @@ pub async fn run(opts: ServeOptions, host: Option<Arc<dyn NetHost>>, shutdown: i
     };
     let status = Arc::new(StatusBook::load(state.clone(), bus.clone()));
     let (stop_tx, stop_rx) = watch::channel(false);
-    let deps = RuntimeDeps { config: config.clone(), host, status: status.clone(), bus: bus.clone(), state };
+    let deps = RuntimeDeps {
+        config: config.clone(),
+        host,
+        status: status.clone(),
+        bus: bus.clone(),
+        state,
+    };
     let retention_policy = Arc::new(RwLock::new(RetentionPolicy::default()));
-    let runtime = Arc::new(ControllerRuntime::start(controllers::builtin(retention_policy.clone()), deps, opts.reconcile_interval, stop_rx.clone()));
-    tokio::spawn(retention::run(bus.clone(), retention_policy, stop_rx.clone()));
+    let runtime = Arc::new(ControllerRuntime::start(
+        controllers::builtin(retention_policy.clone()),
+        deps,
+        opts.reconcile_interval,
+        stop_rx.clone(),
+    ));
+    tokio::spawn(retention::run(
+        bus.clone(),
+        retention_policy,
+        stop_rx.clone(),
+    ));
 
-    let app = Arc::new(App { config, bus: bus.clone(), status, runtime, started_at: Timestamp::now(), stop: stop_rx.clone() });
-    let main_task = tokio::spawn(serve_socket(main_listener, SocketRole::Main, policy.clone(), app.clone(), stop_rx.clone()));
-    let status_task = tokio::spawn(serve_socket(status_listener, SocketRole::Status, policy, app, stop_rx.clone()));
+    let app = Arc::new(App {
+        config,
+        bus: bus.clone(),
+        status,
+        runtime,
+        started_at: Timestamp::now(),
+        stop: stop_rx.clone(),
+    });
+    let main_task = tokio::spawn(serve_socket(
+        main_listener,
+        SocketRole::Main,
+        policy.clone(),
+        app.clone(),
+        stop_rx.clone(),
+    ));
+    let status_task = tokio::spawn(serve_socket(
+        status_listener,
+        SocketRole::Status,
+        policy,
+        app,
+        stop_rx.clone(),
+    ));
     tracing::info!(socket = %paths.main_socket.display(), status_socket = %paths.status_socket.display(), "routerd serving");
 
     shutdown.await;

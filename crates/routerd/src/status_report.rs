@@ -9,13 +9,22 @@ use std::collections::BTreeMap;
 /// Status shown for a resource no controller has reported on yet.
 fn placeholder(r: &Resource, handled: &[Kind]) -> ResourceStatus {
     let (reason, message) = if handled.contains(&r.kind) {
-        ("AwaitingReconcile", "accepted; waiting for its controller's first reconcile".to_string())
+        (
+            "AwaitingReconcile",
+            "accepted; waiting for its controller's first reconcile".to_string(),
+        )
     } else {
         ("ControllerNotAvailable", format!("no controller for {} in this build of routerd yet; the resource is stored and will be reconciled once its controller lands", r.kind))
     };
     ResourceStatus {
         phase: Phase::Pending,
-        conditions: vec![Condition { type_: "Reconciled".into(), status: ConditionStatus::False, reason: reason.into(), message, last_transition_time: None }],
+        conditions: vec![Condition {
+            type_: "Reconciled".into(),
+            status: ConditionStatus::False,
+            reason: reason.into(),
+            message,
+            last_transition_time: None,
+        }],
         observed_generation: None,
         since: None,
         fields: Default::default(),
@@ -31,7 +40,10 @@ pub fn resource_objects(app: &App) -> Vec<(Resource, Phase, serde_json::Value)> 
         .resources
         .values()
         .map(|r| {
-            let status = book.get(&r.id()).cloned().unwrap_or_else(|| placeholder(r, &handled));
+            let status = book
+                .get(&r.id())
+                .cloned()
+                .unwrap_or_else(|| placeholder(r, &handled));
             let mut v = serde_json::to_value(r).unwrap_or_default();
             v["status"] = serde_json::to_value(&status).unwrap_or_default();
             (r.clone(), status.phase, v)
@@ -47,17 +59,35 @@ pub fn status(app: &App) -> StatusBody {
     let mut issues = Vec::new();
     let mut all = Vec::new();
     for r in desired.resources.values() {
-        let s = book.get(&r.id()).cloned().unwrap_or_else(|| placeholder(r, &handled));
+        let s = book
+            .get(&r.id())
+            .cloned()
+            .unwrap_or_else(|| placeholder(r, &handled));
         *phases.entry(s.phase.as_str().to_string()).or_default() += 1;
         all.push(s.phase);
         if !s.phase.is_good() {
             let (reason, message) = s.reason();
-            issues.push(PhaseIssue { api_version: r.kind.api_version().into(), kind: r.kind.as_str().into(), name: r.name().into(), phase: s.phase, reason, message });
+            issues.push(PhaseIssue {
+                api_version: r.kind.api_version().into(),
+                kind: r.kind.as_str().into(),
+                name: r.name().into(),
+                phase: s.phase,
+                reason,
+                message,
+            });
         }
     }
-    issues.sort_by(|a, b| b.phase.badness().cmp(&a.phase.badness()).then(a.kind.cmp(&b.kind)).then(a.name.cmp(&b.name)));
+    issues.sort_by(|a, b| {
+        b.phase
+            .badness()
+            .cmp(&a.phase.badness())
+            .then(a.kind.cmp(&b.kind))
+            .then(a.name.cmp(&b.name))
+    });
     StatusBody {
-        metadata: StatusMetadata { name: "routerd".into() },
+        metadata: StatusMetadata {
+            name: "routerd".into(),
+        },
         status: RouterStatus {
             phase: routerd_api::phase::aggregate(all),
             version: env!("CARGO_PKG_VERSION").into(),

@@ -35,9 +35,23 @@ impl Harness {
     }
 
     async fn start_in(dir: tempfile::TempDir, host: Arc<FakeHost>) -> Harness {
-        let paths = Paths::new(Some(dir.path().join("run")), Some(dir.path().join("state")), None, None);
-        let (main, status, state_dir) = (paths.main_socket.clone(), paths.status_socket.clone(), paths.state_dir.clone());
-        let opts = ServeOptions { config: None, paths, control_group: "routerd-test-nonexistent".into(), reconcile_interval: Duration::from_secs(30) };
+        let paths = Paths::new(
+            Some(dir.path().join("run")),
+            Some(dir.path().join("state")),
+            None,
+            None,
+        );
+        let (main, status, state_dir) = (
+            paths.main_socket.clone(),
+            paths.status_socket.clone(),
+            paths.state_dir.clone(),
+        );
+        let opts = ServeOptions {
+            config: None,
+            paths,
+            control_group: "routerd-test-nonexistent".into(),
+            reconcile_interval: Duration::from_secs(30),
+        };
         let (tx, rx) = oneshot::channel::<()>();
         let dyn_host: Arc<dyn NetHost> = host.clone();
         let task = tokio::spawn(run(opts, Some(dyn_host), async move {
@@ -49,7 +63,15 @@ impl Harness {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        Harness { _dir: dir, state_dir, main, status, host, stop: Some(tx), task: Some(task) }
+        Harness {
+            _dir: dir,
+            state_dir,
+            main,
+            status,
+            host,
+            stop: Some(tx),
+            task: Some(task),
+        }
     }
 
     async fn stop(mut self) -> tempfile::TempDir {
@@ -57,16 +79,27 @@ impl Harness {
             let _ = tx.send(());
         }
         if let Some(t) = self.task.take() {
-            tokio::time::timeout(Duration::from_secs(15), t).await.unwrap().unwrap().unwrap();
+            tokio::time::timeout(Duration::from_secs(15), t)
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
         }
         let Harness { _dir, .. } = self;
         _dir
     }
 }
 
-async fn call(sock: &Path, method: &str, path: &str, body: Option<Vec<u8>>) -> (u16, Value, hyper::HeaderMap) {
+async fn call(
+    sock: &Path,
+    method: &str,
+    path: &str,
+    body: Option<Vec<u8>>,
+) -> (u16, Value, hyper::HeaderMap) {
     let stream = tokio::net::UnixStream::connect(sock).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
     tokio::spawn(conn);
     let req = hyper::Request::builder()
         .method(method)
@@ -89,7 +122,13 @@ async fn get(sock: &Path, path: &str) -> Value {
 }
 
 async fn post(sock: &Path, path: &str, body: Value) -> (u16, Value) {
-    let (code, v, _) = call(sock, "POST", &format!("{P}{path}"), Some(body.to_string().into_bytes())).await;
+    let (code, v, _) = call(
+        sock,
+        "POST",
+        &format!("{P}{path}"),
+        Some(body.to_string().into_bytes()),
+    )
+    .await;
     (code, v)
 }
 
@@ -112,7 +151,13 @@ spec: {destination: 198.51.100.0/24, gateway: 192.0.2.10, interface: lan}
 
 async fn wait_phase(h: &Harness, kind: &str, name: &str, phase: &str) -> Value {
     for _ in 0..300 {
-        let (code, v, _) = call(&h.status, "GET", &format!("{P}/resources/{kind}/{name}"), None).await;
+        let (code, v, _) = call(
+            &h.status,
+            "GET",
+            &format!("{P}/resources/{kind}/{name}"),
+            None,
+        )
+        .await;
         if code == 200 && v["status"]["phase"] == phase {
             return v;
         }
@@ -122,7 +167,9 @@ async fn wait_phase(h: &Harness, kind: &str, name: &str, phase: &str) -> Value {
 }
 
 async fn generation(h: &Harness) -> u64 {
-    get(&h.status, "/status").await["status"]["generation"].as_u64().unwrap()
+    get(&h.status, "/status").await["status"]["generation"]
+        .as_u64()
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -143,14 +190,22 @@ async fn apply_reconcile_repair_delete() {
     assert!(addr["status"]["since"].is_string());
     wait_phase(&h, "ipv4staticroute", "lab", "Installed").await;
     wait_phase(&h, "interface", "lan", "Up").await;
-    let want = Ipv4Address { ifindex: 2, address: "192.0.2.1".parse().unwrap(), prefix_len: 24 };
+    let want = Ipv4Address {
+        ifindex: 2,
+        address: "192.0.2.1".parse().unwrap(),
+        prefix_len: 24,
+    };
     assert!(h.host.ipv4_addresses().await.unwrap().contains(&want));
 
     // Same manifest again: nothing changes, no generation.
     let (code, r) = post(&h.main, "/apply", json!({"manifest": MANIFEST})).await;
     assert_eq!(code, 200);
     assert_eq!(r["generation"], 1);
-    assert!(r["changes"].as_array().unwrap().iter().all(|c| c["action"] == "unchanged"));
+    assert!(r["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["action"] == "unchanged"));
 
     // Drift behind routerd's back is repaired (the fake reports the change like netlink does).
     h.host.del_ipv4_address(want).await.unwrap();
@@ -163,18 +218,37 @@ async fn apply_reconcile_repair_delete() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(repaired, "address was not re-added");
-    let ev = get(&h.status, "/events?topic=routerd.address.applied&resource=IPv4StaticAddress/lan").await;
-    assert!(ev["items"].as_array().unwrap().iter().any(|e| e["attributes"]["reason"] == "repaired"), "{ev}");
+    let ev = get(
+        &h.status,
+        "/events?topic=routerd.address.applied&resource=IPv4StaticAddress/lan",
+    )
+    .await;
+    assert!(
+        ev["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["attributes"]["reason"] == "repaired"),
+        "{ev}"
+    );
 
     // Delete the referenced Interface: refused, naming the referrers.
     let (code, r) = post(&h.main, "/delete", json!({"targets": ["Interface/lan"]})).await;
     assert_eq!(code, 422, "{r}");
-    assert!(r["error"]["details"][0]["message"].as_str().unwrap().contains("IPv4StaticAddress/lan"));
+    assert!(r["error"]["details"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("IPv4StaticAddress/lan"));
     let (code, r) = post(&h.main, "/delete", json!({"targets": ["Interface/nope"]})).await;
     assert_eq!((code, r["error"]["code"].as_str()), (404, Some("NotFound")));
 
     // Delete address and route: exactly those disappear.
-    let (code, r) = post(&h.main, "/delete", json!({"targets": ["addr/lan", "route/lab"]})).await;
+    let (code, r) = post(
+        &h.main,
+        "/delete",
+        json!({"targets": ["addr/lan", "route/lab"]}),
+    )
+    .await;
     assert_eq!(code, 200, "{r}");
     assert_eq!(r["generation"], 2);
     for _ in 0..300 {
@@ -184,7 +258,13 @@ async fn apply_reconcile_repair_delete() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(!h.host.ipv4_addresses().await.unwrap().contains(&want));
-    assert!(h.host.ipv4_routes(254).await.unwrap().iter().all(|r| r.gateway.is_none()));
+    assert!(h
+        .host
+        .ipv4_routes(254)
+        .await
+        .unwrap()
+        .iter()
+        .all(|r| r.gateway.is_none()));
 
     // Rollback to generation 1 brings them back as generation 3.
     let (code, r) = post(&h.main, "/rollback", json!({"generation": 1})).await;
@@ -197,7 +277,12 @@ async fn apply_reconcile_repair_delete() {
 
     // Controllers report runtime state once they ran.
     let c = get(&h.status, "/controllers").await;
-    let names: Vec<&str> = c["items"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = c["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["address", "interface", "retention", "route"]);
     for item in c["items"].as_array().unwrap() {
         assert!(item["reconcileCount"].as_u64().unwrap() >= 1, "{item}");
@@ -245,16 +330,29 @@ async fn bad_input_changes_nothing() {
     // Mutations on the status socket are refused; plan and validate are allowed there.
     for path in ["/apply", "/delete", "/rollback"] {
         let (code, v) = post(&h.status, path, json!({"manifest": MANIFEST})).await;
-        assert_eq!((code, v["error"]["code"].as_str()), (403, Some("ReadOnlySocket")), "{path}");
+        assert_eq!(
+            (code, v["error"]["code"].as_str()),
+            (403, Some("ReadOnlySocket")),
+            "{path}"
+        );
     }
     let (code, v) = post(&h.status, "/validate", json!({"resources": [{"apiVersion": "net.routerd.net/v1alpha1", "kind": "IPv4StaticAddress", "metadata": {"name": "x"}, "spec": {"interface": "nope", "address": "192.0.2.9/24"}}]})).await;
     assert_eq!(code, 200);
     assert_eq!(v["valid"], false);
     assert_eq!(v["errors"][0]["field"], "spec.interface");
-    let (code, v) = post(&h.status, "/plan", json!({"manifest": MANIFEST.replace("192.0.2.1/24", "192.0.2.2/24")})).await;
+    let (code, v) = post(
+        &h.status,
+        "/plan",
+        json!({"manifest": MANIFEST.replace("192.0.2.1/24", "192.0.2.2/24")}),
+    )
+    .await;
     assert_eq!(code, 200);
     assert_eq!(v["dryRun"], true);
-    assert!(v["changes"].as_array().unwrap().iter().any(|c| c["action"] == "updated"));
+    assert!(v["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["action"] == "updated"));
 
     // ifGeneration precondition.
     let (code, v) = post(&h.main, "/apply", json!({"manifest": MANIFEST.replace("192.0.2.1/24", "192.0.2.2/24"), "ifGeneration": gen + 5})).await;
@@ -263,18 +361,31 @@ async fn bad_input_changes_nothing() {
 
     // Routing errors.
     let (code, v, headers) = call(&h.status, "GET", &format!("{P}/apply"), None).await;
-    assert_eq!((code, v["error"]["code"].as_str()), (405, Some("MethodNotAllowed")));
+    assert_eq!(
+        (code, v["error"]["code"].as_str()),
+        (405, Some("MethodNotAllowed"))
+    );
     assert_eq!(headers.get("allow").unwrap(), "POST");
     let (code, _, _) = call(&h.status, "GET", &format!("{P}/nope"), None).await;
     assert_eq!(code, 404);
     let (code, v, _) = call(&h.status, "GET", &format!("{P}/events?since=abc"), None).await;
-    assert_eq!((code, v["error"]["code"].as_str()), (400, Some("BadRequest")));
+    assert_eq!(
+        (code, v["error"]["code"].as_str()),
+        (400, Some("BadRequest"))
+    );
     assert!(v["error"]["message"].as_str().unwrap().contains("since"));
     let (code, v, _) = call(&h.status, "GET", &format!("{P}/connections"), None).await;
-    assert_eq!((code, v["error"]["code"].as_str()), (503, Some("Unavailable")));
+    assert_eq!(
+        (code, v["error"]["code"].as_str()),
+        (503, Some("Unavailable"))
+    );
 
     // The rejections were recorded as events.
-    let ev = get(&h.status, "/events?topic=routerd.config.rejected&limit=1000").await;
+    let ev = get(
+        &h.status,
+        "/events?topic=routerd.config.rejected&limit=1000",
+    )
+    .await;
     assert!(ev["items"].as_array().unwrap().len() >= 6, "{ev}");
     h.stop().await;
 }
@@ -282,18 +393,28 @@ async fn bad_input_changes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_poll_wakes_on_commit_and_state_survives_restart() {
     let h = Harness::start().await;
-    let last = get(&h.status, "/events").await["cursor"].as_str().unwrap().to_string();
+    let last = get(&h.status, "/events").await["cursor"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let status_sock = h.status.clone();
     let waiter = tokio::spawn(async move {
         let started = std::time::Instant::now();
-        let v = get(&status_sock, &format!("/events?since={last}&wait=10s&topic=routerd.config.*")).await;
+        let v = get(
+            &status_sock,
+            &format!("/events?since={last}&wait=10s&topic=routerd.config.*"),
+        )
+        .await;
         (started.elapsed(), v)
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
     let (code, _) = post(&h.main, "/apply", json!({"manifest": MANIFEST})).await;
     assert_eq!(code, 200);
     let (elapsed, v) = waiter.await.unwrap();
-    assert!(elapsed < Duration::from_secs(5), "long-poll took {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "long-poll took {elapsed:?}"
+    );
     assert_eq!(v["items"][0]["topic"], "routerd.config.applied");
     assert_eq!(v["items"][0]["attributes"]["generation"], "1");
 
@@ -301,16 +422,29 @@ async fn long_poll_wakes_on_commit_and_state_survives_restart() {
     assert_eq!(openapi["openapi"], "3.1.0");
     assert!(openapi["paths"][format!("{P}/apply")]["post"].is_object());
 
-    let cursor_before: u64 = get(&h.status, "/events?latest=true&limit=1").await["cursor"].as_str().unwrap().parse().unwrap();
+    let cursor_before: u64 = get(&h.status, "/events?latest=true&limit=1").await["cursor"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let host = h.host.clone();
     let dir = h.stop().await;
     // Restart on the same state: same generation, cursors continue.
     let h = Harness::start_in(dir, host).await;
     assert_eq!(generation(&h).await, 1);
     wait_phase(&h, "IPv4StaticAddress", "lan", "Applied").await;
-    let (code, _) = post(&h.main, "/apply", json!({"manifest": MANIFEST.replace("192.0.2.1/24", "192.0.2.3/24")})).await;
+    let (code, _) = post(
+        &h.main,
+        "/apply",
+        json!({"manifest": MANIFEST.replace("192.0.2.1/24", "192.0.2.3/24")}),
+    )
+    .await;
     assert_eq!(code, 200);
-    let after: u64 = get(&h.status, "/events?latest=true&limit=1").await["cursor"].as_str().unwrap().parse().unwrap();
+    let after: u64 = get(&h.status, "/events?latest=true&limit=1").await["cursor"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(after > cursor_before);
     assert!(h.state_dir.join("routerd.db").exists());
     h.stop().await;

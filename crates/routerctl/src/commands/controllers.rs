@@ -117,7 +117,7 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],
-            "NAME     MODE     KINDS                                  LAST-TRIGGER  LAST-RECONCILE  RECONCILES  ERRORS  LAST-DURATION  NEXT"
+            "NAME     MODE     KINDS                                   LAST-TRIGGER  LAST-RECONCILE  RECONCILES  ERRORS  LAST-DURATION  NEXT"
         );
         assert_eq!(
             lines[1],
@@ -125,7 +125,7 @@ mod tests {
         );
         assert_eq!(
             lines[2],
-            "nat      live     NAT44Rule                              -             -               -           -       -              -"
+            "nat      live     NAT44Rule                               -             -               -           -       -              -"
         );
 
         let summary = render_summary(&[busy, fresh], NOW);

@@ -16,9 +16,6 @@ use serde_json::Value;
 
 /// Events listed under the resource; older ones are a `routerctl get events --resource` away.
 const RECENT_EVENTS: usize = 10;
-/// routerd returns events oldest first from a cursor; reading its maximum page and keeping the end is
-/// the way to get the newest without knowing the current cursor.
-const EVENT_PAGE: u32 = 1000;
 
 pub async fn run(ctx: &Ctx, args: DescribeArgs) -> Result<()> {
     let id = target(&args)?;
@@ -28,7 +25,8 @@ pub async fn run(ctx: &Ctx, args: DescribeArgs) -> Result<()> {
     }
     let mut q = Query::new();
     q.push("resource", id.short())
-        .push("limit", EVENT_PAGE.to_string());
+        .push("limit", RECENT_EVENTS.to_string())
+        .push("latest", "true");
     let events = match ctx.client.get(Socket::Status, &q.apply_to("/events")).await {
         Ok(v) => output::decode::<EventList>(v, "event list")?.items,
         Err(e) => {

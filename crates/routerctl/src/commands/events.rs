@@ -17,7 +17,6 @@ use routerd_api::control::{ErrorCode, EventList};
 use routerd_api::event::{ATTR_RESOURCE_KIND, ATTR_RESOURCE_NAME};
 use routerd_api::{Event, Timestamp};
 use serde_json::Value;
-use std::collections::VecDeque;
 use std::time::Duration;
 
 /// How long one long poll waits for news; routerd allows up to 60 s.
@@ -173,6 +172,9 @@ async fn follow(ctx: &Ctx, filter: &EventFilter) -> Result<()> {
         Some(since) => since.clone(),
         None => tail(ctx, filter).await?,
     };
+    // Until routerd has answered once, unreachable most likely means a wrong --runtime-dir, which
+    // waiting would not fix; afterwards it means a restart, which waiting does.
+    let mut connected = filter.since.is_none();
     let mut away = false;
     loop {
         let path = query(filter, Some(&cursor), Some(PAGE), Some(WAIT)).apply_to("/events");
@@ -182,6 +184,7 @@ async fn follow(ctx: &Ctx, filter: &EventFilter) -> Result<()> {
             .await
         {
             Ok(value) => {
+                connected = true;
                 if away {
                     eprintln!(
                         "routerctl: reconnected to routerd; continuing after cursor {cursor}"
@@ -215,7 +218,7 @@ async fn follow(ctx: &Ctx, filter: &EventFilter) -> Result<()> {
                     }
                 };
             }
-            Err(e) if e.is_transient() => {
+            Err(e) if e.is_transient() && connected => {
                 if !away {
                     eprintln!(
                         "routerctl: {e}; retrying every {} (will continue after cursor {cursor})",
@@ -230,48 +233,51 @@ async fn follow(ctx: &Ctx, filter: &EventFilter) -> Result<()> {
     }
 }
 
-/// Pages through the stored events to the end without printing them, then prints the last [`TAIL`] and
-/// returns the cursor to follow from. Unreachable routerd here is an error, not a retry: at start-up it
-/// usually means a wrong `--runtime-dir`, which waiting would not fix.
+/// Prints the last [`TAIL`] matching events (`latest=true` asks routerd for the newest page directly)
+/// and returns the cursor to follow from. Following from the newest match with the same filter misses
+/// nothing: events after it either match (and are printed) or would not have been shown anyway.
+/// Unreachable routerd here is an error, not a retry (see [`follow`]).
 async fn tail(ctx: &Ctx, filter: &EventFilter) -> Result<String> {
-    let mut cursor: Option<String> = None;
-    let mut last: VecDeque<(Value, Event)> = VecDeque::with_capacity(TAIL);
-    loop {
-        let path = query(filter, cursor.as_deref(), Some(PAGE), None).apply_to("/events");
-        let page = match ctx.client.get(Socket::Status, &path).await {
-            Ok(value) => page(value)?,
-            Err(ClientError::Api { error, .. })
-                if error.code == ErrorCode::CursorExpired
-                    && error.cursor.is_some()
-                    && error.cursor != cursor =>
-            {
-                // Retention overtook the page being read; carry on from where the store now starts.
-                cursor = error.cursor;
-                continue;
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let count = page.events.len();
-        for item in page.events {
-            if last.len() == TAIL {
-                last.pop_front();
-            }
-            last.push_back(item);
-        }
-        if let Some((_, event)) = last.back() {
-            cursor = Some(event.cursor.clone());
-        }
-        if !page.cursor.is_empty() {
-            cursor = Some(page.cursor);
-        }
-        if count < PAGE as usize {
-            break;
-        }
-    }
-    for (raw, event) in &last {
+    let mut q = query(filter, None, Some(TAIL as u32), None);
+    q.push("latest", "true");
+    let page = page(
+        ctx.client
+            .get(Socket::Status, &q.apply_to("/events"))
+            .await?,
+    )?;
+    let mut cursor = None;
+    for (raw, event) in &page.events {
         emit(ctx.output, raw, event)?;
+        cursor = Some(event.cursor.clone());
     }
-    Ok(cursor.unwrap_or_else(|| "0".to_string()))
+    match cursor {
+        Some(c) => Ok(c),
+        // Nothing matches yet: follow from the current end of the whole stream.
+        None => {
+            let mut q = Query::new();
+            q.push("latest", "true").push("limit", "1");
+            let end = page_cursor(
+                ctx.client
+                    .get(Socket::Status, &q.apply_to("/events"))
+                    .await?,
+            )?;
+            Ok(end)
+        }
+    }
+}
+
+fn page_cursor(value: Value) -> Result<String> {
+    let p = page(value)?;
+    Ok(p.events
+        .last()
+        .map(|(_, e)| e.cursor.clone())
+        .unwrap_or_else(|| {
+            if p.cursor.is_empty() {
+                "0".to_string()
+            } else {
+                p.cursor
+            }
+        }))
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use super::Ctx;
 use crate::client::Socket;
 use crate::output::{self, OutputFormat};
 use anyhow::{Context, Result};
+use routerd_api::Metadata;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -34,28 +35,37 @@ pub async fn run(ctx: &Ctx) -> Result<()> {
 pub struct ExportDoc {
     api_version: Value,
     kind: Value,
-    metadata: Value,
+    metadata: ExportMetadata,
     spec: Value,
+}
+
+/// The wire type when it can hold what routerd sent (it writes `name` first and leaves empty maps
+/// out), else the raw fields so nothing is lost.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum ExportMetadata {
+    Typed(Metadata),
+    Raw(Value),
 }
 
 impl ExportDoc {
     fn from_item(item: &Value) -> ExportDoc {
-        let mut metadata = Map::new();
+        let mut kept = Map::new();
         if let Some(m) = item.get("metadata").and_then(Value::as_object) {
             for key in ["name", "labels", "annotations"] {
-                match m.get(key) {
-                    Some(Value::Object(o)) if o.is_empty() => {}
-                    Some(v) if !v.is_null() => {
-                        metadata.insert(key.to_string(), v.clone());
-                    }
-                    _ => {}
+                if let Some(v) = m.get(key).filter(|v| !v.is_null()) {
+                    kept.insert(key.to_string(), v.clone());
                 }
             }
         }
+        let metadata = match serde_json::from_value::<Metadata>(Value::Object(kept.clone())) {
+            Ok(m) => ExportMetadata::Typed(m),
+            Err(_) => ExportMetadata::Raw(Value::Object(kept)),
+        };
         ExportDoc {
             api_version: item.get("apiVersion").cloned().unwrap_or(Value::Null),
             kind: item.get("kind").cloned().unwrap_or(Value::Null),
-            metadata: Value::Object(metadata),
+            metadata,
             spec: item
                 .get("spec")
                 .cloned()
@@ -96,7 +106,7 @@ mod tests {
         assert!(!yaml.contains("annotations"), "{yaml}");
         assert!(
             yaml.starts_with(
-                "---\napiVersion: net.routerd.net/v1alpha1\nkind: Interface\nmetadata:\n"
+                "---\napiVersion: net.routerd.net/v1alpha1\nkind: Interface\nmetadata:\n  name: lan\n  labels:\n"
             ),
             "{yaml}"
         );

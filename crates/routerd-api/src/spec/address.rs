@@ -18,7 +18,11 @@ impl IPv4StaticAddressSpec {
         c.ipv4_cidr("address", &self.address);
     }
     pub(crate) fn references(&self) -> Vec<Reference> {
-        vec![Reference::new("spec.interface", Kind::Interface, &self.interface)]
+        vec![Reference::new(
+            "spec.interface",
+            Kind::Interface,
+            &self.interface,
+        )]
     }
 }
 
@@ -45,7 +49,10 @@ impl IPv6DelegatedAddressSpec {
     pub(crate) fn validate(&self, c: &mut Checker) {
         if let Some(id) = &self.subnet_id {
             if id.is_empty() || id.len() > 16 || u64::from_str_radix(id, 16).is_err() {
-                c.error("subnetID", format!("{id:?} is not a hex subnet ID (e.g. 0, 1, ff)"));
+                c.error(
+                    "subnetID",
+                    format!("{id:?} is not a hex subnet ID (e.g. 0, 1, ff)"),
+                );
             }
         }
         if let Some(len) = self.prefix_length {
@@ -53,13 +60,20 @@ impl IPv6DelegatedAddressSpec {
         }
         if let Some(s) = &self.address_suffix {
             if s.parse::<std::net::Ipv6Addr>().is_err() {
-                c.error("addressSuffix", format!("{s:?} is not an IPv6 suffix (e.g. ::1)"));
+                c.error(
+                    "addressSuffix",
+                    format!("{s:?} is not an IPv6 suffix (e.g. ::1)"),
+                );
             }
         }
     }
     pub(crate) fn references(&self) -> Vec<Reference> {
         vec![
-            Reference::new("spec.prefixDelegation", Kind::DHCPv6PrefixDelegation, &self.prefix_delegation),
+            Reference::new(
+                "spec.prefixDelegation",
+                Kind::DHCPv6PrefixDelegation,
+                &self.prefix_delegation,
+            ),
             Reference::new("spec.interface", Kind::Interface, &self.interface),
         ]
     }

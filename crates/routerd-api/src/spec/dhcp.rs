@@ -14,7 +14,11 @@ pub struct DHCPv4ClientSpec {
     /// Client identifier in hex (default `01` + MAC).
     #[serde(default, rename = "clientID", skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
-    #[serde(default, rename = "vendorClassID", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "vendorClassID",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub vendor_class_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requested_address: Option<String>,
@@ -39,7 +43,11 @@ impl DHCPv4ClientSpec {
         }
     }
     pub(crate) fn references(&self) -> Vec<Reference> {
-        vec![Reference::new("spec.interface", Kind::Interface, &self.interface)]
+        vec![Reference::new(
+            "spec.interface",
+            Kind::Interface,
+            &self.interface,
+        )]
     }
 }
 
@@ -75,13 +83,25 @@ impl DHCPv6PrefixDelegationSpec {
         }
         if let Some(opts) = &self.request_options {
             for (i, o) in opts.iter().enumerate() {
-                if !["dns-servers", "domain-search", "sntp-servers", "aftr-name", "ntp-servers"].contains(&o.as_str()) {
+                if ![
+                    "dns-servers",
+                    "domain-search",
+                    "sntp-servers",
+                    "aftr-name",
+                    "ntp-servers",
+                ]
+                .contains(&o.as_str())
+                {
                     c.error(&format!("requestOptions[{i}]"), format!("unknown option {o:?} (dns-servers, domain-search, sntp-servers, aftr-name, ntp-servers)"));
                 }
             }
         }
     }
     pub(crate) fn references(&self) -> Vec<Reference> {
-        vec![Reference::new("spec.interface", Kind::Interface, &self.interface)]
+        vec![Reference::new(
+            "spec.interface",
+            Kind::Interface,
+            &self.interface,
+        )]
     }
 }

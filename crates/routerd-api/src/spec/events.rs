@@ -73,8 +73,12 @@ pub struct EventRuleSpec {
 
 /// Variables a template may use; anything else is refused at apply.
 pub fn template_variable_allowed(var: &str) -> bool {
-    matches!(var, "topic" | "count" | "correlation" | "resource.name" | "resource.kind")
-        || var.strip_prefix("attributes.").is_some_and(|k| !k.is_empty())
+    matches!(
+        var,
+        "topic" | "count" | "correlation" | "resource.name" | "resource.kind"
+    ) || var
+        .strip_prefix("attributes.")
+        .is_some_and(|k| !k.is_empty())
 }
 
 /// The `${...}` variables of a template, or an error for an unclosed `${`.
@@ -83,7 +87,9 @@ pub fn template_variables(template: &str) -> Result<Vec<String>, String> {
     let mut rest = template;
     while let Some(start) = rest.find("${") {
         let after = &rest[start + 2..];
-        let end = after.find('}').ok_or_else(|| format!("unclosed \"${{\" in {template:?}"))?;
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("unclosed \"${{\" in {template:?}"))?;
         out.push(after[..end].to_string());
         rest = &after[end + 1..];
     }
@@ -105,7 +111,10 @@ impl EventRuleSpec {
         }
         let require = |c: &mut Checker, present: bool, field: &str| {
             if !present {
-                c.error(&format!("match.{field}"), format!("required for operator {:?}", m.operator).to_lowercase());
+                c.error(
+                    &format!("match.{field}"),
+                    format!("required for operator {:?}", m.operator).to_lowercase(),
+                );
             }
         };
         match m.operator {
@@ -139,8 +148,12 @@ impl EventRuleSpec {
             }
         }
         if let Some(by) = &m.correlate_by {
-            let ok = matches!(by.as_str(), "resource.name" | "resource.kind" | "source.instance")
-                || by.strip_prefix("attributes.").is_some_and(|k| !k.is_empty());
+            let ok = matches!(
+                by.as_str(),
+                "resource.name" | "resource.kind" | "source.instance"
+            ) || by
+                .strip_prefix("attributes.")
+                .is_some_and(|k| !k.is_empty());
             if !ok {
                 c.error("match.correlateBy", format!("{by:?} is not attributes.<key>, resource.name, resource.kind or source.instance"));
             }
@@ -234,17 +247,33 @@ impl DerivedEventSpec {
             c.error("conditions", "needs at least one condition");
         }
         for (i, cond) in self.conditions.iter().enumerate() {
-            let tests = [cond.phase.is_some(), cond.condition.is_some(), cond.field.is_some()];
+            let tests = [
+                cond.phase.is_some(),
+                cond.condition.is_some(),
+                cond.field.is_some(),
+            ];
             if tests.iter().filter(|t| **t).count() != 1 {
-                c.error(&format!("conditions[{i}]"), "give exactly one of phase, condition, field");
+                c.error(
+                    &format!("conditions[{i}]"),
+                    "give exactly one of phase, condition, field",
+                );
             }
             match cond.resource.split_once('/') {
                 Some((k, n)) if Kind::lookup(k).is_some() && !n.is_empty() => {}
-                _ => c.error(&format!("conditions[{i}].resource"), format!("{:?} is not Kind/name (e.g. HealthCheck/internet)", cond.resource)),
+                _ => c.error(
+                    &format!("conditions[{i}].resource"),
+                    format!(
+                        "{:?} is not Kind/name (e.g. HealthCheck/internet)",
+                        cond.resource
+                    ),
+                ),
             }
             if let Some(f) = &cond.field {
                 if !f.pointer.starts_with('/') {
-                    c.error(&format!("conditions[{i}].field.pointer"), "a JSON pointer starts with '/'");
+                    c.error(
+                        &format!("conditions[{i}].field.pointer"),
+                        "a JSON pointer starts with '/'",
+                    );
                 }
             }
         }
@@ -255,7 +284,11 @@ impl DerivedEventSpec {
             .enumerate()
             .filter_map(|(i, cond)| {
                 let (k, n) = cond.resource.split_once('/')?;
-                Some(Reference::new(&format!("spec.conditions[{i}].resource"), Kind::lookup(k)?, n))
+                Some(Reference::new(
+                    &format!("spec.conditions[{i}].resource"),
+                    Kind::lookup(k)?,
+                    n,
+                ))
             })
             .collect()
     }

@@ -73,12 +73,18 @@ impl HealthCheckSpec {
             c.error("port", "required for protocol tcp");
         }
         if matches!(self.protocol, ProbeProtocol::Dns) && self.dns.is_none() {
-            c.error("dns", "required for protocol dns (dns: {name: example.com})");
+            c.error(
+                "dns",
+                "required for protocol dns (dns: {name: example.com})",
+            );
         }
         if let Some(a) = &self.source_address {
             c.ip("sourceAddress", a);
         }
-        for (field, v) in [("healthyThreshold", self.healthy_threshold), ("unhealthyThreshold", self.unhealthy_threshold)] {
+        for (field, v) in [
+            ("healthyThreshold", self.healthy_threshold),
+            ("unhealthyThreshold", self.unhealthy_threshold),
+        ] {
             if let Some(v) = v {
                 c.range(field, v, 1, 1000);
             }

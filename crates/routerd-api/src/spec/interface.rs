@@ -33,7 +33,10 @@ impl InterfaceSpec {
         }
         if let Some(mac) = &self.mac_address {
             if parse_mac(mac).is_none() {
-                c.error("macAddress", format!("{mac:?} is not a MAC address (aa:bb:cc:dd:ee:ff)"));
+                c.error(
+                    "macAddress",
+                    format!("{mac:?} is not a MAC address (aa:bb:cc:dd:ee:ff)"),
+                );
             }
         }
     }

@@ -67,7 +67,10 @@ impl DNSResolverSpec {
         }
         for (i, l) in self.listen.iter().enumerate() {
             if l.parse::<std::net::SocketAddr>().is_err() {
-                c.error(&format!("listen[{i}]"), format!("{l:?} is not ip:port (e.g. 192.168.1.1:53 or [::1]:53)"));
+                c.error(
+                    &format!("listen[{i}]"),
+                    format!("{l:?} is not ip:port (e.g. 192.168.1.1:53 or [::1]:53)"),
+                );
             }
         }
     }
@@ -138,7 +141,12 @@ pub struct LogRetentionSpec {
 
 impl LogRetentionSpec {
     pub(crate) fn validate(&self, c: &mut Checker) {
-        for (field, p) in [("events", &self.events), ("dnsQueries", &self.dns_queries), ("trafficFlows", &self.traffic_flows), ("firewallLogs", &self.firewall_logs)] {
+        for (field, p) in [
+            ("events", &self.events),
+            ("dnsQueries", &self.dns_queries),
+            ("trafficFlows", &self.traffic_flows),
+            ("firewallLogs", &self.firewall_logs),
+        ] {
             if let Some(p) = p {
                 if p.max_rows == Some(0) {
                     c.error(&format!("{field}.maxRows"), "must be at least 1");

@@ -66,7 +66,10 @@ impl PPPoESessionSpec {
             c.error("username", "must not be empty");
         }
         if !self.password_file.starts_with('/') {
-            c.error("passwordFile", format!("{:?} must be an absolute path", self.password_file));
+            c.error(
+                "passwordFile",
+                format!("{:?} must be an absolute path", self.password_file),
+            );
         }
         if let Some(mtu) = self.mtu {
             c.range("mtu", mtu, 576, 1500);
@@ -76,6 +79,10 @@ impl PPPoESessionSpec {
         }
     }
     pub(crate) fn references(&self) -> Vec<Reference> {
-        vec![Reference::new("spec.interface", Kind::Interface, &self.interface)]
+        vec![Reference::new(
+            "spec.interface",
+            Kind::Interface,
+            &self.interface,
+        )]
     }
 }

@@ -28,7 +28,14 @@ impl IPv4StaticRouteSpec {
         if let Some((addr, len)) = c.ipv4_cidr("destination", &self.destination) {
             let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
             if u32::from(addr) & !mask != 0 {
-                c.error("destination", format!("{} has host bits set; did you mean {}/{len}?", self.destination, std::net::Ipv4Addr::from(u32::from(addr) & mask)));
+                c.error(
+                    "destination",
+                    format!(
+                        "{} has host bits set; did you mean {}/{len}?",
+                        self.destination,
+                        std::net::Ipv4Addr::from(u32::from(addr) & mask)
+                    ),
+                );
             }
         }
         if let Some(g) = &self.gateway {
@@ -39,12 +46,18 @@ impl IPv4StaticRouteSpec {
         }
         if let Some(t) = self.table {
             if t == 0 || t == 253 || t == 255 {
-                c.error("table", format!("table {t} is reserved (use 254 for main or 1-252, 256+)"));
+                c.error(
+                    "table",
+                    format!("table {t} is reserved (use 254 for main or 1-252, 256+)"),
+                );
             }
         }
     }
     pub(crate) fn references(&self) -> Vec<Reference> {
-        self.interface.iter().map(|n| Reference::new("spec.interface", Kind::Interface, n)).collect()
+        self.interface
+            .iter()
+            .map(|n| Reference::new("spec.interface", Kind::Interface, n))
+            .collect()
     }
 }
 
@@ -84,7 +97,11 @@ pub struct EgressRoutePolicySpec {
     pub flush_conntrack_on_switch: Option<bool>,
 }
 
-const CANDIDATE_KINDS: [Kind; 3] = [Kind::DHCPv4Client, Kind::PPPoESession, Kind::IPv4StaticRoute];
+const CANDIDATE_KINDS: [Kind; 3] = [
+    Kind::DHCPv4Client,
+    Kind::PPPoESession,
+    Kind::IPv4StaticRoute,
+];
 
 impl EgressRoutePolicySpec {
     pub(crate) fn validate(&self, c: &mut Checker) {
@@ -97,21 +114,44 @@ impl EgressRoutePolicySpec {
         let mut names = std::collections::HashSet::new();
         for (i, cand) in self.candidates.iter().enumerate() {
             if !names.insert(cand.name.as_str()) {
-                c.error(&format!("candidates[{i}].name"), format!("duplicate candidate name {:?}", cand.name));
+                c.error(
+                    &format!("candidates[{i}].name"),
+                    format!("duplicate candidate name {:?}", cand.name),
+                );
             }
-            if !CANDIDATE_KINDS.iter().any(|k| k.as_str() == cand.source.kind) {
-                c.error(&format!("candidates[{i}].source.kind"), format!("{:?} cannot be a candidate (DHCPv4Client, PPPoESession, IPv4StaticRoute)", cand.source.kind));
+            if !CANDIDATE_KINDS
+                .iter()
+                .any(|k| k.as_str() == cand.source.kind)
+            {
+                c.error(
+                    &format!("candidates[{i}].source.kind"),
+                    format!(
+                        "{:?} cannot be a candidate (DHCPv4Client, PPPoESession, IPv4StaticRoute)",
+                        cand.source.kind
+                    ),
+                );
             }
         }
     }
     pub(crate) fn references(&self) -> Vec<Reference> {
         let mut out = Vec::new();
         for (i, cand) in self.candidates.iter().enumerate() {
-            if let Some(k) = CANDIDATE_KINDS.iter().find(|k| k.as_str() == cand.source.kind) {
-                out.push(Reference::new(&format!("spec.candidates[{i}].source.name"), *k, &cand.source.name));
+            if let Some(k) = CANDIDATE_KINDS
+                .iter()
+                .find(|k| k.as_str() == cand.source.kind)
+            {
+                out.push(Reference::new(
+                    &format!("spec.candidates[{i}].source.name"),
+                    *k,
+                    &cand.source.name,
+                ));
             }
             if let Some(h) = &cand.health_check {
-                out.push(Reference::new(&format!("spec.candidates[{i}].healthCheck"), Kind::HealthCheck, h));
+                out.push(Reference::new(
+                    &format!("spec.candidates[{i}].healthCheck"),
+                    Kind::HealthCheck,
+                    h,
+                ));
             }
         }
         out
@@ -145,7 +185,10 @@ impl NAT44RuleSpec {
         for (i, r) in self.source_ranges.iter().flatten().enumerate() {
             match parse_ip_cidr(r) {
                 Ok((ip, _)) if ip.is_ipv4() => {}
-                Ok(_) => c.error(&format!("sourceRanges[{i}]"), format!("{r:?} is IPv6; NAT44 takes IPv4 ranges")),
+                Ok(_) => c.error(
+                    &format!("sourceRanges[{i}]"),
+                    format!("{r:?} is IPv6; NAT44 takes IPv4 ranges"),
+                ),
                 Err(e) => c.error(&format!("sourceRanges[{i}]"), e),
             }
         }

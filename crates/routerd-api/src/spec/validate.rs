@@ -15,7 +15,11 @@ pub struct Reference {
 
 impl Reference {
     pub fn new(field: &str, kind: Kind, name: &str) -> Reference {
-        Reference { field: field.to_string(), kinds: vec![kind], name: name.to_string() }
+        Reference {
+            field: field.to_string(),
+            kinds: vec![kind],
+            name: name.to_string(),
+        }
     }
 }
 
@@ -27,7 +31,8 @@ pub struct Checker {
 
 impl Checker {
     pub fn error(&mut self, field: &str, message: impl Into<String>) {
-        self.errors.push(FieldError::new(format!("spec.{field}"), message.into()));
+        self.errors
+            .push(FieldError::new(format!("spec.{field}"), message.into()));
     }
 
     pub fn ipv4_cidr(&mut self, field: &str, value: &str) -> Option<(Ipv4Addr, u8)> {
@@ -42,7 +47,10 @@ impl Checker {
 
     pub fn ipv4(&mut self, field: &str, value: &str) {
         if value.parse::<Ipv4Addr>().is_err() {
-            self.error(field, format!("{value:?} is not an IPv4 address (e.g. 192.0.2.1)"));
+            self.error(
+                field,
+                format!("{value:?} is not an IPv4 address (e.g. 192.0.2.1)"),
+            );
         }
     }
 
@@ -54,18 +62,40 @@ impl Checker {
 
     pub fn hex(&mut self, field: &str, value: &str) {
         let clean: String = value.chars().filter(|c| *c != ':').collect();
-        if clean.is_empty() || clean.len() % 2 != 0 || !clean.chars().all(|c| c.is_ascii_hexdigit()) {
-            self.error(field, format!("{value:?} is not hex bytes (e.g. 01aabbccddeeff or 01:aa:bb)"));
+        if clean.is_empty()
+            || !clean.len().is_multiple_of(2)
+            || !clean.chars().all(|c| c.is_ascii_hexdigit())
+        {
+            self.error(
+                field,
+                format!("{value:?} is not hex bytes (e.g. 01aabbccddeeff or 01:aa:bb)"),
+            );
         }
     }
 
     pub fn ifname(&mut self, field: &str, value: &str) {
-        if value.is_empty() || value.len() > 15 || value.contains(['/', ' ', '\0']) || value == "." || value == ".." {
-            self.error(field, format!("{value:?} is not a valid interface name (1-15 characters, no '/' or spaces)"));
+        if value.is_empty()
+            || value.len() > 15
+            || value.contains(['/', ' ', '\0'])
+            || value == "."
+            || value == ".."
+        {
+            self.error(
+                field,
+                format!(
+                    "{value:?} is not a valid interface name (1-15 characters, no '/' or spaces)"
+                ),
+            );
         }
     }
 
-    pub fn range<T: PartialOrd + std::fmt::Display>(&mut self, field: &str, value: T, min: T, max: T) {
+    pub fn range<T: PartialOrd + std::fmt::Display>(
+        &mut self,
+        field: &str,
+        value: T,
+        min: T,
+        max: T,
+    ) {
         if value < min || value > max {
             self.error(field, format!("{value} is out of range {min}..={max}"));
         }
@@ -77,8 +107,12 @@ pub fn parse_ipv4_cidr(value: &str) -> Result<(Ipv4Addr, u8), String> {
     let (addr, len) = value
         .split_once('/')
         .ok_or_else(|| format!("{value:?} needs a prefix length, e.g. 192.168.1.1/24"))?;
-    let addr: Ipv4Addr = addr.parse().map_err(|_| format!("{addr:?} is not an IPv4 address"))?;
-    let len: u8 = len.parse().map_err(|_| format!("prefix length {len:?} is not a number 0-32"))?;
+    let addr: Ipv4Addr = addr
+        .parse()
+        .map_err(|_| format!("{addr:?} is not an IPv4 address"))?;
+    let len: u8 = len
+        .parse()
+        .map_err(|_| format!("prefix length {len:?} is not a number 0-32"))?;
     if len > 32 {
         return Err(format!("prefix length {len} is larger than 32"));
     }
@@ -88,9 +122,16 @@ pub fn parse_ipv4_cidr(value: &str) -> Result<(Ipv4Addr, u8), String> {
 /// Parses a CIDR of either family (for `sourceRanges` and the like).
 pub fn parse_ip_cidr(value: &str) -> Result<(IpAddr, u8), String> {
     let (addr, len) = value.split_once('/').unwrap_or((value, ""));
-    let ip: IpAddr = addr.parse().map_err(|_| format!("{addr:?} is not an IP address"))?;
+    let ip: IpAddr = addr
+        .parse()
+        .map_err(|_| format!("{addr:?} is not an IP address"))?;
     let max = if ip.is_ipv4() { 32 } else { 128 };
-    let len: u8 = if len.is_empty() { max } else { len.parse().map_err(|_| format!("prefix length {len:?} is not a number"))? };
+    let len: u8 = if len.is_empty() {
+        max
+    } else {
+        len.parse()
+            .map_err(|_| format!("prefix length {len:?} is not a number"))?
+    };
     if len > max {
         return Err(format!("prefix length {len} is larger than {max}"));
     }

@@ -12,7 +12,10 @@ pub struct DesiredState {
 
 impl DesiredState {
     pub fn from_resources(generation: u64, resources: Vec<Resource>) -> DesiredState {
-        DesiredState { generation, resources: resources.into_iter().map(|r| (r.id(), r)).collect() }
+        DesiredState {
+            generation,
+            resources: resources.into_iter().map(|r| (r.id(), r)).collect(),
+        }
     }
 
     pub fn get(&self, kind: Kind, name: &str) -> Option<&Resource> {
@@ -33,15 +36,27 @@ impl DesiredState {
         let mut out = Vec::new();
         for (id, r) in &next.resources {
             match self.resources.get(id) {
-                None => out.push(Change { id: id.to_string(), action: ChangeAction::Created }),
-                Some(old) if old != r => out.push(Change { id: id.to_string(), action: ChangeAction::Updated }),
-                Some(_) if mentioned.contains(id) => out.push(Change { id: id.to_string(), action: ChangeAction::Unchanged }),
+                None => out.push(Change {
+                    id: id.to_string(),
+                    action: ChangeAction::Created,
+                }),
+                Some(old) if old != r => out.push(Change {
+                    id: id.to_string(),
+                    action: ChangeAction::Updated,
+                }),
+                Some(_) if mentioned.contains(id) => out.push(Change {
+                    id: id.to_string(),
+                    action: ChangeAction::Unchanged,
+                }),
                 Some(_) => {}
             }
         }
         for id in self.resources.keys() {
             if !next.resources.contains_key(id) {
-                out.push(Change { id: id.to_string(), action: ChangeAction::Deleted });
+                out.push(Change {
+                    id: id.to_string(),
+                    action: ChangeAction::Deleted,
+                });
             }
         }
         out.sort_by(|a, b| a.id.cmp(&b.id));

@@ -5,7 +5,9 @@
 use super::desired::{changes_anything, DesiredState};
 use super::validate::{check_duplicates, check_references, referrers};
 use crate::events::EventBus;
-use routerd_api::control::{ApplyMode, ApplyRequest, ApplyResult, DeleteRequest, RollbackRequest, ValidateResult};
+use routerd_api::control::{
+    ApplyMode, ApplyRequest, ApplyResult, DeleteRequest, RollbackRequest, ValidateResult,
+};
 use routerd_api::event::{topics, NewEvent};
 use routerd_api::manifest::{decode_resources, parse_documents, to_yaml};
 use routerd_api::{FieldError, Resource, ResourceId, Severity, Timestamp};
@@ -65,12 +67,17 @@ impl ConfigService {
         let state = match ledger.latest()? {
             Some(g) => {
                 let values: Vec<serde_json::Value> = serde_json::from_str(&g.resources_json)
-                    .map_err(|e| StoreError::Corrupt(format!("generation {}: {e}", g.info.generation)))?;
+                    .map_err(|e| {
+                        StoreError::Corrupt(format!("generation {}: {e}", g.info.generation))
+                    })?;
                 let resources = decode_resources(values).map_err(|errs| {
                     StoreError::Corrupt(format!(
                         "generation {} no longer decodes: {}",
                         g.info.generation,
-                        errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")
+                        errs.iter()
+                            .map(|e| e.to_string())
+                            .collect::<Vec<_>>()
+                            .join("; ")
                     ))
                 })?;
                 DesiredState::from_resources(g.info.generation, resources)
@@ -113,10 +120,20 @@ impl ConfigService {
     /// Decodes the resources of a request (objects or a YAML manifest).
     pub fn decode(req: &ApplyRequest) -> Result<Vec<Resource>, ConfigError> {
         let docs = match (&req.resources, &req.manifest) {
-            (Some(_), Some(_)) => return Err(ConfigError::BadRequest("give either resources or manifest, not both".into())),
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::BadRequest(
+                    "give either resources or manifest, not both".into(),
+                ))
+            }
             (Some(r), None) => r.clone(),
-            (None, Some(m)) => parse_documents(m).map_err(|e| ConfigError::BadRequest(e.to_string()))?,
-            (None, None) => return Err(ConfigError::BadRequest("the request has neither resources nor manifest".into())),
+            (None, Some(m)) => {
+                parse_documents(m).map_err(|e| ConfigError::BadRequest(e.to_string()))?
+            }
+            (None, None) => {
+                return Err(ConfigError::BadRequest(
+                    "the request has neither resources nor manifest".into(),
+                ))
+            }
         };
         let resources = decode_resources(docs).map_err(ConfigError::Invalid)?;
         let dups = check_duplicates(&resources);
@@ -129,9 +146,21 @@ impl ConfigService {
     /// Validation only; never changes anything and never emits events.
     pub fn validate(&self, req: &ApplyRequest) -> ValidateResult {
         match Self::decode(req).and_then(|rs| self.compose(&rs, req.mode).map(|_| ())) {
-            Ok(()) => ValidateResult { valid: true, errors: Vec::new(), warnings: Vec::new() },
-            Err(ConfigError::Invalid(errors)) => ValidateResult { valid: false, errors, warnings: Vec::new() },
-            Err(e) => ValidateResult { valid: false, errors: vec![FieldError::new("", e.to_string())], warnings: Vec::new() },
+            Ok(()) => ValidateResult {
+                valid: true,
+                errors: Vec::new(),
+                warnings: Vec::new(),
+            },
+            Err(ConfigError::Invalid(errors)) => ValidateResult {
+                valid: false,
+                errors,
+                warnings: Vec::new(),
+            },
+            Err(e) => ValidateResult {
+                valid: false,
+                errors: vec![FieldError::new("", e.to_string())],
+                warnings: Vec::new(),
+            },
         }
     }
 
@@ -139,7 +168,10 @@ impl ConfigService {
         let current = self.current();
         let mut next = match mode {
             ApplyMode::Merge => (*current).clone(),
-            ApplyMode::Replace => DesiredState { generation: current.generation, ..Default::default() },
+            ApplyMode::Replace => DesiredState {
+                generation: current.generation,
+                ..Default::default()
+            },
         };
         for r in given {
             next.resources.insert(r.id(), r.clone());
@@ -152,11 +184,16 @@ impl ConfigService {
     }
 
     /// `POST /apply` and `/plan`. `emit_rejections` is false for plan (it is a question, not a change).
-    pub async fn apply(&self, req: ApplyRequest, emit_rejections: bool) -> Result<ApplyOutcome, ConfigError> {
+    pub async fn apply(
+        &self,
+        req: ApplyRequest,
+        emit_rejections: bool,
+    ) -> Result<ApplyOutcome, ConfigError> {
         let source = ChangeSource::Apply;
         let result = async {
             let resources = Self::decode(&req)?;
-            self.apply_resources(resources, req.mode, req.dry_run, req.if_generation, source).await
+            self.apply_resources(resources, req.mode, req.dry_run, req.if_generation, source)
+                .await
         }
         .await;
         if emit_rejections && !req.dry_run {
@@ -168,13 +205,24 @@ impl ConfigService {
     async fn report_rejection(&self, result: &Result<ApplyOutcome, ConfigError>, what: &str) {
         let Err(e) = result else { return };
         let (summary, count) = match e {
-            ConfigError::Invalid(errs) => (errs.iter().take(5).map(|e| e.to_string()).collect::<Vec<_>>().join("; "), errs.len()),
+            ConfigError::Invalid(errs) => (
+                errs.iter()
+                    .take(5)
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                errs.len(),
+            ),
             ConfigError::Store(_) => return,
             other => (other.to_string(), 1),
         };
-        let ev = NewEvent::new(topics::CONFIG_REJECTED, Severity::Warning, format!("{what} rejected: {summary}"))
-            .attr("operation", what)
-            .attr("errorCount", count.to_string());
+        let ev = NewEvent::new(
+            topics::CONFIG_REJECTED,
+            Severity::Warning,
+            format!("{what} rejected: {summary}"),
+        )
+        .attr("operation", what)
+        .attr("errorCount", count.to_string());
         if let Err(err) = self.bus.publish(ev).await {
             tracing::warn!(error = %err, "could not record config rejection");
         }
@@ -192,7 +240,10 @@ impl ConfigService {
         let current = self.current();
         if let Some(expected) = if_generation {
             if expected != current.generation {
-                return Err(ConfigError::Conflict { expected, current: current.generation });
+                return Err(ConfigError::Conflict {
+                    expected,
+                    current: current.generation,
+                });
             }
         }
         let next = self.compose(&resources, mode)?;
@@ -212,10 +263,17 @@ impl ConfigService {
         use routerd_api::control::ChangeAction;
         let previous = current.generation;
         if dry_run || !changes_anything(&changes) {
-            return Ok(ApplyResult { generation: previous, previous_generation: previous, dry_run, changes, warnings: Vec::new() });
+            return Ok(ApplyResult {
+                generation: previous,
+                previous_generation: previous,
+                dry_run,
+                changes,
+                warnings: Vec::new(),
+            });
         }
         let list = next.to_vec();
-        let resources_json = serde_json::to_string(&list).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let resources_json =
+            serde_json::to_string(&list).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let manifest = to_yaml(&list).map_err(StoreError::Corrupt)?;
         let count = |a: ChangeAction| changes.iter().filter(|c| c.action == a).count() as u64;
         let generation = self.ledger.commit(
@@ -256,7 +314,13 @@ impl ConfigService {
         if let Err(e) = self.bus.publish(ev).await {
             tracing::warn!(error = %e, "could not record config.applied");
         }
-        Ok(ApplyResult { generation, previous_generation: previous, dry_run: false, changes, warnings: Vec::new() })
+        Ok(ApplyResult {
+            generation,
+            previous_generation: previous,
+            dry_run: false,
+            changes,
+            warnings: Vec::new(),
+        })
     }
 
     /// `POST /delete`.
@@ -271,24 +335,37 @@ impl ConfigService {
 
     async fn delete_inner(&self, req: DeleteRequest) -> Result<ApplyOutcome, ConfigError> {
         if req.targets.is_empty() {
-            return Err(ConfigError::BadRequest("targets is empty; name resources as Kind/name".into()));
+            return Err(ConfigError::BadRequest(
+                "targets is empty; name resources as Kind/name".into(),
+            ));
         }
         let mut ids = Vec::new();
         for (i, t) in req.targets.iter().enumerate() {
-            let id = ResourceId::parse_short(t)
-                .map_err(|e| ConfigError::Invalid(vec![FieldError::new(format!("targets[{i}]"), e)]))?;
+            let id = ResourceId::parse_short(t).map_err(|e| {
+                ConfigError::Invalid(vec![FieldError::new(format!("targets[{i}]"), e)])
+            })?;
             ids.push(id);
         }
         let _guard = self.write_lock.lock().await;
         let current = self.current();
         if let Some(expected) = req.if_generation {
             if expected != current.generation {
-                return Err(ConfigError::Conflict { expected, current: current.generation });
+                return Err(ConfigError::Conflict {
+                    expected,
+                    current: current.generation,
+                });
             }
         }
-        let missing: Vec<String> = ids.iter().filter(|id| !current.resources.contains_key(id)).map(|id| id.short()).collect();
+        let missing: Vec<String> = ids
+            .iter()
+            .filter(|id| !current.resources.contains_key(id))
+            .map(|id| id.short())
+            .collect();
         if !missing.is_empty() {
-            return Err(ConfigError::NotFound(format!("no such resource: {}", missing.join(", "))));
+            return Err(ConfigError::NotFound(format!(
+                "no such resource: {}",
+                missing.join(", ")
+            )));
         }
         let mut next = (*current).clone();
         for id in &ids {
@@ -304,7 +381,10 @@ impl ConfigService {
                         format!(
                             "{} is still referenced by {}; delete or change those first",
                             id.short(),
-                            refs.iter().map(|r| r.short()).collect::<Vec<_>>().join(", ")
+                            refs.iter()
+                                .map(|r| r.short())
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ),
                     )
                     .in_resource(id.short()),
@@ -315,19 +395,30 @@ impl ConfigService {
             return Err(ConfigError::Invalid(errors));
         }
         let changes = current.diff(&next, &[]);
-        self.commit(current, next, changes, req.dry_run, ChangeSource::Delete).await
+        self.commit(current, next, changes, req.dry_run, ChangeSource::Delete)
+            .await
     }
 
     /// `POST /rollback`: re-applies generation N's snapshot as a replace, recorded as a new generation.
     pub async fn rollback(&self, req: RollbackRequest) -> Result<ApplyOutcome, ConfigError> {
-        let g = self
-            .ledger
-            .get(req.generation)?
-            .ok_or_else(|| ConfigError::NotFound(format!("generation {} is not in the ledger", req.generation)))?;
-        let values: Vec<serde_json::Value> =
-            serde_json::from_str(&g.resources_json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let g = self.ledger.get(req.generation)?.ok_or_else(|| {
+            ConfigError::NotFound(format!(
+                "generation {} is not in the ledger",
+                req.generation
+            ))
+        })?;
+        let values: Vec<serde_json::Value> = serde_json::from_str(&g.resources_json)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let resources = decode_resources(values).map_err(ConfigError::Invalid)?;
-        let result = self.apply_resources(resources, ApplyMode::Replace, req.dry_run, None, ChangeSource::Rollback(req.generation)).await;
+        let result = self
+            .apply_resources(
+                resources,
+                ApplyMode::Replace,
+                req.dry_run,
+                None,
+                ChangeSource::Rollback(req.generation),
+            )
+            .await;
         if !req.dry_run {
             self.report_rejection(&result, "rollback").await;
         }
@@ -336,18 +427,37 @@ impl ConfigService {
 
     /// Applies the config files given at start-up as a replace. A refusal keeps the last good generation
     /// and is reported, not fatal.
-    pub async fn apply_startup_files(&self, text: Result<String, String>) -> Result<ApplyOutcome, ConfigError> {
+    pub async fn apply_startup_files(
+        &self,
+        text: Result<String, String>,
+    ) -> Result<ApplyOutcome, ConfigError> {
         let result = async {
             let text = text.map_err(ConfigError::BadRequest)?;
-            let req = ApplyRequest { manifest: Some(text), mode: ApplyMode::Replace, ..Default::default() };
+            let req = ApplyRequest {
+                manifest: Some(text),
+                mode: ApplyMode::Replace,
+                ..Default::default()
+            };
             let resources = Self::decode(&req)?;
-            self.apply_resources(resources, ApplyMode::Replace, false, None, ChangeSource::ConfigFiles).await
+            self.apply_resources(
+                resources,
+                ApplyMode::Replace,
+                false,
+                None,
+                ChangeSource::ConfigFiles,
+            )
+            .await
         }
         .await;
         if let Ok(mut slot) = self.config_error.lock() {
             *slot = match &result {
                 Ok(_) => None,
-                Err(ConfigError::Invalid(errs)) => Some(errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")),
+                Err(ConfigError::Invalid(errs)) => Some(
+                    errs.iter()
+                        .map(|e| e.to_string())
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                ),
                 Err(e) => Some(e.to_string()),
             };
         }

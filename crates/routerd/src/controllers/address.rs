@@ -6,7 +6,7 @@ use super::interface::ifname_of;
 use super::runtime::{Action, Context, Controller, ReconcileError, ReconcileFuture};
 use super::status_book::StatusUpdate;
 use routerd_api::event::{topics, NewEvent};
-use routerd_api::spec::{ResourceSpec, parse_ipv4_cidr};
+use routerd_api::spec::{parse_ipv4_cidr, ResourceSpec};
 use routerd_api::status::IPv4StaticAddressStatus;
 use routerd_api::{Condition, Kind, Phase, Severity};
 use routerd_host::{HostError, Ipv4Address};
@@ -26,13 +26,25 @@ struct AddressArtifact {
 
 impl AddressArtifact {
     fn host(&self) -> Option<Ipv4Address> {
-        Some(Ipv4Address { ifindex: self.ifindex, address: self.address.parse().ok()?, prefix_len: self.prefix_len })
+        Some(Ipv4Address {
+            ifindex: self.ifindex,
+            address: self.address.parse().ok()?,
+            prefix_len: self.prefix_len,
+        })
     }
 }
 
 const KIND: Kind = Kind::IPv4StaticAddress;
 
-async fn emit(ctx: &Context, topic: &str, name: &str, message: String, addr: &str, ifname: &str, reason: &str) {
+async fn emit(
+    ctx: &Context,
+    topic: &str,
+    name: &str,
+    message: String,
+    addr: &str,
+    ifname: &str,
+    reason: &str,
+) {
     let ev = NewEvent::new(topic, Severity::Info, message)
         .resource(KIND.as_str(), name)
         .attr("address", addr)
@@ -44,18 +56,39 @@ async fn emit(ctx: &Context, topic: &str, name: &str, message: String, addr: &st
 }
 
 /// Removes a recorded address; "already gone" is success.
-async fn remove_artifact(ctx: &Context, name: &str, art: &AddressArtifact, reason: &str) -> Result<(), String> {
+async fn remove_artifact(
+    ctx: &Context,
+    name: &str,
+    art: &AddressArtifact,
+    reason: &str,
+) -> Result<(), String> {
     if let Some(a) = art.host() {
         match ctx.host.del_ipv4_address(a).await {
             Ok(()) => {
                 let cidr = format!("{}/{}", art.address, art.prefix_len);
-                emit(ctx, topics::ADDRESS_REMOVED, name, format!("removed {cidr} from {}", art.ifname), &cidr, &art.ifname, reason).await;
+                emit(
+                    ctx,
+                    topics::ADDRESS_REMOVED,
+                    name,
+                    format!("removed {cidr} from {}", art.ifname),
+                    &cidr,
+                    &art.ifname,
+                    reason,
+                )
+                .await;
             }
             Err(HostError::NotFound(_)) => {}
-            Err(e) => return Err(format!("could not remove {}/{} from {}: {e}", art.address, art.prefix_len, art.ifname)),
+            Err(e) => {
+                return Err(format!(
+                    "could not remove {}/{} from {}: {e}",
+                    art.address, art.prefix_len, art.ifname
+                ))
+            }
         }
     }
-    ctx.state.delete_artifact(KIND.as_str(), name).map_err(|e| e.to_string())
+    ctx.state
+        .delete_artifact(KIND.as_str(), name)
+        .map_err(|e| e.to_string())
 }
 
 impl Controller for AddressController {
@@ -73,13 +106,25 @@ impl Controller for AddressController {
     }
     fn reconcile<'a>(&'a self, ctx: &'a Context) -> ReconcileFuture<'a> {
         Box::pin(async move {
-            let links = ctx.host.links().await.map_err(|e| ReconcileError(format!("cannot list links: {e}")))?;
-            let present = ctx.host.ipv4_addresses().await.map_err(|e| ReconcileError(format!("cannot list addresses: {e}")))?;
+            let links = ctx
+                .host
+                .links()
+                .await
+                .map_err(|e| ReconcileError(format!("cannot list links: {e}")))?;
+            let present = ctx
+                .host
+                .ipv4_addresses()
+                .await
+                .map_err(|e| ReconcileError(format!("cannot list addresses: {e}")))?;
             let mut requeue = None;
             let mut failures = Vec::new();
 
             // Deleted resources first: remove exactly what was recorded.
-            for name in ctx.state.artifact_names(KIND.as_str()).map_err(|e| ReconcileError(e.to_string()))? {
+            for name in ctx
+                .state
+                .artifact_names(KIND.as_str())
+                .map_err(|e| ReconcileError(e.to_string()))?
+            {
                 if ctx.desired.get(KIND, &name).is_some() {
                     continue;
                 }
@@ -93,21 +138,57 @@ impl Controller for AddressController {
             }
 
             for r in ctx.desired.of_kind(KIND) {
-                let ResourceSpec::IPv4StaticAddress(spec) = &r.spec else { continue };
+                let ResourceSpec::IPv4StaticAddress(spec) = &r.spec else {
+                    continue;
+                };
                 let id = r.id();
                 let name = r.name();
                 let gen = ctx.desired.generation;
-                let Ok((ip, len)) = parse_ipv4_cidr(&spec.address) else { continue };
-                let recorded: Option<AddressArtifact> =
-                    ctx.state.get_artifact(KIND.as_str(), name).ok().flatten().and_then(|v| serde_json::from_value(v).ok());
-                let Some(ifname) = ifname_of(ctx, &spec.interface) else { continue };
-                let Some(link) = links.iter().find(|l| l.name == ifname) else {
-                    let msg = format!("Interface {:?} (link {ifname:?}) does not exist", spec.interface);
-                    ctx.status.set(&id, gen, StatusUpdate::new(Phase::Pending, vec![Condition::new("AddressApplied", false, "InterfaceMissing", msg)])).await;
+                let Ok((ip, len)) = parse_ipv4_cidr(&spec.address) else {
                     continue;
                 };
-                let want = Ipv4Address { ifindex: link.index, address: ip, prefix_len: len };
-                let want_art = AddressArtifact { ifindex: link.index, ifname: ifname.clone(), address: ip.to_string(), prefix_len: len };
+                let recorded: Option<AddressArtifact> = ctx
+                    .state
+                    .get_artifact(KIND.as_str(), name)
+                    .ok()
+                    .flatten()
+                    .and_then(|v| serde_json::from_value(v).ok());
+                let Some(ifname) = ifname_of(ctx, &spec.interface) else {
+                    continue;
+                };
+                let Some(link) = links.iter().find(|l| l.name == ifname) else {
+                    let msg = format!(
+                        "Interface {:?} (link {ifname:?}) does not exist",
+                        spec.interface
+                    );
+                    ctx.status
+                        .set(
+                            &id,
+                            gen,
+                            StatusUpdate::new(
+                                Phase::Pending,
+                                vec![Condition::new(
+                                    "AddressApplied",
+                                    false,
+                                    "InterfaceMissing",
+                                    msg,
+                                )],
+                            ),
+                        )
+                        .await;
+                    continue;
+                };
+                let want = Ipv4Address {
+                    ifindex: link.index,
+                    address: ip,
+                    prefix_len: len,
+                };
+                let want_art = AddressArtifact {
+                    ifindex: link.index,
+                    ifname: ifname.clone(),
+                    address: ip.to_string(),
+                    prefix_len: len,
+                };
                 // Spec or link changed: the old address goes first.
                 let mut recorded = recorded;
                 if let Some(old) = recorded.as_ref().filter(|old| **old != want_art) {
@@ -126,32 +207,82 @@ impl Controller for AddressController {
                 } else {
                     match ctx.host.add_ipv4_address(want).await {
                         Ok(()) | Err(HostError::AlreadyExists(_)) => {
-                            if let Err(e) = ctx.state.put_artifact(KIND.as_str(), name, &serde_json::to_value(&want_art).unwrap_or_default()) {
+                            if let Err(e) = ctx.state.put_artifact(
+                                KIND.as_str(),
+                                name,
+                                &serde_json::to_value(&want_art).unwrap_or_default(),
+                            ) {
                                 failures.push(format!("cannot record {cidr}: {e}"));
                             }
-                            let why = if recorded.is_some() { "repaired" } else { "created" };
+                            let why = if recorded.is_some() {
+                                "repaired"
+                            } else {
+                                "created"
+                            };
                             let text = if recorded.is_some() {
-                                format!("re-added {cidr} to {ifname}: it was removed outside routerd")
+                                format!(
+                                    "re-added {cidr} to {ifname}: it was removed outside routerd"
+                                )
                             } else {
                                 format!("added {cidr} to {ifname}")
                             };
-                            emit(ctx, topics::ADDRESS_APPLIED, name, text, &cidr, &ifname, why).await;
-                            (true, if recorded.is_some() { "Repaired" } else { "Added" }, format!("{cidr} on {ifname}"))
+                            emit(
+                                ctx,
+                                topics::ADDRESS_APPLIED,
+                                name,
+                                text,
+                                &cidr,
+                                &ifname,
+                                why,
+                            )
+                            .await;
+                            (
+                                true,
+                                if recorded.is_some() {
+                                    "Repaired"
+                                } else {
+                                    "Added"
+                                },
+                                format!("{cidr} on {ifname}"),
+                            )
                         }
                         Err(e) => {
                             requeue = Some(Duration::from_secs(5));
                             let msg = format!("could not add {cidr} to {ifname}: {e}");
-                            ctx.status.set(&id, gen, StatusUpdate::new(Phase::Error, vec![Condition::new("AddressApplied", false, "AddFailed", msg)])).await;
+                            ctx.status
+                                .set(
+                                    &id,
+                                    gen,
+                                    StatusUpdate::new(
+                                        Phase::Error,
+                                        vec![Condition::new(
+                                            "AddressApplied",
+                                            false,
+                                            "AddFailed",
+                                            msg,
+                                        )],
+                                    ),
+                                )
+                                .await;
                             continue;
                         }
                     }
                 };
-                let fields = IPv4StaticAddressStatus { ifname: Some(ifname.clone()), address: Some(cidr), owned };
-                let update = StatusUpdate::new(Phase::Applied, vec![Condition::new("AddressApplied", true, reason, message)]).with_fields(&fields);
+                let fields = IPv4StaticAddressStatus {
+                    ifname: Some(ifname.clone()),
+                    address: Some(cidr),
+                    owned,
+                };
+                let update = StatusUpdate::new(
+                    Phase::Applied,
+                    vec![Condition::new("AddressApplied", true, reason, message)],
+                )
+                .with_fields(&fields);
                 ctx.status.set(&id, gen, update).await;
             }
             let desired = ctx.desired.clone();
-            ctx.status.retain_kind(KIND, &|n| desired.get(KIND, n).is_some());
+            ctx.status
+                .retain_kind(KIND, &|n| desired.get(KIND, n).is_some());
             if !failures.is_empty() {
                 return Err(ReconcileError(failures.join("; ")));
             }

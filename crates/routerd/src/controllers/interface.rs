@@ -36,17 +36,32 @@ impl Controller for InterfaceController {
     }
     fn reconcile<'a>(&'a self, ctx: &'a Context) -> ReconcileFuture<'a> {
         Box::pin(async move {
-            let links = ctx.host.links().await.map_err(|e| ReconcileError(format!("cannot list links: {e}")))?;
-            let addrs = ctx.host.ipv4_addresses().await.map_err(|e| ReconcileError(format!("cannot list addresses: {e}")))?;
+            let links = ctx
+                .host
+                .links()
+                .await
+                .map_err(|e| ReconcileError(format!("cannot list links: {e}")))?;
+            let addrs = ctx
+                .host
+                .ipv4_addresses()
+                .await
+                .map_err(|e| ReconcileError(format!("cannot list addresses: {e}")))?;
             let mut requeue = None;
             for r in ctx.desired.of_kind(Kind::Interface) {
-                let ResourceSpec::Interface(spec) = &r.spec else { continue };
+                let ResourceSpec::Interface(spec) = &r.spec else {
+                    continue;
+                };
                 let id = r.id();
                 let Some(link) = links.iter().find(|l| l.name == spec.ifname) else {
                     let update = StatusUpdate::new(
                         Phase::Pending,
                         vec![
-                            Condition::new("Exists", false, "LinkMissing", format!("no link named {:?} on this host", spec.ifname)),
+                            Condition::new(
+                                "Exists",
+                                false,
+                                "LinkMissing",
+                                format!("no link named {:?} on this host", spec.ifname),
+                            ),
                             Condition::new("LinkUp", false, "LinkMissing", ""),
                         ],
                     );
@@ -61,7 +76,11 @@ impl Controller for InterfaceController {
                     change.mtu = spec.mtu;
                 }
                 if let Some(mac) = spec.mac_bytes() {
-                    let want = mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":");
+                    let want = mac
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<Vec<_>>()
+                        .join(":");
                     if link.mac.as_deref() != Some(want.as_str()) {
                         change.mac = Some(mac);
                     }
@@ -72,8 +91,18 @@ impl Controller for InterfaceController {
                         let update = StatusUpdate::new(
                             Phase::Error,
                             vec![
-                                Condition::new("Exists", true, "Found", format!("ifindex {}", link.index)),
-                                Condition::new("LinkUp", false, "ApplyFailed", format!("could not change {}: {e}", spec.ifname)),
+                                Condition::new(
+                                    "Exists",
+                                    true,
+                                    "Found",
+                                    format!("ifindex {}", link.index),
+                                ),
+                                Condition::new(
+                                    "LinkUp",
+                                    false,
+                                    "ApplyFailed",
+                                    format!("could not change {}: {e}", spec.ifname),
+                                ),
                             ],
                         );
                         ctx.status.set(&id, ctx.desired.generation, update).await;
@@ -92,21 +121,48 @@ impl Controller for InterfaceController {
                     oper_state: Some(link.oper_state.as_str().to_string()),
                     mac: link.mac.clone(),
                     mtu: link.mtu,
-                    addresses: addrs.iter().filter(|a| a.ifindex == link.index).map(|a| format!("{}/{}", a.address, a.prefix_len)).collect(),
+                    addresses: addrs
+                        .iter()
+                        .filter(|a| a.ifindex == link.index)
+                        .map(|a| format!("{}/{}", a.address, a.prefix_len))
+                        .collect(),
                 };
-                let exists = Condition::new("Exists", true, "Found", format!("ifindex {}", link.index));
+                let exists =
+                    Condition::new("Exists", true, "Found", format!("ifindex {}", link.index));
                 let update = if is_up(&link) {
-                    StatusUpdate::new(Phase::Up, vec![exists, Condition::new("LinkUp", true, "OperUp", format!("oper state {}", link.oper_state))])
+                    StatusUpdate::new(
+                        Phase::Up,
+                        vec![
+                            exists,
+                            Condition::new(
+                                "LinkUp",
+                                true,
+                                "OperUp",
+                                format!("oper state {}", link.oper_state),
+                            ),
+                        ],
+                    )
                 } else {
                     // Carrier may follow shortly after admin up; look again soon.
                     requeue = Some(Duration::from_secs(2));
-                    let why = if link.admin_up { format!("oper state {} (no carrier?)", link.oper_state) } else { "administratively down".to_string() };
-                    StatusUpdate::new(Phase::Pending, vec![exists, Condition::new("LinkUp", false, "LinkDown", why)])
+                    let why = if link.admin_up {
+                        format!("oper state {} (no carrier?)", link.oper_state)
+                    } else {
+                        "administratively down".to_string()
+                    };
+                    StatusUpdate::new(
+                        Phase::Pending,
+                        vec![exists, Condition::new("LinkUp", false, "LinkDown", why)],
+                    )
                 };
-                ctx.status.set(&id, ctx.desired.generation, update.with_fields(&fields)).await;
+                ctx.status
+                    .set(&id, ctx.desired.generation, update.with_fields(&fields))
+                    .await;
             }
             let desired = ctx.desired.clone();
-            ctx.status.retain_kind(Kind::Interface, &|n| desired.get(Kind::Interface, n).is_some());
+            ctx.status.retain_kind(Kind::Interface, &|n| {
+                desired.get(Kind::Interface, n).is_some()
+            });
             Ok(requeue.map(Action::Requeue).unwrap_or(Action::Idle))
         })
     }

@@ -16,7 +16,9 @@ use std::sync::Arc;
 
 /// The controllers this build runs, in a stable order. `retention` shares the policy with the
 /// background retention task.
-pub fn builtin(retention: Arc<std::sync::RwLock<routerd_store::RetentionPolicy>>) -> Vec<Arc<dyn Controller>> {
+pub fn builtin(
+    retention: Arc<std::sync::RwLock<routerd_store::RetentionPolicy>>,
+) -> Vec<Arc<dyn Controller>> {
     vec![
         Arc::new(interface::InterfaceController),
         Arc::new(address::AddressController),

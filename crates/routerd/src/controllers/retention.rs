@@ -41,15 +41,41 @@ impl Controller for RetentionController {
             let several = resources.len() > 1;
             for r in &resources {
                 let (phase, cond) = if several {
-                    (Phase::Error, Condition::new("Applied", false, "Conflict", format!("{} LogRetention resources exist; keep exactly one", resources.len())))
+                    (
+                        Phase::Error,
+                        Condition::new(
+                            "Applied",
+                            false,
+                            "Conflict",
+                            format!(
+                                "{} LogRetention resources exist; keep exactly one",
+                                resources.len()
+                            ),
+                        ),
+                    )
                 } else {
-                    let msg = format!("events: max age {}, max rows {}", routerd_api::GoDuration(policy.max_age), policy.max_rows);
-                    (Phase::Applied, Condition::new("Applied", true, "PolicyInForce", msg))
+                    let msg = format!(
+                        "events: max age {}, max rows {}",
+                        routerd_api::GoDuration(policy.max_age),
+                        policy.max_rows
+                    );
+                    (
+                        Phase::Applied,
+                        Condition::new("Applied", true, "PolicyInForce", msg),
+                    )
                 };
-                ctx.status.set(&r.id(), ctx.desired.generation, StatusUpdate::new(phase, vec![cond])).await;
+                ctx.status
+                    .set(
+                        &r.id(),
+                        ctx.desired.generation,
+                        StatusUpdate::new(phase, vec![cond]),
+                    )
+                    .await;
             }
             let desired = ctx.desired.clone();
-            ctx.status.retain_kind(Kind::LogRetention, &|n| desired.get(Kind::LogRetention, n).is_some());
+            ctx.status.retain_kind(Kind::LogRetention, &|n| {
+                desired.get(Kind::LogRetention, n).is_some()
+            });
             Ok(Action::Idle)
         })
     }

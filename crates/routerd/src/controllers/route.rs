@@ -30,17 +30,41 @@ struct RouteArtifact {
 
 impl RouteArtifact {
     fn route(&self) -> Ipv4Route {
-        Ipv4Route { destination: self.destination, prefix_len: self.prefix_len, gateway: self.gateway, ifindex: self.ifindex, metric: self.metric, table: self.table }
+        Ipv4Route {
+            destination: self.destination,
+            prefix_len: self.prefix_len,
+            gateway: self.gateway,
+            ifindex: self.ifindex,
+            metric: self.metric,
+            table: self.table,
+        }
     }
     fn from_route(r: &Ipv4Route) -> RouteArtifact {
-        RouteArtifact { destination: r.destination, prefix_len: r.prefix_len, gateway: r.gateway, ifindex: r.ifindex, metric: r.metric, table: r.table }
+        RouteArtifact {
+            destination: r.destination,
+            prefix_len: r.prefix_len,
+            gateway: r.gateway,
+            ifindex: r.ifindex,
+            metric: r.metric,
+            table: r.table,
+        }
     }
 }
 
-async fn emit(ctx: &Context, topic: &str, name: &str, route: &Ipv4Route, message: String, reason: &str) {
+async fn emit(
+    ctx: &Context,
+    topic: &str,
+    name: &str,
+    route: &Ipv4Route,
+    message: String,
+    reason: &str,
+) {
     let mut ev = NewEvent::new(topic, Severity::Info, message)
         .resource(KIND.as_str(), name)
-        .attr("destination", format!("{}/{}", route.destination, route.prefix_len))
+        .attr(
+            "destination",
+            format!("{}/{}", route.destination, route.prefix_len),
+        )
         .attr("table", route.table.to_string())
         .attr("reason", reason);
     if let Some(g) = route.gateway {
@@ -51,14 +75,31 @@ async fn emit(ctx: &Context, topic: &str, name: &str, route: &Ipv4Route, message
     }
 }
 
-async fn remove_artifact(ctx: &Context, name: &str, art: &RouteArtifact, reason: &str) -> Result<(), String> {
+async fn remove_artifact(
+    ctx: &Context,
+    name: &str,
+    art: &RouteArtifact,
+    reason: &str,
+) -> Result<(), String> {
     let route = art.route();
     match ctx.host.del_ipv4_route(route).await {
-        Ok(()) => emit(ctx, topics::ROUTE_REMOVED, name, &route, format!("removed route {route}"), reason).await,
+        Ok(()) => {
+            emit(
+                ctx,
+                topics::ROUTE_REMOVED,
+                name,
+                &route,
+                format!("removed route {route}"),
+                reason,
+            )
+            .await
+        }
         Err(HostError::NotFound(_)) => {}
         Err(e) => return Err(format!("could not remove route {route}: {e}")),
     }
-    ctx.state.delete_artifact(KIND.as_str(), name).map_err(|e| e.to_string())
+    ctx.state
+        .delete_artifact(KIND.as_str(), name)
+        .map_err(|e| e.to_string())
 }
 
 impl Controller for RouteController {
@@ -69,7 +110,11 @@ impl Controller for RouteController {
         &[Kind::IPv4StaticRoute]
     }
     fn input_kinds(&self) -> &'static [Kind] {
-        &[Kind::IPv4StaticRoute, Kind::Interface, Kind::IPv4StaticAddress]
+        &[
+            Kind::IPv4StaticRoute,
+            Kind::Interface,
+            Kind::IPv4StaticAddress,
+        ]
     }
     fn wake_topics(&self) -> &'static [&'static str] {
         &["routerd.address.applied", "routerd.address.removed"]
@@ -79,11 +124,19 @@ impl Controller for RouteController {
     }
     fn reconcile<'a>(&'a self, ctx: &'a Context) -> ReconcileFuture<'a> {
         Box::pin(async move {
-            let links = ctx.host.links().await.map_err(|e| ReconcileError(format!("cannot list links: {e}")))?;
+            let links = ctx
+                .host
+                .links()
+                .await
+                .map_err(|e| ReconcileError(format!("cannot list links: {e}")))?;
             let mut failures = Vec::new();
             let mut requeue = None;
 
-            for name in ctx.state.artifact_names(KIND.as_str()).map_err(|e| ReconcileError(e.to_string()))? {
+            for name in ctx
+                .state
+                .artifact_names(KIND.as_str())
+                .map_err(|e| ReconcileError(e.to_string()))?
+            {
                 if ctx.desired.get(KIND, &name).is_some() {
                     continue;
                 }
@@ -98,81 +151,189 @@ impl Controller for RouteController {
 
             let mut tables: std::collections::HashMap<u32, Vec<Ipv4Route>> = Default::default();
             for r in ctx.desired.of_kind(KIND) {
-                let ResourceSpec::IPv4StaticRoute(spec) = &r.spec else { continue };
+                let ResourceSpec::IPv4StaticRoute(spec) = &r.spec else {
+                    continue;
+                };
                 let id = r.id();
                 let name = r.name();
                 let gen = ctx.desired.generation;
-                let Ok((dest, len)) = parse_ipv4_cidr(&spec.destination) else { continue };
+                let Ok((dest, len)) = parse_ipv4_cidr(&spec.destination) else {
+                    continue;
+                };
                 let table = spec.table.unwrap_or(MAIN_TABLE);
                 let mut ifname = None;
                 let mut ifindex = None;
                 if let Some(iface) = &spec.interface {
-                    let Some(n) = ifname_of(ctx, iface) else { continue };
+                    let Some(n) = ifname_of(ctx, iface) else {
+                        continue;
+                    };
                     match links.iter().find(|l| l.name == n) {
                         Some(l) => ifindex = Some(l.index),
                         None => {
                             let msg = format!("Interface {iface:?} (link {n:?}) does not exist");
-                            ctx.status.set(&id, gen, StatusUpdate::new(Phase::Pending, vec![Condition::new("RouteInstalled", false, "InterfaceMissing", msg)])).await;
+                            ctx.status
+                                .set(
+                                    &id,
+                                    gen,
+                                    StatusUpdate::new(
+                                        Phase::Pending,
+                                        vec![Condition::new(
+                                            "RouteInstalled",
+                                            false,
+                                            "InterfaceMissing",
+                                            msg,
+                                        )],
+                                    ),
+                                )
+                                .await;
                             continue;
                         }
                     }
                     ifname = Some(n);
                 }
-                let gateway = spec.gateway.as_deref().and_then(|g| g.parse::<Ipv4Addr>().ok());
-                let want = Ipv4Route { destination: dest, prefix_len: len, gateway, ifindex, metric: spec.metric, table };
+                let gateway = spec
+                    .gateway
+                    .as_deref()
+                    .and_then(|g| g.parse::<Ipv4Addr>().ok());
+                let want = Ipv4Route {
+                    destination: dest,
+                    prefix_len: len,
+                    gateway,
+                    ifindex,
+                    metric: spec.metric,
+                    table,
+                };
                 let want_art = RouteArtifact::from_route(&want);
-                let mut recorded: Option<RouteArtifact> =
-                    ctx.state.get_artifact(KIND.as_str(), name).ok().flatten().and_then(|v| serde_json::from_value(v).ok());
+                let mut recorded: Option<RouteArtifact> = ctx
+                    .state
+                    .get_artifact(KIND.as_str(), name)
+                    .ok()
+                    .flatten()
+                    .and_then(|v| serde_json::from_value(v).ok());
                 if let Some(old) = recorded.as_ref().filter(|old| **old != want_art) {
                     if let Err(e) = remove_artifact(ctx, name, old, "replaced").await {
                         failures.push(e);
                     }
                     recorded = None;
                 }
-                if !tables.contains_key(&table) {
-                    let listed = ctx.host.ipv4_routes(table).await.map_err(|e| ReconcileError(format!("cannot list routes of table {table}: {e}")))?;
-                    tables.insert(table, listed);
-                }
-                let present = tables.get(&table).is_some_and(|rs| rs.iter().any(|l| want.matches(l)));
-                let fields = IPv4StaticRouteStatus { ifname: ifname.clone(), table: Some(table), owned: recorded.is_some() };
+                let listed = match tables.entry(table) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(ctx.host.ipv4_routes(table).await.map_err(|err| {
+                            ReconcileError(format!("cannot list routes of table {table}: {err}"))
+                        })?)
+                    }
+                };
+                let present = listed.iter().any(|l| want.matches(l));
+                let fields = IPv4StaticRouteStatus {
+                    ifname: ifname.clone(),
+                    table: Some(table),
+                    owned: recorded.is_some(),
+                };
                 if present {
-                    let (reason, msg) = if recorded.is_some() { ("Present", format!("{want}")) } else { ("PresentBeforeRouterd", format!("{want} was already installed; it will be left in place on delete")) };
-                    let update = StatusUpdate::new(Phase::Installed, vec![Condition::new("RouteInstalled", true, reason, msg)]).with_fields(&fields);
+                    let (reason, msg) = if recorded.is_some() {
+                        ("Present", format!("{want}"))
+                    } else {
+                        (
+                            "PresentBeforeRouterd",
+                            format!(
+                                "{want} was already installed; it will be left in place on delete"
+                            ),
+                        )
+                    };
+                    let update = StatusUpdate::new(
+                        Phase::Installed,
+                        vec![Condition::new("RouteInstalled", true, reason, msg)],
+                    )
+                    .with_fields(&fields);
                     ctx.status.set(&id, gen, update).await;
                     continue;
                 }
                 let update = match ctx.host.add_ipv4_route(want).await {
                     Ok(()) => {
-                        if let Err(e) = ctx.state.put_artifact(KIND.as_str(), name, &serde_json::to_value(&want_art).unwrap_or_default()) {
+                        if let Err(e) = ctx.state.put_artifact(
+                            KIND.as_str(),
+                            name,
+                            &serde_json::to_value(&want_art).unwrap_or_default(),
+                        ) {
                             failures.push(format!("cannot record route {want}: {e}"));
                         }
                         let (why, text) = if recorded.is_some() {
-                            ("repaired", format!("re-installed route {want}: it was removed outside routerd"))
+                            (
+                                "repaired",
+                                format!(
+                                    "re-installed route {want}: it was removed outside routerd"
+                                ),
+                            )
                         } else {
                             ("created", format!("installed route {want}"))
                         };
                         emit(ctx, topics::ROUTE_INSTALLED, name, &want, text, why).await;
-                        let fields = IPv4StaticRouteStatus { owned: true, ..fields };
-                        StatusUpdate::new(Phase::Installed, vec![Condition::new("RouteInstalled", true, if why == "repaired" { "Repaired" } else { "Added" }, format!("{want}"))]).with_fields(&fields)
+                        let fields = IPv4StaticRouteStatus {
+                            owned: true,
+                            ..fields
+                        };
+                        StatusUpdate::new(
+                            Phase::Installed,
+                            vec![Condition::new(
+                                "RouteInstalled",
+                                true,
+                                if why == "repaired" {
+                                    "Repaired"
+                                } else {
+                                    "Added"
+                                },
+                                format!("{want}"),
+                            )],
+                        )
+                        .with_fields(&fields)
                     }
                     Err(HostError::Unreachable(e)) => {
                         requeue = Some(Duration::from_secs(5));
                         let msg = format!("gateway {} is not reachable yet ({e}); waiting for an address on its subnet", spec.gateway.as_deref().unwrap_or("-"));
-                        StatusUpdate::new(Phase::Pending, vec![Condition::new("RouteInstalled", false, "GatewayUnreachable", msg)]).with_fields(&fields)
+                        StatusUpdate::new(
+                            Phase::Pending,
+                            vec![Condition::new(
+                                "RouteInstalled",
+                                false,
+                                "GatewayUnreachable",
+                                msg,
+                            )],
+                        )
+                        .with_fields(&fields)
                     }
                     Err(HostError::AlreadyExists(_)) => {
                         let msg = format!("another route to {}/{len} with the same metric exists in table {table}; routerd does not replace routes it did not add", spec.destination.split('/').next().unwrap_or(""));
-                        StatusUpdate::new(Phase::Error, vec![Condition::new("RouteInstalled", false, "RouteConflict", msg)]).with_fields(&fields)
+                        StatusUpdate::new(
+                            Phase::Error,
+                            vec![Condition::new(
+                                "RouteInstalled",
+                                false,
+                                "RouteConflict",
+                                msg,
+                            )],
+                        )
+                        .with_fields(&fields)
                     }
                     Err(e) => {
                         requeue = Some(Duration::from_secs(5));
-                        StatusUpdate::new(Phase::Error, vec![Condition::new("RouteInstalled", false, "InstallFailed", format!("could not install {want}: {e}"))]).with_fields(&fields)
+                        StatusUpdate::new(
+                            Phase::Error,
+                            vec![Condition::new(
+                                "RouteInstalled",
+                                false,
+                                "InstallFailed",
+                                format!("could not install {want}: {e}"),
+                            )],
+                        )
+                        .with_fields(&fields)
                     }
                 };
                 ctx.status.set(&id, gen, update).await;
             }
             let desired = ctx.desired.clone();
-            ctx.status.retain_kind(KIND, &|n| desired.get(KIND, n).is_some());
+            ctx.status
+                .retain_kind(KIND, &|n| desired.get(KIND, n).is_some());
             if !failures.is_empty() {
                 return Err(ReconcileError(failures.join("; ")));
             }

@@ -32,7 +32,8 @@ pub enum Action {
 #[error("{0}")]
 pub struct ReconcileError(pub String);
 
-pub type ReconcileFuture<'a> = Pin<Box<dyn Future<Output = Result<Action, ReconcileError>> + Send + 'a>>;
+pub type ReconcileFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Action, ReconcileError>> + Send + 'a>>;
 
 /// Everything a reconcile may read or change.
 pub struct Context {
@@ -105,28 +106,63 @@ pub struct RuntimeDeps {
 
 impl ControllerRuntime {
     /// Starts every controller (first run has trigger `startup`) and the tasks that wake them.
-    pub fn start(controllers: Vec<Arc<dyn Controller>>, deps: RuntimeDeps, interval: Duration, stop: watch::Receiver<bool>) -> ControllerRuntime {
+    pub fn start(
+        controllers: Vec<Arc<dyn Controller>>,
+        deps: RuntimeDeps,
+        interval: Duration,
+        stop: watch::Receiver<bool>,
+    ) -> ControllerRuntime {
         let mut handles = Vec::new();
         for c in controllers {
             let (tx, rx) = mpsc::channel(64);
             let stats = Arc::new(Mutex::new(Stats::default()));
             let _ = tx.try_send("startup".to_string());
-            tokio::spawn(run_controller(c.clone(), deps.clone(), stats.clone(), rx, interval, stop.clone()));
+            tokio::spawn(run_controller(
+                c.clone(),
+                deps.clone(),
+                stats.clone(),
+                rx,
+                interval,
+                stop.clone(),
+            ));
             if !c.wake_topics().is_empty() {
-                tokio::spawn(wake_on_topics(c.clone(), deps.bus.clone(), tx.clone(), stop.clone()));
+                tokio::spawn(wake_on_topics(
+                    c.clone(),
+                    deps.bus.clone(),
+                    tx.clone(),
+                    stop.clone(),
+                ));
             }
-            handles.push(Handle { controller: c, stats, trigger: tx });
+            handles.push(Handle {
+                controller: c,
+                stats,
+                trigger: tx,
+            });
         }
         let rt = ControllerRuntime { handles, interval };
-        tokio::spawn(wake_on_apply(deps.config.subscribe(), rt.triggers(|c| c.input_kinds().to_vec()), stop.clone()));
-        let host_triggers: Vec<mpsc::Sender<String>> =
-            rt.handles.iter().filter(|h| h.controller.watches_host()).map(|h| h.trigger.clone()).collect();
+        tokio::spawn(wake_on_apply(
+            deps.config.subscribe(),
+            rt.triggers(|c| c.input_kinds().to_vec()),
+            stop.clone(),
+        ));
+        let host_triggers: Vec<mpsc::Sender<String>> = rt
+            .handles
+            .iter()
+            .filter(|h| h.controller.watches_host())
+            .map(|h| h.trigger.clone())
+            .collect();
         tokio::spawn(wake_on_host(deps.host.clone(), host_triggers, stop));
         rt
     }
 
-    fn triggers(&self, kinds: impl Fn(&dyn Controller) -> Vec<Kind>) -> Vec<(Vec<Kind>, mpsc::Sender<String>)> {
-        self.handles.iter().map(|h| (kinds(h.controller.as_ref()), h.trigger.clone())).collect()
+    fn triggers(
+        &self,
+        kinds: impl Fn(&dyn Controller) -> Vec<Kind>,
+    ) -> Vec<(Vec<Kind>, mpsc::Sender<String>)> {
+        self.handles
+            .iter()
+            .map(|h| (kinds(h.controller.as_ref()), h.trigger.clone()))
+            .collect()
     }
 
     /// `ControllerStatus` of every controller, sorted by name.
@@ -145,7 +181,10 @@ impl ControllerRuntime {
 
     /// Kinds some controller reconciles (others show as waiting for their controller).
     pub fn handled_kinds(&self) -> Vec<Kind> {
-        self.handles.iter().flat_map(|h| h.controller.kinds().iter().copied()).collect()
+        self.handles
+            .iter()
+            .flat_map(|h| h.controller.kinds().iter().copied())
+            .collect()
     }
 }
 
@@ -154,7 +193,11 @@ fn project(c: &dyn Controller, s: &Stats, interval: Duration) -> ControllerStatu
     let dur = |d: Option<Duration>| d.map(GoDuration);
     let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
     let runs = s.reconcile_count;
-    let avg = if runs > 0 { Some(s.total_duration / runs as u32) } else { None };
+    let avg = if runs > 0 {
+        Some(s.total_duration / runs as u32)
+    } else {
+        None
+    };
     ControllerStatus {
         name: c.name().to_string(),
         mode: "live".to_string(),
@@ -242,8 +285,12 @@ async fn run_controller(
                     };
                     let event = recovered.then(|| {
                         s.last_error_cleared_at = Some(now);
-                        NewEvent::new(topics::RECONCILE_RECOVERED, Severity::Info, format!("controller {} recovered", c.name()))
-                            .attr("controller", c.name())
+                        NewEvent::new(
+                            topics::RECONCILE_RECOVERED,
+                            Severity::Info,
+                            format!("controller {} recovered", c.name()),
+                        )
+                        .attr("controller", c.name())
                     });
                     (delay, event)
                 }
@@ -254,10 +301,14 @@ async fn run_controller(
                     s.last_error = Some(e.0.clone());
                     s.last_error_time = Some(now);
                     tracing::warn!(controller = c.name(), error = %e.0, consecutive = s.consecutive_errors, "reconcile failed");
-                    let ev = NewEvent::new(topics::RECONCILE_FAILED, Severity::Error, format!("controller {} failed: {}", c.name(), e.0))
-                        .attr("controller", c.name())
-                        .attr("error", e.0)
-                        .attr("consecutiveErrors", s.consecutive_errors.to_string());
+                    let ev = NewEvent::new(
+                        topics::RECONCILE_FAILED,
+                        Severity::Error,
+                        format!("controller {} failed: {}", c.name(), e.0),
+                    )
+                    .attr("controller", c.name())
+                    .attr("error", e.0)
+                    .attr("consecutiveErrors", s.consecutive_errors.to_string());
                     (error_backoff(s.consecutive_errors, interval), Some(ev))
                 }
             }
@@ -302,8 +353,17 @@ async fn wake_on_apply(
 }
 
 /// Wakes a controller when an event matching one of its topics is committed; the trigger is the topic.
-async fn wake_on_topics(c: Arc<dyn Controller>, bus: EventBus, tx: mpsc::Sender<String>, mut stop: watch::Receiver<bool>) {
-    let patterns: Vec<TopicPattern> = c.wake_topics().iter().filter_map(|p| TopicPattern::parse(p).ok()).collect();
+async fn wake_on_topics(
+    c: Arc<dyn Controller>,
+    bus: EventBus,
+    tx: mpsc::Sender<String>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let patterns: Vec<TopicPattern> = c
+        .wake_topics()
+        .iter()
+        .filter_map(|p| TopicPattern::parse(p).ok())
+        .collect();
     let mut rx = bus.subscribe();
     let mut cursor = bus.store().last_cursor().unwrap_or(0);
     loop {
@@ -311,7 +371,13 @@ async fn wake_on_topics(c: Arc<dyn Controller>, bus: EventBus, tx: mpsc::Sender<
             r = rx.changed() => if r.is_err() { return },
             _ = crate::shutdown::stopped(&mut stop) => return,
         }
-        let filter = EventFilter { since: cursor, topics: patterns.clone(), limit: 1000, latest: true, ..Default::default() };
+        let filter = EventFilter {
+            since: cursor,
+            topics: patterns.clone(),
+            limit: 1000,
+            latest: true,
+            ..Default::default()
+        };
         if let Ok(events) = bus.query(&filter) {
             if let Some(last) = events.last() {
                 cursor = last.cursor.parse().unwrap_or(cursor);
@@ -324,7 +390,11 @@ async fn wake_on_topics(c: Arc<dyn Controller>, bus: EventBus, tx: mpsc::Sender<
 
 /// Wakes host-watching controllers on kernel change notifications, debounced by 50 ms so a burst of
 /// netlink messages costs one reconcile.
-async fn wake_on_host(host: Arc<dyn NetHost>, targets: Vec<mpsc::Sender<String>>, mut stop: watch::Receiver<bool>) {
+async fn wake_on_host(
+    host: Arc<dyn NetHost>,
+    targets: Vec<mpsc::Sender<String>>,
+    mut stop: watch::Receiver<bool>,
+) {
     if targets.is_empty() {
         return;
     }

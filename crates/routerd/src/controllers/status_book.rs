@@ -26,7 +26,11 @@ pub struct StatusUpdate {
 
 impl StatusUpdate {
     pub fn new(phase: Phase, conditions: Vec<Condition>) -> StatusUpdate {
-        StatusUpdate { phase, conditions, fields: serde_json::Map::new() }
+        StatusUpdate {
+            phase,
+            conditions,
+            fields: serde_json::Map::new(),
+        }
     }
     /// Adds the fields of a kind-specific status struct.
     pub fn with_fields<T: serde::Serialize>(mut self, fields: &T) -> StatusUpdate {
@@ -43,15 +47,24 @@ impl StatusBook {
         match state.all_status() {
             Ok(rows) => {
                 for (kind, name, value) in rows {
-                    let (Some(kind), Ok(status)) = (Kind::from_exact(&kind), serde_json::from_value::<ResourceStatus>(value)) else {
+                    let (Some(kind), Ok(status)) = (
+                        Kind::from_exact(&kind),
+                        serde_json::from_value::<ResourceStatus>(value),
+                    ) else {
                         continue;
                     };
                     map.insert(ResourceId::new(kind, &name), status);
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "stored resource status could not be read; starting empty"),
+            Err(e) => {
+                tracing::warn!(error = %e, "stored resource status could not be read; starting empty")
+            }
         }
-        StatusBook { map: RwLock::new(map), state, bus }
+        StatusBook {
+            map: RwLock::new(map),
+            state,
+            bus,
+        }
     }
 
     pub fn get(&self, id: &ResourceId) -> Option<ResourceStatus> {
@@ -67,13 +80,24 @@ impl StatusBook {
         let now = Timestamp::now();
         let previous = self.get(id);
         let mut conditions = update.conditions;
-        merge_transition_times(previous.as_ref().map(|p| p.conditions.as_slice()).unwrap_or(&[]), &mut conditions, now);
+        merge_transition_times(
+            previous
+                .as_ref()
+                .map(|p| p.conditions.as_slice())
+                .unwrap_or(&[]),
+            &mut conditions,
+            now,
+        );
         let phase_changed = previous.as_ref().map(|p| p.phase) != Some(update.phase);
         let next = ResourceStatus {
             phase: update.phase,
             conditions,
             observed_generation: Some(generation),
-            since: if phase_changed { Some(now) } else { previous.as_ref().and_then(|p| p.since).or(Some(now)) },
+            since: if phase_changed {
+                Some(now)
+            } else {
+                previous.as_ref().and_then(|p| p.since).or(Some(now))
+            },
             fields: update.fields,
         };
         if previous.as_ref() == Some(&next) {
@@ -89,7 +113,9 @@ impl StatusBook {
             m.insert(id.clone(), next);
         }
         if phase_changed {
-            let prev = previous.map(|p| p.phase.as_str().to_string()).unwrap_or_default();
+            let prev = previous
+                .map(|p| p.phase.as_str().to_string())
+                .unwrap_or_default();
             let severity = match update.phase {
                 Phase::Error | Phase::Unhealthy => Severity::Warning,
                 _ => Severity::Info,
@@ -97,7 +123,12 @@ impl StatusBook {
             let text = if prev.is_empty() {
                 format!("{} is {} ({reason})", id.short(), update.phase)
             } else {
-                format!("{} {prev} -> {} ({reason}{}{message})", id.short(), update.phase, if message.is_empty() { "" } else { ": " })
+                format!(
+                    "{} {prev} -> {} ({reason}{}{message})",
+                    id.short(),
+                    update.phase,
+                    if message.is_empty() { "" } else { ": " }
+                )
             };
             let ev = NewEvent::new(topics::RESOURCE_PHASE_CHANGED, severity, text)
                 .resource(id.kind.as_str(), &id.name)
@@ -130,7 +161,12 @@ impl StatusBook {
         let gone: Vec<ResourceId> = self
             .map
             .read()
-            .map(|m| m.keys().filter(|id| id.kind == kind && !keep(&id.name)).cloned().collect())
+            .map(|m| {
+                m.keys()
+                    .filter(|id| id.kind == kind && !keep(&id.name))
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default();
         for id in gone {
             self.remove(&id);

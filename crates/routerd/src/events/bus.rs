@@ -18,10 +18,17 @@ pub struct EventBus {
 impl EventBus {
     pub fn open(path: &Path) -> Result<EventBus, StoreError> {
         let (tx, rx) = watch::channel(0u64);
-        let store = EventStore::open(path, 4, Box::new(move |cursor| {
-            tx.send_replace(cursor);
-        }))?;
-        Ok(EventBus { store, committed: rx })
+        let store = EventStore::open(
+            path,
+            4,
+            Box::new(move |cursor| {
+                tx.send_replace(cursor);
+            }),
+        )?;
+        Ok(EventBus {
+            store,
+            committed: rx,
+        })
     }
 
     pub fn store(&self) -> &EventStore {
@@ -62,7 +69,12 @@ impl EventBus {
 
     /// Long-poll: returns as soon as at least one event matches after `filter.since`, or empty when
     /// `wait` has passed or `stop` fires.
-    pub async fn wait_for(&self, filter: &EventFilter, wait: Duration, mut stop: watch::Receiver<bool>) -> Result<Vec<Event>, StoreError> {
+    pub async fn wait_for(
+        &self,
+        filter: &EventFilter,
+        wait: Duration,
+        mut stop: watch::Receiver<bool>,
+    ) -> Result<Vec<Event>, StoreError> {
         let deadline = tokio::time::Instant::now() + wait;
         let mut rx = self.subscribe();
         let mut filter = filter.clone();
@@ -89,9 +101,12 @@ impl EventBus {
     /// Commits everything queued so far.
     pub async fn flush(&self) {
         let (tx, rx) = oneshot::channel();
-        if self.store.flush(Box::new(move || {
-            let _ = tx.send(());
-        })).is_ok()
+        if self
+            .store
+            .flush(Box::new(move || {
+                let _ = tx.send(());
+            }))
+            .is_ok()
         {
             let _ = rx.await;
         }

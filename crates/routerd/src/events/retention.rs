@@ -10,13 +10,23 @@ use tokio::sync::{oneshot, watch};
 pub const RETENTION_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Runs retention every `RETENTION_INTERVAL` with the policy in force (LogRetention or the defaults).
-pub async fn run(bus: EventBus, policy: Arc<RwLock<RetentionPolicy>>, mut stop: watch::Receiver<bool>) {
+pub async fn run(
+    bus: EventBus,
+    policy: Arc<RwLock<RetentionPolicy>>,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         let p = policy.read().map(|p| *p).unwrap_or_default();
         let (tx, rx) = oneshot::channel();
-        if bus.store().retain(p, Box::new(move |r| {
-            let _ = tx.send(r);
-        })).is_err()
+        if bus
+            .store()
+            .retain(
+                p,
+                Box::new(move |r| {
+                    let _ = tx.send(r);
+                }),
+            )
+            .is_err()
         {
             return;
         }

@@ -38,7 +38,14 @@ pub struct Endpoint {
 
 macro_rules! ep {
     ($m:ident, $p:expr, $op:ident, $mutating:expr, $kind:expr, $summary:expr) => {
-        Endpoint { method: Method::$m, path: $p, op: Op::$op, mutating: $mutating, summary: $summary, response_kind: $kind }
+        Endpoint {
+            method: Method::$m,
+            path: $p,
+            op: Op::$op,
+            mutating: $mutating,
+            summary: $summary,
+            response_kind: $kind,
+        }
     };
 }
 

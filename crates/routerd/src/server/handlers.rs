@@ -6,7 +6,10 @@ use super::query::Query;
 use super::response::{ok, Body, Failure};
 use crate::status_report;
 use hyper::Response;
-use routerd_api::control::{ApplyRequest, DeleteRequest, ErrorCode, EventList, GenerationList, Health, ResourceList, RollbackRequest};
+use routerd_api::control::{
+    ApplyRequest, DeleteRequest, ErrorCode, EventList, GenerationList, Health, ResourceList,
+    RollbackRequest,
+};
 use routerd_api::duration::parse_duration;
 use routerd_api::topic::TopicPattern;
 use routerd_api::{Kind, Phase, ResourceId, Severity};
@@ -16,7 +19,13 @@ use std::time::Duration;
 /// Longest long-poll a client may ask for; larger values are clamped.
 pub const MAX_WAIT: Duration = Duration::from_secs(60);
 
-pub async fn handle(app: &App, op: Op, params: Vec<String>, query: Query, body: Option<bytes::Bytes>) -> Result<Response<Body>, Failure> {
+pub async fn handle(
+    app: &App,
+    op: Op,
+    params: Vec<String>,
+    query: Query,
+    body: Option<bytes::Bytes>,
+) -> Result<Response<Body>, Failure> {
     match op {
         Op::Healthz => Ok(ok("Health", &Health { status: "ok".into() })),
         Op::Status => Ok(ok("Status", &status_report::status(app))),
@@ -67,23 +76,32 @@ pub async fn handle(app: &App, op: Op, params: Vec<String>, query: Query, body: 
 fn decode_body<T: serde::de::DeserializeOwned>(body: Option<bytes::Bytes>) -> Result<T, Failure> {
     let body = body.unwrap_or_default();
     if body.is_empty() {
-        return Err(Failure::bad_request("the request body is empty; send a JSON object"));
+        return Err(Failure::bad_request(
+            "the request body is empty; send a JSON object",
+        ));
     }
     let de = &mut serde_json::Deserializer::from_slice(&body);
     serde_path_to_error_free(de).map_err(|e| Failure::bad_request(format!("malformed JSON: {e}")))
 }
 
-fn serde_path_to_error_free<'de, T: serde::de::DeserializeOwned>(de: &mut serde_json::Deserializer<serde_json::de::SliceRead<'de>>) -> Result<T, serde_json::Error> {
+fn serde_path_to_error_free<'de, T: serde::de::DeserializeOwned>(
+    de: &mut serde_json::Deserializer<serde_json::de::SliceRead<'de>>,
+) -> Result<T, serde_json::Error> {
     let v = T::deserialize(&mut *de)?;
     de.end()?;
     Ok(v)
 }
 
 fn resources(app: &App, query: &Query) -> Result<Response<Body>, Failure> {
-    let kind = query
-        .parse_with("kind", |k| Kind::lookup(k).ok_or_else(|| format!("unknown kind {k:?}")))?;
+    let kind = query.parse_with("kind", |k| {
+        Kind::lookup(k).ok_or_else(|| format!("unknown kind {k:?}"))
+    })?;
     let phase = query.parse_with("phase", |p| Phase::parse(p).ok_or_else(|| format!("{p:?} is not a phase (Pending, Bound, Applied, Up, Installed, Healthy, Unhealthy, Error)")))?;
-    let label = query.parse_with("label", |l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| format!("{l:?} is not key=value")))?;
+    let label = query.parse_with("label", |l| {
+        l.split_once('=')
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .ok_or_else(|| format!("{l:?} is not key=value"))
+    })?;
     let name = query.get("name");
     let items = status_report::resource_objects(app)
         .into_iter()
@@ -91,7 +109,9 @@ fn resources(app: &App, query: &Query) -> Result<Response<Body>, Failure> {
             kind.is_none_or(|k| r.kind == k)
                 && name.is_none_or(|n| r.name() == n)
                 && phase.is_none_or(|p| *phase_of == p)
-                && label.as_ref().is_none_or(|(k, v)| r.metadata.labels.get(k) == Some(v))
+                && label
+                    .as_ref()
+                    .is_none_or(|(k, v)| r.metadata.labels.get(k) == Some(v))
         })
         .map(|(_, _, v)| v)
         .collect();
@@ -101,41 +121,75 @@ fn resources(app: &App, query: &Query) -> Result<Response<Body>, Failure> {
 fn resource(app: &App, params: &[String]) -> Result<Response<Body>, Failure> {
     let (k, n) = match params {
         [k, n] => (k, n),
-        _ => return Err(Failure::new(ErrorCode::NotFound, "expected /resources/{kind}/{name}")),
+        _ => {
+            return Err(Failure::new(
+                ErrorCode::NotFound,
+                "expected /resources/{kind}/{name}",
+            ))
+        }
     };
-    let kind = Kind::lookup(k).ok_or_else(|| Failure::new(ErrorCode::NotFound, format!("unknown kind {k:?}")))?;
+    let kind = Kind::lookup(k)
+        .ok_or_else(|| Failure::new(ErrorCode::NotFound, format!("unknown kind {k:?}")))?;
     let id = ResourceId::new(kind, n);
     status_report::resource_objects(app)
         .into_iter()
         .find(|(r, _, _)| r.id() == id)
         .map(|(_, _, v)| super::response::json(hyper::StatusCode::OK, &v))
-        .ok_or_else(|| Failure::new(ErrorCode::NotFound, format!("no {} named {n:?}", kind.as_str())))
+        .ok_or_else(|| {
+            Failure::new(
+                ErrorCode::NotFound,
+                format!("no {} named {n:?}", kind.as_str()),
+            )
+        })
 }
 
 async fn events(app: &App, query: &Query) -> Result<Response<Body>, Failure> {
-    let since = query.parse_with("since", |s| s.parse::<u64>().map_err(|_| format!("{s:?} is not a cursor (a number from a previous response)")))?;
+    let since = query.parse_with("since", |s| {
+        s.parse::<u64>()
+            .map_err(|_| format!("{s:?} is not a cursor (a number from a previous response)"))
+    })?;
     let wait = query
-        .parse_with("wait", |w| parse_duration(w).or_else(|e| w.parse::<u64>().map(Duration::from_secs).map_err(|_| e)))?
+        .parse_with("wait", |w| {
+            parse_duration(w).or_else(|e| w.parse::<u64>().map(Duration::from_secs).map_err(|_| e))
+        })?
         .unwrap_or(Duration::ZERO)
         .min(MAX_WAIT);
     let mut topics = Vec::new();
     for t in query.all("topic") {
-        topics.push(TopicPattern::parse(t).map_err(|e| Failure::bad_request(format!("query parameter topic: {e}")))?);
+        topics.push(
+            TopicPattern::parse(t)
+                .map_err(|e| Failure::bad_request(format!("query parameter topic: {e}")))?,
+        );
     }
     let resource = query.parse_with("resource", |r| {
-        let (k, n) = r.split_once('/').ok_or_else(|| format!("{r:?} is not Kind/name"))?;
+        let (k, n) = r
+            .split_once('/')
+            .ok_or_else(|| format!("{r:?} is not Kind/name"))?;
         let kind = Kind::lookup(k).ok_or_else(|| format!("unknown kind {k:?}"))?;
         Ok((kind.as_str().to_string(), n.to_string()))
     })?;
-    let min_severity = query.parse_with("severity", |s| Severity::parse(s).ok_or_else(|| format!("{s:?} is not debug, info, warning or error")))?;
+    let min_severity = query.parse_with("severity", |s| {
+        Severity::parse(s).ok_or_else(|| format!("{s:?} is not debug, info, warning or error"))
+    })?;
     let limit = query.limit(100, 1000)?;
     let latest = query.bool("latest")?;
-    let filter = EventFilter { since: since.unwrap_or(0), strict_since: since.is_some(), topics, resource, min_severity, limit, latest };
+    let filter = EventFilter {
+        since: since.unwrap_or(0),
+        strict_since: since.is_some(),
+        topics,
+        resource,
+        min_severity,
+        limit,
+        latest,
+    };
     let items = if wait.is_zero() {
         app.bus.query(&filter)?
     } else {
         app.bus.wait_for(&filter, wait, app.stop.clone()).await?
     };
-    let cursor = items.last().map(|e| e.cursor.clone()).unwrap_or_else(|| filter.since.to_string());
+    let cursor = items
+        .last()
+        .map(|e| e.cursor.clone())
+        .unwrap_or_else(|| filter.since.to_string());
     Ok(ok("EventList", &EventList { cursor, items }))
 }

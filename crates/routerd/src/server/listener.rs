@@ -45,7 +45,9 @@ impl PeerPolicy {
         if uid == 0 || uid == self.own_uid {
             return true;
         }
-        let Some(group) = self.group_gid else { return false };
+        let Some(group) = self.group_gid else {
+            return false;
+        };
         if gid == group {
             return true;
         }
@@ -62,7 +64,10 @@ pub fn bind_socket(path: &Path, mode: u32, group: Option<u32>) -> Result<UnixLis
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         use std::os::unix::fs::FileTypeExt;
         if !meta.file_type().is_socket() {
-            return Err(format!("{} exists and is not a socket; refusing to replace it", path.display()));
+            return Err(format!(
+                "{} exists and is not a socket; refusing to replace it",
+                path.display()
+            ));
         }
         match std::os::unix::net::UnixStream::connect(path) {
             Ok(_) => {
@@ -77,16 +82,25 @@ pub fn bind_socket(path: &Path, mode: u32, group: Option<u32>) -> Result<UnixLis
             }
         }
     }
-    let listener = UnixListener::bind(path).map_err(|e| format!("cannot bind {}: {e}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| format!("cannot chmod {}: {e}", path.display()))?;
+    let listener =
+        UnixListener::bind(path).map_err(|e| format!("cannot bind {}: {e}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| format!("cannot chmod {}: {e}", path.display()))?;
     if let Some(gid) = group {
-        nix::unistd::chown(path, None, Some(nix::unistd::Gid::from_raw(gid))).map_err(|e| format!("cannot chgrp {}: {e}", path.display()))?;
+        nix::unistd::chown(path, None, Some(nix::unistd::Gid::from_raw(gid)))
+            .map_err(|e| format!("cannot chgrp {}: {e}", path.display()))?;
     }
     Ok(listener)
 }
 
 /// Serves one socket until `stop` fires, then lets in-flight requests finish (bounded).
-pub async fn serve_socket(listener: UnixListener, role: SocketRole, policy: Arc<PeerPolicy>, app: Arc<App>, mut stop: watch::Receiver<bool>) {
+pub async fn serve_socket(
+    listener: UnixListener,
+    role: SocketRole,
+    policy: Arc<PeerPolicy>,
+    app: Arc<App>,
+    mut stop: watch::Receiver<bool>,
+) {
     let table = Arc::new(endpoints());
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -129,14 +143,20 @@ pub async fn serve_socket(listener: UnixListener, role: SocketRole, policy: Arc<
                     route(&app, &table, role, req).await
                 } else {
                     let mut r = Failure::new(ErrorCode::Forbidden, "this socket is for root and members of the control group; use the status socket for reads").into_response();
-                    r.headers_mut().insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
+                    r.headers_mut().insert(
+                        hyper::header::CONNECTION,
+                        hyper::header::HeaderValue::from_static("close"),
+                    );
                     r
                 };
                 Ok::<_, std::convert::Infallible>(resp)
             }
         });
         let mut builder = hyper::server::conn::http1::Builder::new();
-        builder.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT).keep_alive(allowed);
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .keep_alive(allowed);
         let conn = builder.serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
@@ -145,39 +165,79 @@ pub async fn serve_socket(listener: UnixListener, role: SocketRole, policy: Arc<
         });
     }
     drop(listener);
-    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await.is_err() {
-        tracing::warn!(?role, "some connections did not finish within 10s of shutdown");
+    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            ?role,
+            "some connections did not finish within 10s of shutdown"
+        );
     }
 }
 
-async fn route(app: &App, table: &[Endpoint], role: SocketRole, req: Request<Incoming>) -> Response<Body> {
+async fn route(
+    app: &App,
+    table: &[Endpoint],
+    role: SocketRole,
+    req: Request<Incoming>,
+) -> Response<Body> {
     let path = req.uri().path().to_string();
     let query = Query::parse(req.uri().query());
     let Some(rest) = path.strip_prefix(CONTROL_API_PREFIX) else {
-        return Failure::new(ErrorCode::NotFound, format!("unknown path {path}; every endpoint is under {CONTROL_API_PREFIX}")).into_response();
+        return Failure::new(
+            ErrorCode::NotFound,
+            format!("unknown path {path}; every endpoint is under {CONTROL_API_PREFIX}"),
+        )
+        .into_response();
     };
     let (endpoint, params) = match find(table, req.method(), rest) {
         Match::Found(e, p) => (e, p),
         Match::WrongMethod(es) => {
-            let allow = es.iter().map(|e| e.method.as_str()).collect::<Vec<_>>().join(", ");
-            let mut f = Failure::new(ErrorCode::MethodNotAllowed, format!("{} is not allowed on {path}; use {allow}", req.method()));
+            let allow = es
+                .iter()
+                .map(|e| e.method.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut f = Failure::new(
+                ErrorCode::MethodNotAllowed,
+                format!("{} is not allowed on {path}; use {allow}", req.method()),
+            );
             f.allow = Some(allow);
             return f.into_response();
         }
-        Match::NotFound => return Failure::new(ErrorCode::NotFound, format!("unknown path {path}")).into_response(),
+        Match::NotFound => {
+            return Failure::new(ErrorCode::NotFound, format!("unknown path {path}"))
+                .into_response()
+        }
     };
     if role == SocketRole::Status && endpoint.mutating {
         return Failure::new(ErrorCode::ReadOnlySocket, format!("{rest} changes state and is refused on the read-only status socket; use the main socket")).into_response();
     }
     let body = if req.method() == hyper::Method::POST {
-        let declared = req.headers().get(hyper::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+        let declared = req
+            .headers()
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
         if declared.is_some_and(|n| n > BODY_LIMIT) {
             return too_large();
         }
-        match http_body_util::Limited::new(req.into_body(), BODY_LIMIT).collect().await {
+        match http_body_util::Limited::new(req.into_body(), BODY_LIMIT)
+            .collect()
+            .await
+        {
             Ok(b) => Some(b.to_bytes()),
-            Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => return too_large(),
-            Err(e) => return Failure::bad_request(format!("could not read the request body: {e}")).into_response(),
+            Err(e)
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some() =>
+            {
+                return too_large()
+            }
+            Err(e) => {
+                return Failure::bad_request(format!("could not read the request body: {e}"))
+                    .into_response()
+            }
         }
     } else {
         None
@@ -195,7 +255,14 @@ async fn route(app: &App, table: &[Endpoint], role: SocketRole, req: Request<Inc
 }
 
 fn too_large() -> Response<Body> {
-    Failure::new(ErrorCode::PayloadTooLarge, format!("request body is larger than {} KiB; split the manifest", BODY_LIMIT / 1024)).into_response()
+    Failure::new(
+        ErrorCode::PayloadTooLarge,
+        format!(
+            "request body is larger than {} KiB; split the manifest",
+            BODY_LIMIT / 1024
+        ),
+    )
+    .into_response()
 }
 
 #[cfg(test)]
@@ -204,19 +271,31 @@ mod tests {
 
     #[test]
     fn peer_policy_allows_root_self_and_the_control_group_only() {
-        let p = PeerPolicy { own_uid: 1000, group_gid: Some(4242), group_members: vec!["root".into()] };
+        let p = PeerPolicy {
+            own_uid: 1000,
+            group_gid: Some(4242),
+            group_members: vec!["root".into()],
+        };
         assert!(p.allows(0, 0));
         assert!(p.allows(1000, 1000));
         assert!(p.allows(65534, 4242), "primary group is the control group");
         assert!(!p.allows(65534, 65534), "nobody is refused");
-        assert!(!PeerPolicy { own_uid: 0, group_gid: None, group_members: vec![] }.allows(65534, 65534));
+        assert!(!PeerPolicy {
+            own_uid: 0,
+            group_gid: None,
+            group_members: vec![]
+        }
+        .allows(65534, 65534));
     }
 
     #[test]
     fn a_live_socket_is_never_stolen_and_a_stale_one_is_replaced() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.sock");
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async {
             let live = bind_socket(&path, 0o666, None).unwrap();
             let err = bind_socket(&path, 0o666, None).unwrap_err();
@@ -226,7 +305,9 @@ mod tests {
             bind_socket(&path, 0o666, None).unwrap();
             let plain = dir.path().join("plain");
             std::fs::write(&plain, "x").unwrap();
-            assert!(bind_socket(&plain, 0o666, None).unwrap_err().contains("not a socket"));
+            assert!(bind_socket(&plain, 0o666, None)
+                .unwrap_err()
+                .contains("not a socket"));
         });
     }
 }

@@ -9,11 +9,16 @@ use schemars::generate::SchemaSettings;
 use serde_json::{json, Map, Value};
 
 pub fn document() -> Value {
-    let mut generator = SchemaSettings::draft2020_12().with(|s| s.definitions_path = "/components/schemas".into()).into_generator();
+    let mut generator = SchemaSettings::draft2020_12()
+        .with(|s| s.definitions_path = "/components/schemas".into())
+        .into_generator();
     let mut refs = Map::new();
     macro_rules! reg {
         ($name:expr, $t:ty) => {
-            refs.insert($name.to_string(), generator.subschema_for::<$t>().to_value());
+            refs.insert(
+                $name.to_string(),
+                generator.subschema_for::<$t>().to_value(),
+            );
         };
     }
     reg!("ApplyRequest", ApplyRequest);
@@ -37,7 +42,11 @@ pub fn document() -> Value {
     }
     let mut paths = Map::new();
     for e in endpoints() {
-        let schema_for = |kind: &str| refs.get(kind).cloned().unwrap_or_else(|| json!({"type": "object"}));
+        let schema_for = |kind: &str| {
+            refs.get(kind)
+                .cloned()
+                .unwrap_or_else(|| json!({"type": "object"}))
+        };
         let request = match e.op {
             Op::Apply | Op::Plan | Op::Validate => Some(schema_for("ApplyRequest")),
             Op::Delete => Some(schema_for("DeleteRequest")),
@@ -53,12 +62,16 @@ pub fn document() -> Value {
             }
         });
         if let Some(r) = request {
-            op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": r}}});
+            op["requestBody"] =
+                json!({"required": true, "content": {"application/json": {"schema": r}}});
         }
         if e.mutating {
-            op["description"] = json!("Main socket only; the status socket answers 403 ReadOnlySocket.");
+            op["description"] =
+                json!("Main socket only; the status socket answers 403 ReadOnlySocket.");
         }
-        let entry = paths.entry(format!("{CONTROL_API_PREFIX}{}", e.path)).or_insert_with(|| json!({}));
+        let entry = paths
+            .entry(format!("{CONTROL_API_PREFIX}{}", e.path))
+            .or_insert_with(|| json!({}));
         entry[e.method.as_str().to_lowercase()] = op;
     }
     json!({

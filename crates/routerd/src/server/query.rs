@@ -13,7 +13,10 @@ fn percent_decode(s: &str) -> String {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                match u8::from_str_radix(
+                    std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
+                    16,
+                ) {
                     Ok(b) => {
                         out.push(b);
                         i += 2;
@@ -43,17 +46,30 @@ impl Query {
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn all(&self, key: &str) -> Vec<&str> {
-        self.0.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect()
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
-    pub fn parse_with<T>(&self, key: &str, f: impl FnOnce(&str) -> Result<T, String>) -> Result<Option<T>, Failure> {
+    pub fn parse_with<T>(
+        &self,
+        key: &str,
+        f: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, Failure> {
         match self.get(key) {
             None => Ok(None),
-            Some(v) => f(v).map(Some).map_err(|e| Failure::bad_request(format!("query parameter {key}: {e}"))),
+            Some(v) => f(v)
+                .map(Some)
+                .map_err(|e| Failure::bad_request(format!("query parameter {key}: {e}"))),
         }
     }
 
@@ -70,7 +86,10 @@ impl Query {
     /// `limit` with a default and a maximum; larger values are clamped, not refused.
     pub fn limit(&self, default: usize, max: usize) -> Result<usize, Failure> {
         Ok(self
-            .parse_with("limit", |v| v.parse::<usize>().map_err(|_| format!("{v:?} is not a non-negative integer")))?
+            .parse_with("limit", |v| {
+                v.parse::<usize>()
+                    .map_err(|_| format!("{v:?} is not a non-negative integer"))
+            })?
             .unwrap_or(default)
             .clamp(1, max))
     }
@@ -85,7 +104,10 @@ mod tests {
         let q = Query::parse(Some("topic=routerd.%2A%2A&topic=a+b&limit=5&x"));
         assert_eq!(q.all("topic"), ["routerd.**", "a b"]);
         assert_eq!(q.limit(100, 1000).unwrap(), 5);
-        assert_eq!(Query::parse(Some("limit=99999")).limit(100, 1000).unwrap(), 1000);
+        assert_eq!(
+            Query::parse(Some("limit=99999")).limit(100, 1000).unwrap(),
+            1000
+        );
         assert!(Query::parse(Some("limit=-1")).limit(100, 1000).is_err());
         assert_eq!(Query::parse(Some("a=%")).get("a"), Some("%"));
         assert_eq!(Query::parse(Some("a=%4")).get("a"), Some("%4"));

@@ -12,7 +12,10 @@ pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
     let bytes = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
     let mut r = Response::new(Full::new(Bytes::from(bytes)));
     *r.status_mut() = status;
-    r.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
     r
 }
 
@@ -32,7 +35,13 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Failure {
-        Failure { code, message: message.into(), details: Vec::new(), cursor: None, allow: None }
+        Failure {
+            code,
+            message: message.into(),
+            details: Vec::new(),
+            cursor: None,
+            allow: None,
+        }
     }
     pub fn bad_request(message: impl Into<String>) -> Failure {
         Failure::new(ErrorCode::BadRequest, message)
@@ -43,8 +52,16 @@ impl Failure {
     }
 
     pub fn into_response(self) -> Response<Body> {
-        let status = StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = ErrorBody { error: ApiError { code: self.code, message: self.message, details: self.details, cursor: self.cursor } };
+        let status = StatusCode::from_u16(self.code.http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = ErrorBody {
+            error: ApiError {
+                code: self.code,
+                message: self.message,
+                details: self.details,
+                cursor: self.cursor,
+            },
+        };
         let mut r = json(status, &envelope("Error", &body));
         if let Some(allow) = self.allow {
             if let Ok(v) = hyper::header::HeaderValue::from_str(&allow) {
