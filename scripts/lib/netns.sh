@@ -18,7 +18,13 @@ export ROUTERD_RUNTIME_DIR="$RD_RUN"
 rd_cleanup() {
     local pid
     for pid in "${RD_PIDS[@]:-}"; do
-        [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
+        [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${RD_PIDS[@]:-}"; do
+        [ -n "$pid" ] || continue
+        for _ in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+        kill -9 "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
     done
     # Any process still inside our namespaces goes too.
     for ns in "$NS_ROUTER" "$NS_LAN"; do
@@ -56,9 +62,15 @@ rd_start() {
     rd_wait_for "routerd to answer" 10 rd_api GET /healthz
 }
 
+# rd_stop: SIGTERM to routerd and wait; returns routerd's exit status.
 rd_stop() {
-    [ -n "${RD_PID:-}" ] && kill -TERM "$RD_PID" 2>/dev/null && wait "$RD_PID" 2>/dev/null
+    local rc=0
+    if [ -n "${RD_PID:-}" ]; then
+        kill -TERM "$RD_PID" 2>/dev/null
+        wait "$RD_PID" 2>/dev/null || rc=$?
+    fi
     RD_PID=""
+    return "$rc"
 }
 
 # rd_wait_for DESCRIPTION SECONDS COMMAND...: polls COMMAND every 50 ms until it succeeds.
