@@ -29,7 +29,10 @@ pub struct RetentionPolicy {
 impl Default for RetentionPolicy {
     /// 7 days and 1,000,000 rows, as `resources.md` sets for every store.
     fn default() -> Self {
-        RetentionPolicy { max_age: Duration::from_secs(7 * 86400), max_rows: 1_000_000 }
+        RetentionPolicy {
+            max_age: Duration::from_secs(7 * 86400),
+            max_rows: 1_000_000,
+        }
     }
 }
 
@@ -71,7 +74,11 @@ const MAX_BATCH: usize = 4096;
 impl EventStore {
     /// Opens the store and starts the writer thread. `on_commit` is called from the writer thread after
     /// each committed batch; it must not block.
-    pub fn open(path: &Path, readers: usize, on_commit: CommitHook) -> Result<EventStore, StoreError> {
+    pub fn open(
+        path: &Path,
+        readers: usize,
+        on_commit: CommitHook,
+    ) -> Result<EventStore, StoreError> {
         let conn = db::open(path)?;
         let mut pool = Vec::new();
         for _ in 0..readers.max(1) {
@@ -81,7 +88,9 @@ impl EventStore {
         let writer = std::thread::Builder::new()
             .name("event-writer".into())
             .spawn(move || writer_loop(conn, rx, on_commit))
-            .map_err(|e| StoreError::Corrupt(format!("cannot start the event writer thread: {e}")))?;
+            .map_err(|e| {
+                StoreError::Corrupt(format!("cannot start the event writer thread: {e}"))
+            })?;
         Ok(EventStore {
             inner: Arc::new(Inner {
                 tx: Mutex::new(Some(tx)),
@@ -97,7 +106,11 @@ impl EventStore {
     }
 
     fn send(&self, msg: WriterMsg) -> Result<(), StoreError> {
-        let guard = self.inner.tx.lock().map_err(|_| StoreError::WriterStopped)?;
+        let guard = self
+            .inner
+            .tx
+            .lock()
+            .map_err(|_| StoreError::WriterStopped)?;
         match guard.as_ref() {
             Some(tx) => tx.send(msg).map_err(|_| StoreError::WriterStopped),
             None => Err(StoreError::WriterStopped),
@@ -110,7 +123,11 @@ impl EventStore {
     }
 
     /// Queues a retention pass; `done` receives the number of rows removed.
-    pub fn retain(&self, policy: RetentionPolicy, done: Box<dyn FnOnce(Result<u64, String>) + Send>) -> Result<(), StoreError> {
+    pub fn retain(
+        &self,
+        policy: RetentionPolicy,
+        done: Box<dyn FnOnce(Result<u64, String>) + Send>,
+    ) -> Result<(), StoreError> {
         self.send(WriterMsg::Retain(policy, done))
     }
 
@@ -130,19 +147,30 @@ impl EventStore {
         }
     }
 
-    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    fn with_reader<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         for r in &self.inner.readers {
             if let Ok(conn) = r.try_lock() {
                 return f(&conn);
             }
         }
-        let conn = self.inner.readers[0].lock().map_err(|_| StoreError::Corrupt("reader lock poisoned".into()))?;
+        let conn = self.inner.readers[0]
+            .lock()
+            .map_err(|_| StoreError::Corrupt("reader lock poisoned".into()))?;
         f(&conn)
     }
 
     /// Highest committed cursor (0 when empty).
     pub fn last_cursor(&self) -> Result<u64, StoreError> {
-        self.with_reader(|c| Ok(c.query_row("SELECT COALESCE(MAX(cursor), 0) FROM events", [], |r| r.get::<_, i64>(0))? as u64))
+        self.with_reader(|c| {
+            Ok(
+                c.query_row("SELECT COALESCE(MAX(cursor), 0) FROM events", [], |r| {
+                    r.get::<_, i64>(0)
+                })? as u64,
+            )
+        })
     }
 
     /// Highest cursor removed by retention (0 when nothing was removed).
@@ -151,7 +179,9 @@ impl EventStore {
     }
 
     pub fn count(&self) -> Result<u64, StoreError> {
-        self.with_reader(|c| Ok(c.query_row("SELECT COUNT(*) FROM events", [], |r| r.get::<_, i64>(0))? as u64))
+        self.with_reader(|c| {
+            Ok(c.query_row("SELECT COUNT(*) FROM events", [], |r| r.get::<_, i64>(0))? as u64)
+        })
     }
 
     /// Events matching `filter`, ascending by cursor.
@@ -173,9 +203,19 @@ impl Drop for Inner {
 
 fn read_pruned_through(c: &Connection) -> Result<u64, StoreError> {
     let v: Option<String> = c
-        .query_row("SELECT value FROM meta WHERE key = 'events_pruned_through'", [], |r| r.get(0))
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'events_pruned_through'",
+            [],
+            |r| r.get(0),
+        )
         .map(Some)
-        .or_else(|e| if matches!(e, rusqlite::Error::QueryReturnedNoRows) { Ok(None) } else { Err(e) })?;
+        .or_else(|e| {
+            if matches!(e, rusqlite::Error::QueryReturnedNoRows) {
+                Ok(None)
+            } else {
+                Err(e)
+            }
+        })?;
     Ok(v.and_then(|s| s.parse().ok()).unwrap_or(0))
 }
 
@@ -219,7 +259,9 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriterMsg>, on_commit: C
         }
         for m in after {
             match m {
-                WriterMsg::Retain(policy, done) => done(apply_retention(&mut conn, policy).map_err(|e| e.to_string())),
+                WriterMsg::Retain(policy, done) => {
+                    done(apply_retention(&mut conn, policy).map_err(|e| e.to_string()))
+                }
                 WriterMsg::Flush(done) => done(),
                 WriterMsg::Append(..) => {}
             }
@@ -227,7 +269,10 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriterMsg>, on_commit: C
     }
 }
 
-fn insert_batch(conn: &mut Connection, events: &[(NewEvent, Option<Ack>)]) -> Result<Vec<u64>, StoreError> {
+fn insert_batch(
+    conn: &mut Connection,
+    events: &[(NewEvent, Option<Ack>)],
+) -> Result<Vec<u64>, StoreError> {
     let tx = conn.transaction()?;
     let mut cursors = Vec::with_capacity(events.len());
     {
@@ -236,7 +281,8 @@ fn insert_batch(conn: &mut Connection, events: &[(NewEvent, Option<Ack>)]) -> Re
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?;
         for (e, _) in events {
-            let attrs = serde_json::to_string(&e.attributes).map_err(|err| StoreError::Corrupt(err.to_string()))?;
+            let attrs = serde_json::to_string(&e.attributes)
+                .map_err(|err| StoreError::Corrupt(err.to_string()))?;
             stmt.execute(rusqlite::params![
                 e.time.nanos(),
                 e.topic,
@@ -258,7 +304,11 @@ fn insert_batch(conn: &mut Connection, events: &[(NewEvent, Option<Ack>)]) -> Re
 fn apply_retention(conn: &mut Connection, policy: RetentionPolicy) -> Result<u64, StoreError> {
     let cutoff = Timestamp::now().saturating_sub(policy.max_age).nanos();
     let tx = conn.transaction()?;
-    let max_by_age: Option<i64> = tx.query_row("SELECT MAX(cursor) FROM events WHERE time < ?1", [cutoff], |r| r.get(0))?;
+    let max_by_age: Option<i64> = tx.query_row(
+        "SELECT MAX(cursor) FROM events WHERE time < ?1",
+        [cutoff],
+        |r| r.get(0),
+    )?;
     let max_by_rows: Option<i64> = tx
         .query_row(
             "SELECT cursor FROM events ORDER BY cursor DESC LIMIT 1 OFFSET ?1",
@@ -266,7 +316,13 @@ fn apply_retention(conn: &mut Connection, policy: RetentionPolicy) -> Result<u64
             |r| r.get(0),
         )
         .map(Some)
-        .or_else(|e| if matches!(e, rusqlite::Error::QueryReturnedNoRows) { Ok(None) } else { Err(e) })?;
+        .or_else(|e| {
+            if matches!(e, rusqlite::Error::QueryReturnedNoRows) {
+                Ok(None)
+            } else {
+                Err(e)
+            }
+        })?;
     let through = max_by_age.into_iter().chain(max_by_rows).max();
     let mut removed = 0;
     if let Some(through) = through {
@@ -300,7 +356,10 @@ fn query_events(c: &Connection, f: &EventFilter) -> Result<Vec<Event>, StoreErro
     if f.strict_since && f.since > 0 {
         let pruned = read_pruned_through(c)?;
         if f.since < pruned {
-            return Err(StoreError::CursorExpired { since: f.since, oldest: pruned });
+            return Err(StoreError::CursorExpired {
+                since: f.since,
+                oldest: pruned,
+            });
         }
     }
     let limit = f.limit.max(1);
@@ -318,13 +377,16 @@ fn query_events(c: &Connection, f: &EventFilter) -> Result<Vec<Event>, StoreErro
     if !f.topics.is_empty() {
         let mut parts = Vec::new();
         let mut topic_args = Vec::new();
-        let all_narrowed = f.topics.iter().all(|p| match pattern_sql(p, &mut topic_args) {
-            Some(s) => {
-                parts.push(s);
-                true
-            }
-            None => false,
-        });
+        let all_narrowed = f
+            .topics
+            .iter()
+            .all(|p| match pattern_sql(p, &mut topic_args) {
+                Some(s) => {
+                    parts.push(s);
+                    true
+                }
+                None => false,
+            });
         // A pattern that starts with a wildcard cannot narrow the scan: then filter in Rust only.
         if all_narrowed {
             conds.push(format!("({})", parts.join(" OR ")));
@@ -341,7 +403,11 @@ fn query_events(c: &Connection, f: &EventFilter) -> Result<Vec<Event>, StoreErro
         let mut sql_conds = conds.clone();
         let mut args = base_args.clone();
         if let Some(b) = bound {
-            sql_conds.push(if f.latest { "cursor < ?".into() } else { "cursor > ?".into() });
+            sql_conds.push(if f.latest {
+                "cursor < ?".into()
+            } else {
+                "cursor > ?".into()
+            });
             args.push(b.into());
         }
         let sql = format!(
@@ -365,9 +431,13 @@ fn query_events(c: &Connection, f: &EventFilter) -> Result<Vec<Event>, StoreErro
                 time: Timestamp(row.get(1)?),
                 topic,
                 severity: Severity::from_rank(row.get(3)?),
-                source: EventSource { kind: row.get(4)?, instance: row.get(5)? },
+                source: EventSource {
+                    kind: row.get(4)?,
+                    instance: row.get(5)?,
+                },
                 message: row.get(6)?,
-                attributes: serde_json::from_str(&attrs).map_err(|e| StoreError::Corrupt(format!("event {cursor} attributes: {e}")))?,
+                attributes: serde_json::from_str(&attrs)
+                    .map_err(|e| StoreError::Corrupt(format!("event {cursor} attributes: {e}")))?,
             });
             if out.len() >= limit {
                 break;
@@ -391,13 +461,21 @@ mod tests {
     fn store(dir: &Path) -> (EventStore, Arc<AtomicU64>) {
         let last = Arc::new(AtomicU64::new(0));
         let l = last.clone();
-        let s = EventStore::open(&dir.join("routerd.db"), 2, Box::new(move |c| l.store(c, Ordering::SeqCst))).unwrap();
+        let s = EventStore::open(
+            &dir.join("routerd.db"),
+            2,
+            Box::new(move |c| l.store(c, Ordering::SeqCst)),
+        )
+        .unwrap();
         (s, last)
     }
 
     fn flush(s: &EventStore) {
         let (tx, rx) = mpsc::channel();
-        s.flush(Box::new(move || { let _ = tx.send(()); })).unwrap();
+        s.flush(Box::new(move || {
+            let _ = tx.send(());
+        }))
+        .unwrap();
         rx.recv_timeout(Duration::from_secs(10)).unwrap();
     }
 
@@ -406,25 +484,82 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (s, last) = store(dir.path());
         for i in 0..50 {
-            let topic = if i % 2 == 0 { "routerd.config.applied" } else { "routerd.address.applied" };
-            let sev = if i % 10 == 0 { Severity::Warning } else { Severity::Info };
-            s.append(NewEvent::new(topic, sev, format!("e{i}")).resource("IPv4StaticAddress", if i % 5 == 0 { "lan" } else { "wan" }), None).unwrap();
+            let topic = if i % 2 == 0 {
+                "routerd.config.applied"
+            } else {
+                "routerd.address.applied"
+            };
+            let sev = if i % 10 == 0 {
+                Severity::Warning
+            } else {
+                Severity::Info
+            };
+            s.append(
+                NewEvent::new(topic, sev, format!("e{i}"))
+                    .resource("IPv4StaticAddress", if i % 5 == 0 { "lan" } else { "wan" }),
+                None,
+            )
+            .unwrap();
         }
         flush(&s);
         assert_eq!(last.load(Ordering::SeqCst), 50);
-        let all = s.query(&EventFilter { limit: 1000, ..Default::default() }).unwrap();
+        let all = s
+            .query(&EventFilter {
+                limit: 1000,
+                ..Default::default()
+            })
+            .unwrap();
         assert_eq!(all.len(), 50);
-        assert!(all.windows(2).all(|w| w[0].cursor.parse::<u64>().unwrap() < w[1].cursor.parse::<u64>().unwrap()));
-        let cfg = s.query(&EventFilter { limit: 1000, topics: vec![TopicPattern::parse("routerd.config.*").unwrap()], ..Default::default() }).unwrap();
+        assert!(all
+            .windows(2)
+            .all(|w| w[0].cursor.parse::<u64>().unwrap() < w[1].cursor.parse::<u64>().unwrap()));
+        let cfg = s
+            .query(&EventFilter {
+                limit: 1000,
+                topics: vec![TopicPattern::parse("routerd.config.*").unwrap()],
+                ..Default::default()
+            })
+            .unwrap();
         assert_eq!(cfg.len(), 25);
-        let star = s.query(&EventFilter { limit: 3, topics: vec![TopicPattern::parse("**.applied").unwrap()], since: 10, ..Default::default() }).unwrap();
-        assert_eq!(star.iter().map(|e| e.cursor.as_str()).collect::<Vec<_>>(), ["11", "12", "13"]);
-        let lan = s.query(&EventFilter { limit: 1000, resource: Some(("IPv4StaticAddress".into(), "lan".into())), ..Default::default() }).unwrap();
+        let star = s
+            .query(&EventFilter {
+                limit: 3,
+                topics: vec![TopicPattern::parse("**.applied").unwrap()],
+                since: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(
+            star.iter().map(|e| e.cursor.as_str()).collect::<Vec<_>>(),
+            ["11", "12", "13"]
+        );
+        let lan = s
+            .query(&EventFilter {
+                limit: 1000,
+                resource: Some(("IPv4StaticAddress".into(), "lan".into())),
+                ..Default::default()
+            })
+            .unwrap();
         assert_eq!(lan.len(), 10);
-        let warn = s.query(&EventFilter { limit: 1000, min_severity: Some(Severity::Warning), ..Default::default() }).unwrap();
+        let warn = s
+            .query(&EventFilter {
+                limit: 1000,
+                min_severity: Some(Severity::Warning),
+                ..Default::default()
+            })
+            .unwrap();
         assert_eq!(warn.len(), 5);
-        let latest = s.query(&EventFilter { limit: 2, latest: true, ..Default::default() }).unwrap();
-        assert_eq!(latest.iter().map(|e| e.cursor.as_str()).collect::<Vec<_>>(), ["49", "50"]);
+        let latest = s
+            .query(&EventFilter {
+                limit: 2,
+                latest: true,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(
+            latest.iter().map(|e| e.cursor.as_str()).collect::<Vec<_>>(),
+            ["49", "50"]
+        );
         s.close();
     }
 
@@ -433,19 +568,59 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (s, _) = store(dir.path());
         for _ in 0..30 {
-            s.append(NewEvent::new("routerd.config.applied", Severity::Info, "x"), None).unwrap();
+            s.append(
+                NewEvent::new("routerd.config.applied", Severity::Info, "x"),
+                None,
+            )
+            .unwrap();
         }
         let (tx, rx) = mpsc::channel();
-        s.retain(RetentionPolicy { max_age: Duration::from_secs(3600), max_rows: 10 }, Box::new(move |r| { let _ = tx.send(r); })).unwrap();
-        assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap(), 20);
+        s.retain(
+            RetentionPolicy {
+                max_age: Duration::from_secs(3600),
+                max_rows: 10,
+            },
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        )
+        .unwrap();
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap(),
+            20
+        );
         assert_eq!(s.count().unwrap(), 10);
         assert_eq!(s.pruned_through().unwrap(), 20);
-        let err = s.query(&EventFilter { since: 5, strict_since: true, limit: 10, ..Default::default() }).unwrap_err();
-        assert!(matches!(err, StoreError::CursorExpired { since: 5, oldest: 20 }));
-        assert!(s.query(&EventFilter { since: 20, strict_since: true, limit: 10, ..Default::default() }).is_ok());
+        let err = s
+            .query(&EventFilter {
+                since: 5,
+                strict_since: true,
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            StoreError::CursorExpired {
+                since: 5,
+                oldest: 20
+            }
+        ));
+        assert!(s
+            .query(&EventFilter {
+                since: 20,
+                strict_since: true,
+                limit: 10,
+                ..Default::default()
+            })
+            .is_ok());
         s.close();
         let (s, _) = store(dir.path());
-        s.append(NewEvent::new("routerd.config.applied", Severity::Info, "after restart"), None).unwrap();
+        s.append(
+            NewEvent::new("routerd.config.applied", Severity::Info, "after restart"),
+            None,
+        )
+        .unwrap();
         flush(&s);
         assert_eq!(s.last_cursor().unwrap(), 31);
         s.close();

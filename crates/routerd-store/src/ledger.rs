@@ -36,26 +36,41 @@ pub struct Ledger {
 
 impl Ledger {
     pub fn open(path: &Path) -> Result<Ledger, StoreError> {
-        Ok(Ledger { conn: Mutex::new(db::open(path)?) })
+        Ok(Ledger {
+            conn: Mutex::new(db::open(path)?),
+        })
     }
 
     fn conn(&self) -> Result<std::sync::MutexGuard<'_, Connection>, StoreError> {
-        self.conn.lock().map_err(|_| StoreError::Corrupt("ledger lock poisoned".into()))
+        self.conn
+            .lock()
+            .map_err(|_| StoreError::Corrupt("ledger lock poisoned".into()))
     }
 
     /// The generation in force (0 before the first commit).
     pub fn current_generation(&self) -> Result<u64, StoreError> {
         let c = self.conn()?;
-        Ok(c.query_row("SELECT COALESCE(MAX(generation), 0) FROM generations", [], |r| r.get::<_, i64>(0))? as u64)
+        Ok(c.query_row(
+            "SELECT COALESCE(MAX(generation), 0) FROM generations",
+            [],
+            |r| r.get::<_, i64>(0),
+        )? as u64)
     }
 
     /// Commits a new generation if the current one is still `expected`; returns its number.
     pub fn commit(&self, expected: u64, g: NewGeneration) -> Result<u64, StoreError> {
         let mut c = self.conn()?;
         let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let current: i64 = tx.query_row("SELECT COALESCE(MAX(generation), 0) FROM generations", [], |r| r.get(0))?;
+        let current: i64 = tx.query_row(
+            "SELECT COALESCE(MAX(generation), 0) FROM generations",
+            [],
+            |r| r.get(0),
+        )?;
         if current as u64 != expected {
-            return Err(StoreError::GenerationConflict { expected, current: current as u64 });
+            return Err(StoreError::GenerationConflict {
+                expected,
+                current: current as u64,
+            });
         }
         let next = current + 1;
         tx.execute(
@@ -113,7 +128,9 @@ impl Ledger {
 
 fn row_to_generation(r: &rusqlite::Row<'_>) -> rusqlite::Result<Generation> {
     let resources_json: String = r.get(3)?;
-    let resource_count = serde_json::from_str::<Vec<serde_json::Value>>(&resources_json).map(|v| v.len() as u64).unwrap_or(0);
+    let resource_count = serde_json::from_str::<Vec<serde_json::Value>>(&resources_json)
+        .map(|v| v.len() as u64)
+        .unwrap_or(0);
     Ok(Generation {
         info: GenerationInfo {
             generation: r.get::<_, i64>(0)? as u64,
@@ -135,7 +152,16 @@ mod tests {
     use super::*;
 
     fn gen(n: usize) -> NewGeneration {
-        NewGeneration { source: "apply".into(), resources_json: format!("[{}]", vec!["{}"; n].join(",")), manifest: String::new(), resource_count: n as u64, created: n as u64, updated: 0, deleted: 0, rollback_of: None }
+        NewGeneration {
+            source: "apply".into(),
+            resources_json: format!("[{}]", vec!["{}"; n].join(",")),
+            manifest: String::new(),
+            resource_count: n as u64,
+            created: n as u64,
+            updated: 0,
+            deleted: 0,
+            rollback_of: None,
+        }
     }
 
     #[test]
@@ -145,9 +171,18 @@ mod tests {
         assert_eq!(l.current_generation().unwrap(), 0);
         assert_eq!(l.commit(0, gen(1)).unwrap(), 1);
         assert_eq!(l.commit(1, gen(2)).unwrap(), 2);
-        assert!(matches!(l.commit(1, gen(3)), Err(StoreError::GenerationConflict { expected: 1, current: 2 })));
+        assert!(matches!(
+            l.commit(1, gen(3)),
+            Err(StoreError::GenerationConflict {
+                expected: 1,
+                current: 2
+            })
+        ));
         let list = l.list(10).unwrap();
-        assert_eq!(list.iter().map(|g| g.generation).collect::<Vec<_>>(), [2, 1]);
+        assert_eq!(
+            list.iter().map(|g| g.generation).collect::<Vec<_>>(),
+            [2, 1]
+        );
         assert_eq!(list[0].resource_count, 2);
         assert_eq!(l.latest().unwrap().unwrap().info.generation, 2);
         assert!(l.get(9).unwrap().is_none());

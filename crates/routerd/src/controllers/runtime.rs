@@ -202,8 +202,8 @@ fn project(c: &dyn Controller, s: &Stats, interval: Duration) -> ControllerStatu
         name: c.name().to_string(),
         mode: "live".to_string(),
         resource_kinds: c.kinds().iter().map(|k| k.as_str().to_string()).collect(),
-        interval: Some(GoDuration(interval)),
-        interval_millis: Some(interval.as_secs_f64() * 1000.0),
+        interval: ran.then_some(GoDuration(interval)),
+        interval_millis: ran.then_some(interval.as_secs_f64() * 1000.0),
         last_trigger: s.last_trigger.clone(),
         last_reconcile_time: s.last_reconcile_time,
         next_reconcile_time: s.next_reconcile_time,
@@ -409,5 +409,132 @@ async fn wake_on_host(
         for tx in &targets {
             let _ = tx.try_send("netlink".to_string());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ConfigService;
+    use routerd_host::FakeHost;
+    use routerd_store::Ledger;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// Fails its first `failures` reconciles, then succeeds.
+    struct Flaky {
+        failures: u32,
+        calls: AtomicU32,
+    }
+
+    impl Controller for Flaky {
+        fn name(&self) -> &'static str {
+            "flaky"
+        }
+        fn kinds(&self) -> &'static [Kind] {
+            &[Kind::EventRule]
+        }
+        fn reconcile<'a>(&'a self, _ctx: &'a Context) -> ReconcileFuture<'a> {
+            Box::pin(async move {
+                let n = self.calls.fetch_add(1, Ordering::SeqCst);
+                if n < self.failures {
+                    Err(ReconcileError(format!("failure {n}")))
+                } else {
+                    Ok(Action::Idle)
+                }
+            })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn counters_follow_the_seed_semantics() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("routerd.db");
+        let bus = EventBus::open(&db).unwrap();
+        let config =
+            Arc::new(ConfigService::open(Ledger::open(&db).unwrap(), bus.clone()).unwrap());
+        let state = Arc::new(StateStore::open(&db).unwrap());
+        let status = Arc::new(StatusBook::load(state.clone(), bus.clone()));
+        let deps = RuntimeDeps {
+            config,
+            host: Arc::new(FakeHost::new()),
+            status,
+            bus: bus.clone(),
+            state,
+        };
+        let (_stop_tx, stop) = watch::channel(false);
+        let flaky = Arc::new(Flaky {
+            failures: 3,
+            calls: AtomicU32::new(0),
+        });
+        let interval = Duration::from_secs(30);
+
+        // Before the first run every runtime field is absent.
+        let rt = ControllerRuntime {
+            handles: vec![Handle {
+                controller: flaky.clone(),
+                stats: Default::default(),
+                trigger: mpsc::channel(1).0,
+            }],
+            interval,
+        };
+        let before = serde_json::to_value(&rt.statuses()[0]).unwrap();
+        let keys: Vec<&String> = before.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["mode", "name", "resourceKinds"], "{before}");
+
+        let rt = ControllerRuntime::start(vec![flaky.clone()], deps, interval, stop);
+        // startup fails, then backoff 1s, 2s: three failures, then success at the fourth run.
+        let wait_until = |pred: fn(&ControllerStatus) -> bool| {
+            let rt = &rt;
+            async move {
+                for _ in 0..300 {
+                    let s = rt.statuses().remove(0);
+                    if pred(&s) {
+                        return s;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                panic!("condition never reached: {:?}", rt.statuses());
+            }
+        };
+        let failing = wait_until(|s| s.reconcile_error_count == Some(2)).await;
+        assert_eq!(failing.current_error, Some(true));
+        assert_eq!(failing.consecutive_error_count, Some(2));
+        assert_eq!(failing.reconcile_error_count, Some(2));
+        assert!(failing.last_error_cleared_at.is_none());
+        let ok = wait_until(|s| s.reconcile_count == Some(1)).await;
+        assert_eq!(ok.current_error, Some(false));
+        assert_eq!(ok.consecutive_error_count, Some(0));
+        assert_eq!(
+            ok.reconcile_error_count,
+            Some(3),
+            "cumulative errors never decrease"
+        );
+        assert_eq!(ok.reconcile_count, Some(1));
+        assert_eq!(
+            ok.last_error.as_deref(),
+            Some("failure 2"),
+            "the last error is kept after recovery"
+        );
+        assert!(ok.last_error_cleared_at.is_some());
+        assert_eq!(ok.interval, Some(GoDuration(interval)));
+        assert!(ok.next_reconcile_time.is_some());
+        bus.flush().await;
+        let events = bus
+            .query(&EventFilter {
+                limit: 100,
+                topics: vec![TopicPattern::parse("routerd.controller.**").unwrap()],
+                ..Default::default()
+            })
+            .unwrap();
+        let topics: Vec<&str> = events.iter().map(|e| e.topic.as_str()).collect();
+        assert_eq!(
+            topics,
+            [
+                topics::RECONCILE_FAILED,
+                topics::RECONCILE_FAILED,
+                topics::RECONCILE_FAILED,
+                topics::RECONCILE_RECOVERED
+            ]
+        );
     }
 }
