@@ -491,6 +491,8 @@ mod tests {
                     if pred(&s) {
                         return s;
                     }
+                    // Virtual time races ahead; the event writer is a real thread and needs real time.
+                    std::thread::sleep(Duration::from_millis(2));
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 panic!("condition never reached: {:?}", rt.statuses());
