@@ -5,6 +5,7 @@
 
 pub mod condition;
 pub mod control;
+pub mod daemon;
 pub mod duration;
 pub mod event;
 pub mod kind;

@@ -8,6 +8,7 @@ use super::handlers::handle;
 use super::query::Query;
 use super::response::{Body, Failure};
 use http_body_util::BodyExt;
+use hyper::body::Body as _;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -215,29 +216,9 @@ async fn route(
         return Failure::new(ErrorCode::ReadOnlySocket, format!("{rest} changes state and is refused on the read-only status socket; use the main socket")).into_response();
     }
     let body = if req.method() == hyper::Method::POST {
-        let declared = req
-            .headers()
-            .get(hyper::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        if declared.is_some_and(|n| n > BODY_LIMIT) {
-            return too_large();
-        }
-        match http_body_util::Limited::new(req.into_body(), BODY_LIMIT)
-            .collect()
-            .await
-        {
-            Ok(b) => Some(b.to_bytes()),
-            Err(e)
-                if e.downcast_ref::<http_body_util::LengthLimitError>()
-                    .is_some() =>
-            {
-                return too_large()
-            }
-            Err(e) => {
-                return Failure::bad_request(format!("could not read the request body: {e}"))
-                    .into_response()
-            }
+        match read_body(req.into_body()).await {
+            Ok(b) => Some(b),
+            Err(r) => return *r,
         }
     } else {
         None
@@ -252,6 +233,41 @@ async fn route(
             f.into_response()
         }
     }
+}
+
+/// Bodies up to this size are read to the end even when refused, so the client (still writing) can read
+/// the 413 instead of seeing a broken pipe; anything larger is cut off.
+const DRAIN_LIMIT: usize = 16 * BODY_LIMIT;
+
+/// Reads a request body of at most [`BODY_LIMIT`] bytes.
+async fn read_body(mut body: Incoming) -> Result<bytes::Bytes, Box<Response<Body>>> {
+    let declared = body.size_hint().exact().map(|n| n as usize);
+    if declared.is_some_and(|n| n > DRAIN_LIMIT) {
+        return Err(Box::new(too_large()));
+    }
+    let mut buf = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            Box::new(
+                Failure::bad_request(format!("could not read the request body: {e}"))
+                    .into_response(),
+            )
+        })?;
+        if let Ok(data) = frame.into_data() {
+            seen += data.len();
+            if seen > DRAIN_LIMIT {
+                break;
+            }
+            if seen <= BODY_LIMIT {
+                buf.extend_from_slice(&data);
+            }
+        }
+    }
+    if seen > BODY_LIMIT {
+        return Err(Box::new(too_large()));
+    }
+    Ok(buf.freeze())
 }
 
 fn too_large() -> Response<Body> {

@@ -1,0 +1,103 @@
+//! Managed daemon API (`daemon.routerd.net/v1alpha1`): the objects every daemon serves on its own socket
+//! and routerd reads. Shared here so the daemon kit, routerd's supervisor and routerctl agree.
+
+use crate::condition::Condition;
+use crate::event::Event;
+use crate::phase::Phase;
+use crate::time::Timestamp;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub const DAEMON_API_VERSION: &str = "daemon.routerd.net/v1alpha1";
+
+/// Who is answering: executable kind, instance (resource name), process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DaemonIdentity {
+    /// Executable name, e.g. `routerd-healthcheck`.
+    pub kind: String,
+    /// Resource name, e.g. `internet`.
+    pub instance: String,
+    pub pid: u32,
+    pub version: String,
+    pub started_at: Timestamp,
+}
+
+/// `{apiVersion, kind, name}` of the resource a daemon reports on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceRef {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+}
+
+/// A daemon's view of one resource: phase from the seed vocabulary, conditions, typed observations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DaemonResourceStatus {
+    pub resource: ResourceRef,
+    pub phase: Phase,
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    /// Kind-specific typed values (numbers are numbers, lists are lists).
+    #[serde(default)]
+    pub observed: serde_json::Map<String, serde_json::Value>,
+    /// When the phase last changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<Timestamp>,
+}
+
+/// Body of kind `DaemonStatus`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DaemonStatus {
+    pub daemon: DaemonIdentity,
+    /// The process's own state: `Starting`, `Running`, `Stopping`.
+    pub phase: String,
+    pub resources: Vec<DaemonResourceStatus>,
+    /// Newest event cursor, so a reader that got `CursorExpired` knows where to continue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_cursor: Option<String>,
+}
+
+/// Body of kind `CommandResult`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CommandResult {
+    pub command: String,
+    pub accepted: bool,
+    #[serde(default)]
+    pub message: String,
+    /// Command-specific result (e.g. the probe result of a healthcheck `renew`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
+}
+
+/// Body of `GET /v1/events` (kind `EventList`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DaemonEventList {
+    pub cursor: String,
+    pub items: Vec<Event>,
+}
+
+/// Body of `GET /v1/healthz` (kind `Health`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DaemonHealth {
+    /// `ok` or `failing`.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// `{"apiVersion": "daemon.routerd.net/v1alpha1", "kind": kind, ...body}`.
+pub fn daemon_envelope<T: Serialize>(kind: &str, body: &T) -> serde_json::Value {
+    let mut v = crate::control::envelope(kind, body);
+    v["apiVersion"] = DAEMON_API_VERSION.into();
+    v
+}
+
+/// The directory name a daemon kind uses under the runtime and state directories
+/// (`routerd-healthcheck` → `healthcheck`).
+pub fn daemon_dir_name(executable: &str) -> &str {
+    executable.strip_prefix("routerd-").unwrap_or(executable)
+}
