@@ -38,6 +38,9 @@ impl Default for RetentionPolicy {
 
 enum WriterMsg {
     Append(NewEvent, Option<Ack>),
+    /// Events imported from another stream plus the consumer cursor that covers them, committed in one
+    /// transaction so a restart neither loses nor repeats them.
+    Import(Vec<NewEvent>, String, String, Ack),
     Retain(RetentionPolicy, Box<dyn FnOnce(Result<u64, String>) + Send>),
     Flush(Box<dyn FnOnce() + Send>),
 }
@@ -120,6 +123,39 @@ impl EventStore {
     /// Queues an event; never blocks on the disk. `ack` is called once it is committed.
     pub fn append(&self, event: NewEvent, ack: Option<Ack>) -> Result<(), StoreError> {
         self.send(WriterMsg::Append(event, ack))
+    }
+
+    /// Stores `events` and sets meta `key` = `value` in the same transaction; `ack` receives the cursor of
+    /// the last event (0 when `events` is empty).
+    pub fn import(
+        &self,
+        events: Vec<NewEvent>,
+        key: &str,
+        value: &str,
+        ack: Ack,
+    ) -> Result<(), StoreError> {
+        self.send(WriterMsg::Import(
+            events,
+            key.to_string(),
+            value.to_string(),
+            ack,
+        ))
+    }
+
+    /// A value stored by [`EventStore::import`] (a consumer cursor), if any.
+    pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.with_reader(|c| {
+            c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .map(Some)
+                .or_else(|e| {
+                    if matches!(e, rusqlite::Error::QueryReturnedNoRows) {
+                        Ok(None)
+                    } else {
+                        Err(e)
+                    }
+                })
+                .map_err(StoreError::from)
+        })
     }
 
     /// Queues a retention pass; `done` receives the number of rows removed.
@@ -259,6 +295,20 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriterMsg>, on_commit: C
         }
         for m in after {
             match m {
+                WriterMsg::Import(events, key, value, ack) => {
+                    let pairs: Vec<(NewEvent, Option<Ack>)> =
+                        events.into_iter().map(|e| (e, None)).collect();
+                    match import_batch(&mut conn, &pairs, &key, &value) {
+                        Ok(cursors) => {
+                            let last = cursors.last().copied().unwrap_or(0);
+                            if last > 0 {
+                                on_commit(last);
+                            }
+                            ack(Ok(last));
+                        }
+                        Err(e) => ack(Err(e.to_string())),
+                    }
+                }
                 WriterMsg::Retain(policy, done) => {
                     done(apply_retention(&mut conn, policy).map_err(|e| e.to_string()))
                 }
@@ -269,11 +319,36 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriterMsg>, on_commit: C
     }
 }
 
+fn import_batch(
+    conn: &mut Connection,
+    events: &[(NewEvent, Option<Ack>)],
+    key: &str,
+    value: &str,
+) -> Result<Vec<u64>, StoreError> {
+    let tx = conn.transaction()?;
+    let cursors = insert_rows(&tx, events)?;
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [key, value],
+    )?;
+    tx.commit()?;
+    Ok(cursors)
+}
+
 fn insert_batch(
     conn: &mut Connection,
     events: &[(NewEvent, Option<Ack>)],
 ) -> Result<Vec<u64>, StoreError> {
     let tx = conn.transaction()?;
+    let cursors = insert_rows(&tx, events)?;
+    tx.commit()?;
+    Ok(cursors)
+}
+
+fn insert_rows(
+    tx: &rusqlite::Transaction<'_>,
+    events: &[(NewEvent, Option<Ack>)],
+) -> Result<Vec<u64>, StoreError> {
     let mut cursors = Vec::with_capacity(events.len());
     {
         let mut stmt = tx.prepare_cached(
@@ -297,7 +372,6 @@ fn insert_batch(
             cursors.push(tx.last_insert_rowid() as u64);
         }
     }
-    tx.commit()?;
     Ok(cursors)
 }
 
@@ -623,6 +697,39 @@ mod tests {
         .unwrap();
         flush(&s);
         assert_eq!(s.last_cursor().unwrap(), 31);
+        s.close();
+    }
+}
+
+#[cfg(test)]
+mod import_tests {
+    use super::*;
+
+    #[test]
+    fn import_stores_events_and_the_consumer_cursor_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = EventStore::open(&dir.path().join("routerd.db"), 1, Box::new(|_| {})).unwrap();
+        assert_eq!(s.meta("poller:x").unwrap(), None);
+        let (tx, rx) = mpsc::channel();
+        let evs = vec![
+            NewEvent::new("routerd.healthcheck.probe.passed", Severity::Info, "a"),
+            NewEvent::new("routerd.healthcheck.state.healthy", Severity::Info, "b"),
+        ];
+        s.import(
+            evs,
+            "poller:x",
+            "ab12:7",
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        )
+        .unwrap();
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap(),
+            2
+        );
+        assert_eq!(s.meta("poller:x").unwrap().as_deref(), Some("ab12:7"));
+        assert_eq!(s.count().unwrap(), 2);
         s.close();
     }
 }
