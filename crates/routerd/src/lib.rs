@@ -3,9 +3,11 @@
 
 pub mod config;
 pub mod controllers;
+pub mod daemon_client;
 pub mod events;
 pub mod paths;
 pub mod serve;
 pub mod server;
 pub mod shutdown;
 pub mod status_report;
+pub mod supervisor;

@@ -144,6 +144,10 @@ fn main() -> ExitCode {
                 paths: Paths::new(runtime_dir, state_dir, socket, status_socket),
                 control_group,
                 reconcile_interval,
+                log_format: match log_format {
+                    LogFormat::Text => "text".into(),
+                    LogFormat::Json => "json".into(),
+                },
             };
             match runtime.block_on(serve(opts)) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -6,6 +6,7 @@ use crate::controllers::{self, ControllerRuntime, StatusBook};
 use crate::events::{retention, EventBus};
 use crate::paths::Paths;
 use crate::server::{bind_socket, serve_socket, App, PeerPolicy, SocketRole};
+use crate::supervisor::{Supervisor, SupervisorConfig};
 use anyhow::Context as _;
 use routerd_api::Timestamp;
 use routerd_host::{NetHost, NetlinkHost};
@@ -21,6 +22,8 @@ pub struct ServeOptions {
     pub paths: Paths,
     pub control_group: String,
     pub reconcile_interval: Duration,
+    /// Passed to managed daemons (`text` or `json`).
+    pub log_format: String,
 }
 
 fn ensure_dir(path: &Path, mode: u32) -> anyhow::Result<()> {
@@ -97,12 +100,26 @@ pub async fn run(
     };
     let status = Arc::new(StatusBook::load(state.clone(), bus.clone()));
     let (stop_tx, stop_rx) = watch::channel(false);
+    let own_dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf));
+    let supervisor = Arc::new(Supervisor::new(
+        SupervisorConfig {
+            runtime_dir: paths.runtime_dir.clone(),
+            state_dir: paths.state_dir.clone(),
+            log_format: opts.log_format.clone(),
+            search_dirs: own_dir.into_iter().collect(),
+        },
+        bus.clone(),
+        stop_rx.clone(),
+    ));
     let deps = RuntimeDeps {
         config: config.clone(),
         host,
         status: status.clone(),
         bus: bus.clone(),
         state,
+        supervisor: supervisor.clone(),
     };
     let retention_policy = Arc::new(RwLock::new(RetentionPolicy::default()));
     let runtime = Arc::new(ControllerRuntime::start(
@@ -122,6 +139,7 @@ pub async fn run(
         bus: bus.clone(),
         status,
         runtime,
+        supervisor,
         started_at: Timestamp::now(),
         stop: stop_rx.clone(),
     });

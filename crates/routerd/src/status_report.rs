@@ -98,7 +98,7 @@ pub fn status(app: &App) -> StatusBody {
             resource_phases: phases,
             resource_phase_issues: issues,
             controllers: app.runtime.statuses(),
-            daemons: Vec::new(),
+            daemons: app.supervisor.list(),
             config_error: app.config.config_error(),
         },
     }

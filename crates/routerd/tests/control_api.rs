@@ -51,6 +51,7 @@ impl Harness {
             paths,
             control_group: "routerd-test-nonexistent".into(),
             reconcile_interval: Duration::from_secs(30),
+            log_format: "text".into(),
         };
         let (tx, rx) = oneshot::channel::<()>();
         let dyn_host: Arc<dyn NetHost> = host.clone();
@@ -283,7 +284,10 @@ async fn apply_reconcile_repair_delete() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["address", "interface", "retention", "route"]);
+    assert_eq!(
+        names,
+        ["address", "healthcheck", "interface", "retention", "route"]
+    );
     for item in c["items"].as_array().unwrap() {
         assert!(item["reconcileCount"].as_u64().unwrap() >= 1, "{item}");
         assert!(item["lastDurationMillis"].is_number());

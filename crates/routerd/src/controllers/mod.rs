@@ -3,6 +3,7 @@
 //! retries and the bookkeeping shown in `/controllers`.
 
 pub mod address;
+pub mod healthcheck;
 pub mod interface;
 pub mod retention;
 pub mod route;
@@ -23,6 +24,7 @@ pub fn builtin(
         Arc::new(interface::InterfaceController),
         Arc::new(address::AddressController),
         Arc::new(route::RouteController),
+        Arc::new(healthcheck::HealthCheckController),
         Arc::new(retention::RetentionController { policy: retention }),
     ]
 }

@@ -42,6 +42,7 @@ pub struct Context {
     pub status: Arc<StatusBook>,
     pub bus: EventBus,
     pub state: Arc<StateStore>,
+    pub supervisor: Arc<crate::supervisor::Supervisor>,
     pub trigger: String,
 }
 
@@ -102,6 +103,7 @@ pub struct RuntimeDeps {
     pub status: Arc<StatusBook>,
     pub bus: EventBus,
     pub state: Arc<StateStore>,
+    pub supervisor: Arc<crate::supervisor::Supervisor>,
 }
 
 impl ControllerRuntime {
@@ -257,6 +259,7 @@ async fn run_controller(
             status: deps.status.clone(),
             bus: deps.bus.clone(),
             state: deps.state.clone(),
+            supervisor: deps.supervisor.clone(),
             trigger: trigger.clone(),
         };
         let started = Instant::now();
@@ -454,12 +457,24 @@ mod tests {
             Arc::new(ConfigService::open(Ledger::open(&db).unwrap(), bus.clone()).unwrap());
         let state = Arc::new(StateStore::open(&db).unwrap());
         let status = Arc::new(StatusBook::load(state.clone(), bus.clone()));
+        let (_sv_stop, sv_stop) = watch::channel(false);
+        let supervisor = Arc::new(crate::supervisor::Supervisor::new(
+            crate::supervisor::SupervisorConfig {
+                runtime_dir: dir.path().join("run"),
+                state_dir: dir.path().join("state"),
+                log_format: "text".into(),
+                search_dirs: Vec::new(),
+            },
+            bus.clone(),
+            sv_stop,
+        ));
         let deps = RuntimeDeps {
             config,
             host: Arc::new(FakeHost::new()),
             status,
             bus: bus.clone(),
             state,
+            supervisor,
         };
         let (_stop_tx, stop) = watch::channel(false);
         let flaky = Arc::new(Flaky {

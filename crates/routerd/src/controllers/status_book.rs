@@ -22,6 +22,8 @@ pub struct StatusUpdate {
     pub phase: Phase,
     pub conditions: Vec<Condition>,
     pub fields: serde_json::Map<String, serde_json::Value>,
+    /// When the phase changed, if the source knows better than "now" (a daemon's own `since`).
+    pub since: Option<Timestamp>,
 }
 
 impl StatusUpdate {
@@ -30,6 +32,7 @@ impl StatusUpdate {
             phase,
             conditions,
             fields: serde_json::Map::new(),
+            since: None,
         }
     }
     /// Adds the fields of a kind-specific status struct.
@@ -94,9 +97,13 @@ impl StatusBook {
             conditions,
             observed_generation: Some(generation),
             since: if phase_changed {
-                Some(now)
+                update.since.or(Some(now))
             } else {
-                previous.as_ref().and_then(|p| p.since).or(Some(now))
+                previous
+                    .as_ref()
+                    .and_then(|p| p.since)
+                    .or(update.since)
+                    .or(Some(now))
             },
             fields: update.fields,
         };

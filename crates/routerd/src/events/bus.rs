@@ -51,6 +51,35 @@ impl EventBus {
         }
     }
 
+    /// Stores events read from a daemon together with the poller's cursor, in one transaction, and
+    /// returns the last stored cursor (0 when `events` is empty).
+    pub async fn import(
+        &self,
+        events: Vec<NewEvent>,
+        key: &str,
+        cursor: &str,
+    ) -> Result<u64, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.store.import(
+            events,
+            key,
+            cursor,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        )?;
+        match rx.await {
+            Ok(Ok(c)) => Ok(c),
+            Ok(Err(e)) => Err(StoreError::Corrupt(e)),
+            Err(_) => Err(StoreError::WriterStopped),
+        }
+    }
+
+    /// A consumer cursor stored by [`EventBus::import`].
+    pub fn consumer_cursor(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.store.meta(key)
+    }
+
     /// Queues an event without waiting for the commit (for hot paths that do not need the cursor).
     pub fn publish_nowait(&self, event: NewEvent) {
         if let Err(e) = self.store.append(event, None) {

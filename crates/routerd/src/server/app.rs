@@ -12,6 +12,7 @@ pub struct App {
     pub bus: EventBus,
     pub status: Arc<StatusBook>,
     pub runtime: Arc<ControllerRuntime>,
+    pub supervisor: Arc<crate::supervisor::Supervisor>,
     pub started_at: Timestamp,
     /// Flips to true at shutdown so long-polls return at once.
     pub stop: watch::Receiver<bool>,

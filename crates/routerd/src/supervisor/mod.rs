@@ -1,0 +1,383 @@
+//! Supervision of managed daemons: one process per resource, spawned with `config.json` written
+//! atomically, adopted after a routerd restart when its record matches, restarted with backoff when it
+//! dies, reloaded or replaced on spec change, stopped on delete. Daemons deliberately outlive routerd
+//! (their own process group) so a routerd restart never drops a lease or a probe history.
+
+mod backoff;
+mod poller;
+mod process;
+mod record;
+
+pub use backoff::Backoff;
+
+use crate::daemon_client::request;
+use crate::events::EventBus;
+use routerd_api::control::DaemonInfo;
+use routerd_api::daemon::daemon_dir_name;
+use routerd_api::event::NewEvent;
+use routerd_api::Severity;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// What a controller asks for: this executable, for this resource, with this config.
+#[derive(Debug, Clone)]
+pub struct DaemonRequest {
+    /// e.g. `routerd-healthcheck`.
+    pub executable: &'static str,
+    /// The resource name.
+    pub instance: String,
+    /// Written to `config.json` (mode 0600).
+    pub config: serde_json::Value,
+}
+
+/// Why a daemon could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum SupervisorError {
+    #[error("{0} not found next to routerd ({1}) or on PATH; install it alongside routerd")]
+    ExecutableMissing(String, String),
+    #[error("cannot write {path}: {message}")]
+    Config { path: String, message: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DaemonState {
+    Starting,
+    Running,
+    Backoff,
+    Stopping,
+    Failed,
+}
+
+impl DaemonState {
+    fn as_str(self) -> &'static str {
+        match self {
+            DaemonState::Starting => "Starting",
+            DaemonState::Running => "Running",
+            DaemonState::Backoff => "Backoff",
+            DaemonState::Stopping => "Stopping",
+            DaemonState::Failed => "Failed",
+        }
+    }
+}
+
+/// Shared view of one managed daemon.
+#[derive(Debug, Clone)]
+pub struct DaemonView {
+    pub executable: &'static str,
+    pub instance: String,
+    pub pid: Option<u32>,
+    pub socket: PathBuf,
+    pub state_dir: PathBuf,
+    pub restarts: u64,
+    pub state: DaemonState,
+    pub config_hash: String,
+    pub last_error: Option<String>,
+}
+
+struct Managed {
+    view: Arc<Mutex<DaemonView>>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Where daemons live and how they log.
+#[derive(Debug, Clone)]
+pub struct SupervisorConfig {
+    pub runtime_dir: PathBuf,
+    pub state_dir: PathBuf,
+    pub log_format: String,
+    /// Directories searched for daemon executables before `PATH` (routerd's own directory first).
+    pub search_dirs: Vec<PathBuf>,
+}
+
+pub struct Supervisor {
+    config: SupervisorConfig,
+    bus: EventBus,
+    managed: tokio::sync::Mutex<HashMap<(&'static str, String), Managed>>,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// FNV-1a over the canonical JSON: enough to notice a changed config, not a security boundary.
+pub fn config_hash(config: &serde_json::Value) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in config.to_string().as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+impl Supervisor {
+    pub fn new(
+        config: SupervisorConfig,
+        bus: EventBus,
+        shutdown: watch::Receiver<bool>,
+    ) -> Supervisor {
+        Supervisor {
+            config,
+            bus,
+            managed: tokio::sync::Mutex::new(HashMap::new()),
+            shutdown,
+        }
+    }
+
+    pub fn socket_path(&self, executable: &str, instance: &str) -> PathBuf {
+        self.config
+            .runtime_dir
+            .join(daemon_dir_name(executable))
+            .join(format!("{instance}.sock"))
+    }
+
+    pub fn state_dir(&self, executable: &str, instance: &str) -> PathBuf {
+        self.config
+            .state_dir
+            .join(daemon_dir_name(executable))
+            .join(instance)
+    }
+
+    fn find_executable(&self, name: &str) -> Result<PathBuf, SupervisorError> {
+        let mut dirs = self.config.search_dirs.clone();
+        if let Some(path) = std::env::var_os("PATH") {
+            dirs.extend(std::env::split_paths(&path));
+        }
+        dirs.iter()
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+            .ok_or_else(|| {
+                SupervisorError::ExecutableMissing(
+                    name.to_string(),
+                    self.config
+                        .search_dirs
+                        .first()
+                        .map(|d| d.display().to_string())
+                        .unwrap_or_default(),
+                )
+            })
+    }
+
+    /// Makes sure the daemon runs with `req.config`: starts or adopts it, or reloads/replaces it when
+    /// the config changed. Returns its current view.
+    pub async fn ensure(&self, req: DaemonRequest) -> Result<DaemonView, SupervisorError> {
+        let hash = config_hash(&req.config);
+        let key = (req.executable, req.instance.clone());
+        let mut managed = self.managed.lock().await;
+        if let Some(m) = managed.get(&key) {
+            let view = m.view.lock().map(|v| v.clone()).ok();
+            if let Some(view) = view {
+                if view.config_hash == hash {
+                    return Ok(view);
+                }
+                // Changed config: write it and ask the daemon to reload; replace it when it cannot.
+                self.write_config(&view.state_dir, &req.config)?;
+                let reloaded = request(
+                    &view.socket,
+                    "POST",
+                    "/v1/commands/reload",
+                    Duration::from_secs(5),
+                )
+                .await
+                .is_ok();
+                if reloaded {
+                    if let Ok(mut v) = m.view.lock() {
+                        v.config_hash = hash.clone();
+                    }
+                    if let Some(pid) = view.pid {
+                        record::write(
+                            &self.config.runtime_dir,
+                            req.executable,
+                            &req.instance,
+                            &record::Record::new(
+                                pid,
+                                &self.find_executable(req.executable)?,
+                                &hash,
+                            ),
+                        );
+                    }
+                    tracing::info!(daemon = req.executable, instance = %req.instance, "daemon reloaded its config");
+                    return Ok(m.view.lock().map(|v| v.clone()).unwrap_or(view));
+                }
+                tracing::info!(daemon = req.executable, instance = %req.instance, "daemon could not reload; replacing it");
+                if let Some(m) = managed.remove(&key) {
+                    let _ = m.stop.send(true);
+                    let _ = m.task.await;
+                }
+            }
+        }
+        let executable = self.find_executable(req.executable)?;
+        let state_dir = self.state_dir(req.executable, &req.instance);
+        let socket = self.socket_path(req.executable, &req.instance);
+        for dir in [
+            &state_dir,
+            &self
+                .config
+                .runtime_dir
+                .join(daemon_dir_name(req.executable)),
+            &self.config.runtime_dir.join("supervisor"),
+        ] {
+            std::fs::create_dir_all(dir).map_err(|e| SupervisorError::Config {
+                path: dir.display().to_string(),
+                message: e.to_string(),
+            })?;
+        }
+        self.write_config(&state_dir, &req.config)?;
+        let view = Arc::new(Mutex::new(DaemonView {
+            executable: req.executable,
+            instance: req.instance.clone(),
+            pid: None,
+            socket: socket.clone(),
+            state_dir: state_dir.clone(),
+            restarts: 0,
+            state: DaemonState::Starting,
+            config_hash: hash.clone(),
+            last_error: None,
+        }));
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let ctx = process::MonitorContext {
+            executable,
+            name: req.executable,
+            instance: req.instance.clone(),
+            socket,
+            state_dir,
+            runtime_dir: self.config.runtime_dir.clone(),
+            log_format: self.config.log_format.clone(),
+            config_hash: hash,
+            bus: self.bus.clone(),
+            view: view.clone(),
+        };
+        let poller = tokio::spawn(poller::run(
+            self.bus.clone(),
+            req.executable,
+            req.instance.clone(),
+            ctx.socket.clone(),
+            stop_rx.clone(),
+            self.shutdown.clone(),
+        ));
+        let task = tokio::spawn(process::monitor(
+            ctx,
+            stop_rx,
+            self.shutdown.clone(),
+            poller,
+        ));
+        let snapshot = view
+            .lock()
+            .map(|v| v.clone())
+            .map_err(|_| SupervisorError::Config {
+                path: String::new(),
+                message: "poisoned".into(),
+            })?;
+        managed.insert(
+            key,
+            Managed {
+                view,
+                stop: stop_tx,
+                task,
+            },
+        );
+        Ok(snapshot)
+    }
+
+    fn write_config(
+        &self,
+        state_dir: &Path,
+        config: &serde_json::Value,
+    ) -> Result<(), SupervisorError> {
+        let path = state_dir.join("config.json");
+        write_atomic(&path, config.to_string().as_bytes(), 0o600).map_err(|e| {
+            SupervisorError::Config {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            }
+        })
+    }
+
+    /// Stops every daemon of `executable` whose instance is not in `keep` (the resource was deleted).
+    pub async fn retain(&self, executable: &'static str, keep: &[String]) {
+        let mut managed = self.managed.lock().await;
+        let gone: Vec<(&'static str, String)> = managed
+            .keys()
+            .filter(|(e, i)| *e == executable && !keep.contains(i))
+            .cloned()
+            .collect();
+        for key in gone {
+            if let Some(m) = managed.remove(&key) {
+                let _ = m.stop.send(true);
+                let _ = m.task.await;
+            }
+        }
+        // Daemons recorded by an earlier routerd whose resource is gone: stop them too.
+        for (exe, instance, rec) in record::list(&self.config.runtime_dir) {
+            if exe == executable
+                && !keep.contains(&instance)
+                && !managed.contains_key(&(executable, instance.clone()))
+            {
+                process::stop_orphan(&rec, &self.socket_path(executable, &instance)).await;
+                record::remove(&self.config.runtime_dir, executable, &instance);
+                let ev = NewEvent::new(
+                    "routerd.daemon.lifecycle.stopped",
+                    Severity::Info,
+                    format!("{executable} for {instance} stopped: its resource is gone"),
+                )
+                .source(executable, &instance)
+                .attr("reason", "resource deleted");
+                let _ = self.bus.publish(ev).await;
+            }
+        }
+    }
+
+    pub fn view(&self, executable: &'static str, instance: &str) -> Option<DaemonView> {
+        let managed = self.managed.try_lock().ok()?;
+        managed
+            .get(&(executable, instance.to_string()))
+            .and_then(|m| m.view.lock().ok().map(|v| v.clone()))
+    }
+
+    /// `Status.status.daemons`.
+    pub fn list(&self) -> Vec<DaemonInfo> {
+        let Ok(managed) = self.managed.try_lock() else {
+            return Vec::new();
+        };
+        let mut out: Vec<DaemonInfo> = managed
+            .values()
+            .filter_map(|m| m.view.lock().ok().map(|v| v.clone()))
+            .map(|v| DaemonInfo {
+                kind: v.executable.to_string(),
+                instance: v.instance,
+                pid: v.pid,
+                socket: v.socket.display().to_string(),
+                restarts: v.restarts,
+                state: v.state.as_str().to_string(),
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            (a.kind.as_str(), a.instance.as_str()).cmp(&(b.kind.as_str(), b.instance.as_str()))
+        });
+        out
+    }
+}
+
+/// temp file + fsync + rename + fsync of the directory: a reader sees the old file or the new one.
+pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("file")
+    ));
+    {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
+}
