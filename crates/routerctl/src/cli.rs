@@ -94,9 +94,47 @@ pub enum Command {
     /// Print the desired state as a YAML manifest that `apply` accepts
     #[command(after_help = EXPORT_AFTER_HELP)]
     Export,
+    /// Talk to a resource's managed daemon on its own socket: status, events, commands
+    #[command(after_help = DAEMON_AFTER_HELP)]
+    Daemon(DaemonArgs),
     /// Print a shell completion script
     #[command(after_help = COMPLETION_AFTER_HELP)]
     Completion(CompletionArgs),
+}
+
+const DAEMON_AFTER_HELP: &str = "\
+Actions:
+  status          the daemon's identity, phase and its view of the resource
+  events          the daemon's own event log (--follow to stream it)
+  renew           the daemon's active operation now: healthcheck probes at once,
+                  DHCP renews its lease
+  reload          re-read config.json
+  stop            stop the daemon safely (routerd restarts it unless the resource is deleted)
+  <other>         daemon-specific commands (release, rebind, info-request, connect, ...)
+
+The socket is <runtime-dir>/<daemon>/<name>.sock, e.g. /run/routerd/healthcheck/internet.sock.
+
+Examples:
+  routerctl daemon healthcheck/internet status
+  routerctl daemon hc/internet renew
+  routerctl daemon healthcheck/internet events --follow";
+
+/// `routerctl daemon KIND/NAME ACTION`.
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// The resource whose daemon to talk to, as Kind/name (e.g. healthcheck/internet)
+    pub target: String,
+    /// status, events, renew, reload, stop, or a daemon-specific command
+    pub action: String,
+    /// With `events`: keep printing events as the daemon records them
+    #[arg(short, long)]
+    pub follow: bool,
+    /// With `events`: start after this daemon cursor (`<epoch>:<n>`)
+    #[arg(long, value_name = "CURSOR")]
+    pub since: Option<String>,
+    /// With `events`: only topics matching this glob (repeatable)
+    #[arg(long, value_name = "GLOB")]
+    pub topic: Vec<String>,
 }
 
 const GET_AFTER_HELP: &str = "\

@@ -124,11 +124,29 @@ impl std::error::Error for ClientError {}
 pub struct Client {
     sockets: Sockets,
     timeout: Duration,
+    /// Path prefix of every request: the control API's, or none for a daemon's `/v1/...` API.
+    prefix: &'static str,
 }
 
 impl Client {
     pub fn new(sockets: Sockets, timeout: Duration) -> Client {
-        Client { sockets, timeout }
+        Client {
+            sockets,
+            timeout,
+            prefix: CONTROL_API_PREFIX,
+        }
+    }
+
+    /// A client of one managed daemon's own socket (paths such as `/v1/status`).
+    pub fn daemon(socket: PathBuf, timeout: Duration) -> Client {
+        Client {
+            sockets: Sockets {
+                main: socket.clone(),
+                status: socket,
+            },
+            timeout,
+            prefix: "",
+        }
     }
 
     pub fn timeout(&self) -> Duration {
@@ -187,7 +205,7 @@ impl Client {
                 Ok(Err(e)) => return Err(connect_error(socket_path, &e)),
                 Ok(Ok(stream)) => stream,
             };
-        let uri = format!("{CONTROL_API_PREFIX}{path}");
+        let uri = format!("{}{path}", self.prefix);
         let exchange = exchange(stream, socket_path, method, &uri, body);
         let (status, bytes) = match tokio::time::timeout(request_timeout, exchange).await {
             Err(_) => {

@@ -4,6 +4,7 @@
 mod apply;
 mod completion;
 mod controllers;
+mod daemon;
 mod delete;
 mod describe;
 mod events;
@@ -35,6 +36,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         return completion::run(args);
     }
     let global = cli.global;
+    let global_runtime_dir = global.runtime_dir.clone();
     let sockets = Sockets::resolve(&global.runtime_dir, global.socket, global.status_socket);
     let ctx = Ctx {
         client: Client::new(sockets, global.timeout),
@@ -50,6 +52,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Rollback(args) => rollback::run(&ctx, args).await,
         Command::Events(args) => events::run(&ctx, args).await,
         Command::Export => export::run(&ctx).await,
+        Command::Daemon(args) => daemon::run(&ctx, &global_runtime_dir, args).await,
         Command::Completion(args) => completion::run(&args),
     }
 }
