@@ -21,23 +21,23 @@ check "Interface/lan Up" rd_wait_for "Interface Up" 10 rd_phase_is Interface lan
 check "IPv4StaticAddress/lan Applied" rd_wait_for "address Applied" 10 rd_phase_is IPv4StaticAddress lan Applied
 check "IPv4StaticRoute/lab-net Installed" rd_wait_for "route Installed" 10 rd_phase_is IPv4StaticRoute lab-net Installed
 check "ip shows 192.0.2.1/24 on rt-lan" sh -c "ip -n $NS_ROUTER -4 addr show dev rt-lan | grep -q 'inet 192.0.2.1/24'"
-check "ip shows the static route" sh -c "ip -n $NS_ROUTER route show 198.51.100.0/24 | grep -q 'via 192.0.2.10 dev rt-lan proto static metric 50'"
+check "ip shows the static route" sh -c "ip -n $NS_ROUTER route show 203.0.113.0/24 | grep -q 'via 192.0.2.10 dev rt-lan proto static metric 50'"
 check "ping lan -> router 192.0.2.1" ip netns exec "$NS_LAN" ping -c1 -W2 192.0.2.1
-check "ping router -> 198.51.100.1 through the static route" ip netns exec "$NS_ROUTER" ping -c1 -W2 198.51.100.1
+check "ping router -> 203.0.113.1 through the static route" ip netns exec "$NS_ROUTER" ping -c1 -W2 203.0.113.1
 check_eq "status phase" Healthy "$(rd_api GET /status | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"]["phase"])')"
 
 echo "== drift: ip addr del behind routerd's back is repaired"
 ip -n "$NS_ROUTER" addr del 192.0.2.1/24 dev rt-lan
 check "address re-added" rd_wait_for "repair" 5 sh -c "ip -n $NS_ROUTER -4 addr show dev rt-lan | grep -q 'inet 192.0.2.1/24'"
-check "route re-installed" rd_wait_for "route repair" 10 sh -c "ip -n $NS_ROUTER route show 198.51.100.0/24 | grep -q via"
+check "route re-installed" rd_wait_for "route repair" 10 sh -c "ip -n $NS_ROUTER route show 203.0.113.0/24 | grep -q via"
 check "repair recorded as an event" sh -c "routerctl get events --topic routerd.address.applied -o json | grep -q '\"reason\": \"repaired\"'"
 
 echo "== delete removes exactly what routerd added"
-ip -n "$NS_ROUTER" addr add 203.0.113.7/32 dev rt-lan   # an address routerd does not own
+ip -n "$NS_ROUTER" addr add 192.0.2.77/32 dev rt-lan   # an address routerd does not own
 check "routerctl delete" routerctl delete route/lab-net addr/lan
 check "address gone" rd_wait_for "address removal" 5 sh -c "! ip -n $NS_ROUTER -4 addr show dev rt-lan | grep -q 'inet 192.0.2.1/'"
-check "route gone" rd_wait_for "route removal" 5 sh -c "! ip -n $NS_ROUTER route show 198.51.100.0/24 | grep -q ."
-check "foreign address kept" sh -c "ip -n $NS_ROUTER -4 addr show dev rt-lan | grep -q 203.0.113.7"
+check "route gone" rd_wait_for "route removal" 5 sh -c "! ip -n $NS_ROUTER route show 203.0.113.0/24 | grep -q ."
+check "foreign address kept" sh -c "ip -n $NS_ROUTER -4 addr show dev rt-lan | grep -q 192.0.2.77"
 check "re-apply" routerctl apply -f "$ROOT/examples/lan.yaml"
 check "address back" rd_wait_for "address Applied" 10 rd_phase_is IPv4StaticAddress lan Applied
 

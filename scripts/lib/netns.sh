@@ -8,6 +8,7 @@
 RD_SUFFIX="${RD_SUFFIX:-$$}"
 NS_ROUTER="rd-router-$RD_SUFFIX"
 NS_LAN="rd-lan-$RD_SUFFIX"
+NS_ISP="rd-isp-$RD_SUFFIX"
 RD_TMP="$(mktemp -d "/tmp/routerd-${RD_SUFFIX}-XXXX")"
 chmod 0755 "$RD_TMP"   # others must reach the status socket inside, as under /run/routerd
 RD_RUN="$RD_TMP/run"
@@ -27,7 +28,7 @@ rd_cleanup() {
         wait "$pid" 2>/dev/null || true
     done
     # Any process still inside our namespaces goes too.
-    for ns in "$NS_ROUTER" "$NS_LAN"; do
+    for ns in "$NS_ROUTER" "$NS_LAN" "$NS_ISP"; do
         if ip netns list 2>/dev/null | grep -qw "$ns"; then
             for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
             ip netns del "$ns" 2>/dev/null || true
@@ -37,7 +38,7 @@ rd_cleanup() {
 }
 
 # Builds: router namespace with rt-lan (192.0.2.0/24 side, address given by routerd) joined by a veth
-# pair to the lan namespace whose lan0 has 192.0.2.10/24 and a second address 198.51.100.1/24 (the
+# pair to the lan namespace whose lan0 has 192.0.2.10/24 and a second address 203.0.113.1/24 (the
 # "lab network" behind it, reached from the router through a static route).
 rd_topology() {
     ip netns add "$NS_ROUTER"
@@ -47,8 +48,24 @@ rd_topology() {
     ip link add rt-lan netns "$NS_ROUTER" type veth peer name lan0 netns "$NS_LAN"
     ip -n "$NS_LAN" link set lan0 up
     ip -n "$NS_LAN" addr add 192.0.2.10/24 dev lan0
-    ip -n "$NS_LAN" addr add 198.51.100.1/24 dev lo
+    ip -n "$NS_LAN" addr add 203.0.113.1/24 dev lo
     ip -n "$NS_LAN" route add default via 192.0.2.1
+}
+
+# Adds the isp namespace: two links from the router (rt-wan 198.51.100.2/26 <-> isp0 198.51.100.1/26,
+# rt-wan2 198.51.100.66/26 <-> isp1 198.51.100.65/26) and probe targets on the isp's loopback,
+# 198.51.100.129/32, reachable from the router only through a route (routerd installs it).
+rd_topology_isp() {
+    ip netns add "$NS_ISP"
+    ip -n "$NS_ISP" link set lo up
+    ip link add rt-wan netns "$NS_ROUTER" type veth peer name isp0 netns "$NS_ISP"
+    ip link add rt-wan2 netns "$NS_ROUTER" type veth peer name isp1 netns "$NS_ISP"
+    ip -n "$NS_ISP" link set isp0 up
+    ip -n "$NS_ISP" link set isp1 up
+    ip -n "$NS_ISP" addr add 198.51.100.1/26 dev isp0
+    ip -n "$NS_ISP" addr add 198.51.100.65/26 dev isp1
+    ip -n "$NS_ISP" addr add 198.51.100.129/32 dev lo
+    ip -n "$NS_ISP" route add 192.0.2.0/24 via 198.51.100.2
 }
 
 # Starts routerd in the router namespace; extra arguments are passed to `routerd serve`.
