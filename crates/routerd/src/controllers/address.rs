@@ -3,6 +3,7 @@
 //! and delete changes nothing). An address that was already there before routerd is left in place.
 
 use super::interface::ifname_of;
+use super::ownership::{self, Artifact, RemoveFuture};
 use super::runtime::{Action, Context, Controller, ReconcileError, ReconcileFuture};
 use super::status_book::StatusUpdate;
 use routerd_api::event::{topics, NewEvent};
@@ -55,40 +56,34 @@ async fn emit(
     }
 }
 
-/// Removes a recorded address; "already gone" is success.
-async fn remove_artifact(
-    ctx: &Context,
-    name: &str,
-    art: &AddressArtifact,
-    reason: &str,
-) -> Result<(), String> {
-    if let Some(a) = art.host() {
-        match ctx.host.del_ipv4_address(a).await {
-            Ok(()) => {
-                let cidr = format!("{}/{}", art.address, art.prefix_len);
-                emit(
-                    ctx,
-                    topics::ADDRESS_REMOVED,
-                    name,
-                    format!("removed {cidr} from {}", art.ifname),
-                    &cidr,
-                    &art.ifname,
-                    reason,
-                )
-                .await;
-            }
-            Err(HostError::NotFound(_)) => {}
-            Err(e) => {
-                return Err(format!(
+impl Artifact for AddressArtifact {
+    const KIND: Kind = KIND;
+    fn remove<'a>(&'a self, ctx: &'a Context, name: &'a str, reason: &'a str) -> RemoveFuture<'a> {
+        Box::pin(async move {
+            let Some(a) = self.host() else { return Ok(()) };
+            match ctx.host.del_ipv4_address(a).await {
+                Ok(()) => {
+                    let cidr = format!("{}/{}", self.address, self.prefix_len);
+                    emit(
+                        ctx,
+                        topics::ADDRESS_REMOVED,
+                        name,
+                        format!("removed {cidr} from {}", self.ifname),
+                        &cidr,
+                        &self.ifname,
+                        reason,
+                    )
+                    .await;
+                    Ok(())
+                }
+                Err(HostError::NotFound(_)) => Ok(()),
+                Err(e) => Err(format!(
                     "could not remove {}/{} from {}: {e}",
-                    art.address, art.prefix_len, art.ifname
-                ))
+                    self.address, self.prefix_len, self.ifname
+                )),
             }
-        }
+        })
     }
-    ctx.state
-        .delete_artifact(KIND.as_str(), name)
-        .map_err(|e| e.to_string())
 }
 
 impl Controller for AddressController {
@@ -120,22 +115,7 @@ impl Controller for AddressController {
             let mut failures = Vec::new();
 
             // Deleted resources first: remove exactly what was recorded.
-            for name in ctx
-                .state
-                .artifact_names(KIND.as_str())
-                .map_err(|e| ReconcileError(e.to_string()))?
-            {
-                if ctx.desired.get(KIND, &name).is_some() {
-                    continue;
-                }
-                if let Ok(Some(v)) = ctx.state.get_artifact(KIND.as_str(), &name) {
-                    if let Ok(art) = serde_json::from_value::<AddressArtifact>(v) {
-                        if let Err(e) = remove_artifact(ctx, &name, &art, "deleted").await {
-                            failures.push(e);
-                        }
-                    }
-                }
-            }
+            failures.extend(ownership::remove_deleted::<AddressArtifact>(ctx).await?);
 
             for r in ctx.desired.of_kind(KIND) {
                 let ResourceSpec::IPv4StaticAddress(spec) = &r.spec else {
@@ -147,12 +127,7 @@ impl Controller for AddressController {
                 let Ok((ip, len)) = parse_ipv4_cidr(&spec.address) else {
                     continue;
                 };
-                let recorded: Option<AddressArtifact> = ctx
-                    .state
-                    .get_artifact(KIND.as_str(), name)
-                    .ok()
-                    .flatten()
-                    .and_then(|v| serde_json::from_value(v).ok());
+                let recorded: Option<AddressArtifact> = ownership::recorded(ctx, name);
                 let Some(ifname) = ifname_of(ctx, &spec.interface) else {
                     continue;
                 };
@@ -192,7 +167,7 @@ impl Controller for AddressController {
                 // Spec or link changed: the old address goes first.
                 let mut recorded = recorded;
                 if let Some(old) = recorded.as_ref().filter(|old| **old != want_art) {
-                    if let Err(e) = remove_artifact(ctx, name, old, "replaced").await {
+                    if let Err(e) = ownership::remove(ctx, name, old, "replaced").await {
                         failures.push(e);
                     }
                     recorded = None;
@@ -207,11 +182,7 @@ impl Controller for AddressController {
                 } else {
                     match ctx.host.add_ipv4_address(want).await {
                         Ok(()) | Err(HostError::AlreadyExists(_)) => {
-                            if let Err(e) = ctx.state.put_artifact(
-                                KIND.as_str(),
-                                name,
-                                &serde_json::to_value(&want_art).unwrap_or_default(),
-                            ) {
+                            if let Err(e) = ownership::record(ctx, name, &want_art) {
                                 failures.push(format!("cannot record {cidr}: {e}"));
                             }
                             let why = if recorded.is_some() {

@@ -5,6 +5,7 @@
 pub mod address;
 pub mod healthcheck;
 pub mod interface;
+pub mod ownership;
 pub mod retention;
 pub mod route;
 pub mod runtime;

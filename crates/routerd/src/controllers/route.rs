@@ -2,6 +2,7 @@
 //! A route whose gateway is not reachable yet (its address not applied) waits in `Pending`.
 
 use super::interface::ifname_of;
+use super::ownership::{self, Artifact, RemoveFuture};
 use super::runtime::{Action, Context, Controller, ReconcileError, ReconcileFuture};
 use super::status_book::StatusUpdate;
 use routerd_api::event::{topics, NewEvent};
@@ -75,31 +76,29 @@ async fn emit(
     }
 }
 
-async fn remove_artifact(
-    ctx: &Context,
-    name: &str,
-    art: &RouteArtifact,
-    reason: &str,
-) -> Result<(), String> {
-    let route = art.route();
-    match ctx.host.del_ipv4_route(route).await {
-        Ok(()) => {
-            emit(
-                ctx,
-                topics::ROUTE_REMOVED,
-                name,
-                &route,
-                format!("removed route {route}"),
-                reason,
-            )
-            .await
-        }
-        Err(HostError::NotFound(_)) => {}
-        Err(e) => return Err(format!("could not remove route {route}: {e}")),
+impl Artifact for RouteArtifact {
+    const KIND: Kind = KIND;
+    fn remove<'a>(&'a self, ctx: &'a Context, name: &'a str, reason: &'a str) -> RemoveFuture<'a> {
+        Box::pin(async move {
+            let route = self.route();
+            match ctx.host.del_ipv4_route(route).await {
+                Ok(()) => {
+                    emit(
+                        ctx,
+                        topics::ROUTE_REMOVED,
+                        name,
+                        &route,
+                        format!("removed route {route}"),
+                        reason,
+                    )
+                    .await;
+                    Ok(())
+                }
+                Err(HostError::NotFound(_)) => Ok(()),
+                Err(e) => Err(format!("could not remove route {route}: {e}")),
+            }
+        })
     }
-    ctx.state
-        .delete_artifact(KIND.as_str(), name)
-        .map_err(|e| e.to_string())
 }
 
 impl Controller for RouteController {
@@ -132,22 +131,7 @@ impl Controller for RouteController {
             let mut failures = Vec::new();
             let mut requeue = None;
 
-            for name in ctx
-                .state
-                .artifact_names(KIND.as_str())
-                .map_err(|e| ReconcileError(e.to_string()))?
-            {
-                if ctx.desired.get(KIND, &name).is_some() {
-                    continue;
-                }
-                if let Ok(Some(v)) = ctx.state.get_artifact(KIND.as_str(), &name) {
-                    if let Ok(art) = serde_json::from_value::<RouteArtifact>(v) {
-                        if let Err(e) = remove_artifact(ctx, &name, &art, "deleted").await {
-                            failures.push(e);
-                        }
-                    }
-                }
-            }
+            failures.extend(ownership::remove_deleted::<RouteArtifact>(ctx).await?);
 
             let mut tables: std::collections::HashMap<u32, Vec<Ipv4Route>> = Default::default();
             for r in ctx.desired.of_kind(KIND) {
@@ -204,14 +188,9 @@ impl Controller for RouteController {
                     table,
                 };
                 let want_art = RouteArtifact::from_route(&want);
-                let mut recorded: Option<RouteArtifact> = ctx
-                    .state
-                    .get_artifact(KIND.as_str(), name)
-                    .ok()
-                    .flatten()
-                    .and_then(|v| serde_json::from_value(v).ok());
+                let mut recorded: Option<RouteArtifact> = ownership::recorded(ctx, name);
                 if let Some(old) = recorded.as_ref().filter(|old| **old != want_art) {
-                    if let Err(e) = remove_artifact(ctx, name, old, "replaced").await {
+                    if let Err(e) = ownership::remove(ctx, name, old, "replaced").await {
                         failures.push(e);
                     }
                     recorded = None;
@@ -251,11 +230,7 @@ impl Controller for RouteController {
                 }
                 let update = match ctx.host.add_ipv4_route(want).await {
                     Ok(()) => {
-                        if let Err(e) = ctx.state.put_artifact(
-                            KIND.as_str(),
-                            name,
-                            &serde_json::to_value(&want_art).unwrap_or_default(),
-                        ) {
+                        if let Err(e) = ownership::record(ctx, name, &want_art) {
                             failures.push(format!("cannot record route {want}: {e}"));
                         }
                         let (why, text) = if recorded.is_some() {

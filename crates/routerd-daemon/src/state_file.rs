@@ -1,0 +1,168 @@
+//! Atomic JSON state files (`lease.json`, `session.json`, `state.json`). A crash or power loss leaves
+//! either the old file or the new one, never a torn mix: write a temporary file in the same directory,
+//! fsync it, rename it over the target, fsync the directory so the rename itself is durable.
+
+use crate::error::DaemonError;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Distinguishes temporary files of concurrent writers in one process.
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Writes `value` as pretty JSON to `path` atomically, mode 0600 (state files may hold secrets and
+/// lease details that are nobody else's business).
+pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), DaemonError> {
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(|e| DaemonError::Encode {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    bytes.push(b'\n');
+    let Some(file_name) = path.file_name() else {
+        return Err(DaemonError::Io {
+            action: "write",
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file path"),
+        });
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let temp = dir.join(format!(
+        ".{}.tmp-{}-{}",
+        file_name.to_string_lossy(),
+        std::process::id(),
+        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = write_then_rename(&temp, path, &dir, &bytes);
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
+
+fn write_then_rename(
+    temp: &Path,
+    path: &Path,
+    dir: &Path,
+    bytes: &[u8],
+) -> Result<(), DaemonError> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(temp)
+        .map_err(DaemonError::io("create", temp))?;
+    // The mode given to open is filtered by the umask; state files are 0600 whatever it is.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(DaemonError::io("chmod", temp))?;
+    file.write_all(bytes)
+        .map_err(DaemonError::io("write", temp))?;
+    file.sync_all().map_err(DaemonError::io("fsync", temp))?;
+    drop(file);
+    std::fs::rename(temp, path).map_err(DaemonError::io("rename into place", path))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(DaemonError::io("fsync directory", dir))
+}
+
+/// Reads a JSON state file: `None` when it does not exist (first start), an error naming the file, the
+/// line and column and the field when it is malformed (never silently reset state).
+pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, DaemonError> {
+    match std::fs::read(path) {
+        Ok(bytes) => decode_json(path, &bytes).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(DaemonError::io("read", path)(e)),
+    }
+}
+
+/// Decodes `bytes` (the contents of `path`) with the path to the offending field in the error.
+pub(crate) fn decode_json<T: DeserializeOwned>(
+    path: &Path,
+    bytes: &[u8],
+) -> Result<T, DaemonError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let field = e.path().to_string();
+        json_error(path, field, e.inner())
+    })?;
+    de.end().map_err(|e| json_error(path, String::new(), &e))?;
+    Ok(value)
+}
+
+fn json_error(path: &Path, field: String, e: &serde_json::Error) -> DaemonError {
+    // serde_json appends " at line L column C"; the error carries them as numbers instead.
+    let text = e.to_string();
+    let message = match text.rsplit_once(" at line ") {
+        Some((message, _)) => message.to_string(),
+        None => text,
+    };
+    DaemonError::Json {
+        path: path.to_path_buf(),
+        line: e.line(),
+        column: e.column(),
+        field,
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Lease {
+        address: String,
+        lease_seconds: u32,
+    }
+
+    #[test]
+    fn writes_atomically_with_mode_0600_and_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lease.json");
+        assert_eq!(read_json::<Lease>(&path).unwrap(), None);
+        let lease = Lease {
+            address: "192.0.2.10".into(),
+            lease_seconds: 3600,
+        };
+        write_json_atomic(&path, &lease).unwrap();
+        write_json_atomic(&path, &lease).unwrap();
+        assert_eq!(read_json::<Lease>(&path).unwrap(), Some(lease));
+        assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(leftovers, ["lease.json"], "no temporary file left behind");
+    }
+
+    #[test]
+    fn a_malformed_file_names_path_line_and_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lease.json");
+        std::fs::write(
+            &path,
+            "{\n  \"address\": \"192.0.2.10\",\n  \"lease_seconds\": \"long\"\n}\n",
+        )
+        .unwrap();
+        let err = read_json::<Lease>(&path).unwrap_err().to_string();
+        assert!(err.starts_with(&format!("{}:3:", path.display())), "{err}");
+        assert!(err.contains("field lease_seconds: invalid type"), "{err}");
+        std::fs::write(&path, "{\"address\": \"x\", \"lease_seconds\": 1} trailing").unwrap();
+        assert!(read_json::<Lease>(&path).is_err());
+    }
+
+    #[test]
+    fn writing_into_a_missing_directory_fails_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("missing").join("state.json");
+        let err = write_json_atomic(&path, &1).unwrap_err().to_string();
+        assert!(err.contains("missing"), "{err}");
+    }
+}
