@@ -93,10 +93,16 @@ pub struct SupervisorConfig {
     pub search_dirs: Vec<PathBuf>,
 }
 
+/// (executable, instance).
+type DaemonKey = (&'static str, String);
+type SharedView = Arc<Mutex<DaemonView>>;
+
 pub struct Supervisor {
     config: SupervisorConfig,
     bus: EventBus,
-    managed: tokio::sync::Mutex<HashMap<(&'static str, String), Managed>>,
+    managed: tokio::sync::Mutex<HashMap<DaemonKey, Managed>>,
+    /// Views of the managed daemons, readable without waiting for a reconcile that holds `managed`.
+    views: Mutex<HashMap<DaemonKey, SharedView>>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -120,6 +126,7 @@ impl Supervisor {
             config,
             bus,
             managed: tokio::sync::Mutex::new(HashMap::new()),
+            views: Mutex::new(HashMap::new()),
             shutdown,
         }
     }
@@ -204,6 +211,7 @@ impl Supervisor {
                     let _ = m.stop.send(true);
                     let _ = m.task.await;
                 }
+                self.forget(&key);
             }
         }
         let executable = self.find_executable(req.executable)?;
@@ -268,6 +276,9 @@ impl Supervisor {
                 path: String::new(),
                 message: "poisoned".into(),
             })?;
+        if let Ok(mut views) = self.views.lock() {
+            views.insert(key.clone(), view.clone());
+        }
         managed.insert(
             key,
             Managed {
@@ -306,6 +317,7 @@ impl Supervisor {
                 let _ = m.stop.send(true);
                 let _ = m.task.await;
             }
+            self.forget(&key);
         }
         // Daemons recorded by an earlier routerd whose resource is gone: stop them too.
         for (exe, instance, rec) in record::list(&self.config.runtime_dir) {
@@ -327,21 +339,27 @@ impl Supervisor {
         }
     }
 
+    fn forget(&self, key: &(&'static str, String)) {
+        if let Ok(mut views) = self.views.lock() {
+            views.remove(key);
+        }
+    }
+
     pub fn view(&self, executable: &'static str, instance: &str) -> Option<DaemonView> {
-        let managed = self.managed.try_lock().ok()?;
-        managed
+        let views = self.views.lock().ok()?;
+        views
             .get(&(executable, instance.to_string()))
-            .and_then(|m| m.view.lock().ok().map(|v| v.clone()))
+            .and_then(|v| v.lock().ok().map(|v| v.clone()))
     }
 
     /// `Status.status.daemons`.
     pub fn list(&self) -> Vec<DaemonInfo> {
-        let Ok(managed) = self.managed.try_lock() else {
+        let Ok(views) = self.views.lock() else {
             return Vec::new();
         };
-        let mut out: Vec<DaemonInfo> = managed
+        let mut out: Vec<DaemonInfo> = views
             .values()
-            .filter_map(|m| m.view.lock().ok().map(|v| v.clone()))
+            .filter_map(|v| v.lock().ok().map(|v| v.clone()))
             .map(|v| DaemonInfo {
                 kind: v.executable.to_string(),
                 instance: v.instance,
