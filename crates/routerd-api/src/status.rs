@@ -26,12 +26,12 @@ pub struct ResourceStatus {
 }
 
 impl ResourceStatus {
-    /// The condition that explains a phase: the first one that is not `True`, else the last (most specific) one.
+    /// The condition that explains a phase: the first one that is not `True`, else the first (controllers list the one that decides the phase first).
     pub fn reason(&self) -> (String, String) {
         self.conditions
             .iter()
             .find(|c| c.status != crate::ConditionStatus::True)
-            .or_else(|| self.conditions.last())
+            .or_else(|| self.conditions.first())
             .map(|c| (c.reason.clone(), c.message.clone()))
             .unwrap_or_default()
     }

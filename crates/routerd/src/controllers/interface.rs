@@ -133,13 +133,13 @@ impl Controller for InterfaceController {
                     StatusUpdate::new(
                         Phase::Up,
                         vec![
-                            exists,
                             Condition::new(
                                 "LinkUp",
                                 true,
                                 "OperUp",
                                 format!("oper state {}", link.oper_state),
                             ),
+                            exists,
                         ],
                     )
                 } else {
