@@ -116,8 +116,9 @@ pub async fn run(
             r.apply_rtt.percentile_ms(50.0),
             r.apply_rtt.percentile_ms(99.0),
         );
+        let worst = r.delivered.percentile_ms(100.0);
         eprintln!(
-            "  apply→long-poll run {}: p50 {a:.3} ms, p99 {b:.3} ms (apply round trip p50 {c:.3} ms, p99 {d:.3} ms; {applies} applies)",
+            "  apply→long-poll run {}: p50 {a:.3} ms, p99 {b:.3} ms, max {worst:.3} ms (apply round trip p50 {c:.3} ms, p99 {d:.3} ms; {applies} applies)",
             rep + 1
         );
         d50.push(a);

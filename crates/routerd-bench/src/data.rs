@@ -1,7 +1,8 @@
 //! Synthetic but realistic event data: ~50 topics from the catalogue, ~200 resources over several kinds,
 //! attributes of ~100 bytes, rows of ~200 bytes. Deterministic (seeded) so runs are comparable.
 
-use routerd_api::event::{NewEvent, Severity};
+use routerd_api::event::{EventSource, NewEvent, Severity};
+use routerd_api::time::Timestamp;
 use std::collections::BTreeMap;
 
 /// SplitMix64: small, fast, good enough for picking test data.
@@ -140,9 +141,29 @@ pub struct Row {
     pub source_kind: &'static str,
     pub source_instance: String,
     pub message: String,
+    /// The attributes as stored (JSON text).
     pub attributes: String,
+    /// The same attributes as a map, for publishing through the bus.
+    pub attribute_map: BTreeMap<String, String>,
     pub resource_kind: Option<&'static str>,
     pub resource_name: Option<String>,
+}
+
+impl Row {
+    /// The same event as a publisher hands it to the bus.
+    pub fn to_new_event(&self) -> NewEvent {
+        NewEvent {
+            time: Timestamp::now(),
+            topic: self.topic.to_string(),
+            severity: Severity::from_rank(self.severity),
+            source: EventSource {
+                kind: self.source_kind.to_string(),
+                instance: self.source_instance.clone(),
+            },
+            message: self.message.clone(),
+            attributes: self.attribute_map.clone(),
+        }
+    }
 }
 
 const SOURCES: [&str; 5] = [
@@ -220,25 +241,21 @@ impl Generator {
                 self.seq
             ),
             attributes: serde_json::to_string(&attrs).unwrap_or_else(|_| "{}".into()),
+            attribute_map: attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
             resource_kind: rk,
             resource_name: rn,
         }
     }
 }
 
-/// A bus event of ~200 bytes stored size, like the rows above. `extra` adds attributes (e.g. a send time).
-pub fn bench_event(topic: &str, i: u64) -> NewEvent {
-    let name = format!("bench-{:03}", i % 200);
-    NewEvent::new(
-        topic,
-        Severity::Info,
-        format!("benchmark event number {i} from the harness"),
-    )
-    .source("routerd-healthcheck", &name)
-    .resource("HealthCheck", &name)
-    .attr("seq", i.to_string())
-    .attr("target", "2001:db8::53")
-    .attr("rttMicros", (1000 + i % 5000).to_string())
+/// `n` events of the realistic mix, built once: publishers clone them (and stamp the time), so the bus
+/// and the SQLite peer store the same data.
+pub fn event_templates(seed: u64, n: usize) -> Vec<NewEvent> {
+    let mut g = Generator::new(seed);
+    (0..n).map(|_| g.row().to_new_event()).collect()
 }
 
 #[cfg(test)]

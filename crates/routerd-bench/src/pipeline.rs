@@ -3,20 +3,18 @@
 //! rate measured on the same disk in the same run; (b) latency from publish to persisted to delivered to a
 //! long-poller (`wait_for`) at paced rates.
 
-use crate::data::bench_event;
+use crate::data::event_templates;
 use crate::report::{median, Figure, Samples, Target};
 use crate::sqlite_insert::{insert_rate, remove_db};
 use anyhow::Context as _;
 use routerd::events::EventBus;
-use routerd_api::topic::TopicPattern;
+use routerd_api::time::Timestamp;
 use routerd_store::EventFilter;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-const TOPIC: &str = "routerd.virtual.bench.sample";
-const TOPIC_PATTERN: &str = "routerd.virtual.bench.*";
 const SENT_ATTR: &str = "bench.sentNanos";
 
 pub struct Options {
@@ -33,10 +31,14 @@ async fn throughput(dir: &Path, tag: &str, n: usize) -> anyhow::Result<(f64, u64
     remove_db(&db);
     let result = async {
         let bus = EventBus::open(&db).context("cannot open the event bus")?;
+        // The same seed and mix as the SQLite peer's rows.
+        let templates = event_templates(42, 1000);
         let before = bus.store().count()?;
         let start = Instant::now();
-        for i in 0..n as u64 {
-            bus.publish_nowait(bench_event(TOPIC, i));
+        for i in 0..n {
+            let mut e = templates[i % templates.len()].clone();
+            e.time = Timestamp::now();
+            bus.publish_nowait(e);
         }
         bus.flush().await;
         let secs = start.elapsed().as_secs_f64();
@@ -77,9 +79,9 @@ async fn latency_on(db: &Path, rate: u64, secs: f64) -> anyhow::Result<(Samples,
         let base = base.clone();
         let stop_rx = stop_rx.clone();
         tokio::spawn(async move {
+            // Every event (no topic filter), like a consumer of the whole stream.
             let mut filter = EventFilter {
                 since: start_cursor,
-                topics: vec![TopicPattern::parse(TOPIC_PATTERN).map_err(anyhow::Error::msg)?],
                 limit: 1000,
                 ..Default::default()
             };
@@ -116,6 +118,7 @@ async fn latency_on(db: &Path, rate: u64, secs: f64) -> anyhow::Result<(Samples,
     let publisher = {
         let bus = bus.clone();
         let base = base.clone();
+        let templates = event_templates(7, 1000);
         std::thread::Builder::new()
             .name("bench-publisher".into())
             .spawn(move || {
@@ -128,7 +131,9 @@ async fn latency_on(db: &Path, rate: u64, secs: f64) -> anyhow::Result<(Samples,
                         std::thread::sleep(due - now);
                     }
                     let sent = base.elapsed().as_nanos() as u64;
-                    bus.publish_nowait(bench_event(TOPIC, i).attr(SENT_ATTR, sent.to_string()));
+                    let mut e = templates[i as usize % templates.len()].clone();
+                    e.time = Timestamp::now();
+                    bus.publish_nowait(e.attr(SENT_ATTR, sent.to_string()));
                 }
                 total
             })?

@@ -36,8 +36,14 @@ impl Default for RetentionPolicy {
     }
 }
 
+/// A write to another table of `routerd.db`, run by the writer thread so that routerd has exactly one
+/// SQLite writer (two connections writing the same file wait on each other in SQLite's busy handler).
+pub type WriteOp =
+    Box<dyn FnOnce(&rusqlite::Transaction<'_>) -> Result<(), rusqlite::Error> + Send>;
+
 enum WriterMsg {
     Append(NewEvent, Option<Ack>),
+    Write(WriteOp),
     /// Events imported from another stream plus the consumer cursor that covers them, committed in one
     /// transaction so a restart neither loses nor repeats them.
     Import(Vec<NewEvent>, String, String, Ack),
@@ -123,6 +129,11 @@ impl EventStore {
     /// Queues an event; never blocks on the disk. `ack` is called once it is committed.
     pub fn append(&self, event: NewEvent, ack: Option<Ack>) -> Result<(), StoreError> {
         self.send(WriterMsg::Append(event, ack))
+    }
+
+    /// Queues a write to another table; it commits in order with everything queued before it.
+    pub fn write(&self, op: WriteOp) -> Result<(), StoreError> {
+        self.send(WriterMsg::Write(op))
     }
 
     /// Stores `events` and sets meta `key` = `value` in the same transaction; `ack` receives the cursor of
@@ -265,11 +276,24 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriterMsg>, on_commit: C
             }
         }
         let mut events = Vec::new();
+        let mut writes: Vec<WriteOp> = Vec::new();
         let mut after: Vec<WriterMsg> = Vec::new();
         for m in batch {
             match m {
                 WriterMsg::Append(e, ack) => events.push((e, ack)),
+                WriterMsg::Write(op) => writes.push(op),
                 other => after.push(other),
+            }
+        }
+        if !writes.is_empty() {
+            let result = conn.transaction().and_then(|tx| {
+                for op in writes {
+                    op(&tx)?;
+                }
+                tx.commit()
+            });
+            if let Err(e) = result {
+                tracing::error!(error = %e, "state write could not be stored");
             }
         }
         if !events.is_empty() {
@@ -313,7 +337,7 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriterMsg>, on_commit: C
                     done(apply_retention(&mut conn, policy).map_err(|e| e.to_string()))
                 }
                 WriterMsg::Flush(done) => done(),
-                WriterMsg::Append(..) => {}
+                WriterMsg::Append(..) | WriterMsg::Write(..) => {}
             }
         }
     }

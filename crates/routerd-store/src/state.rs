@@ -1,27 +1,64 @@
 //! Resource status objects and records of what routerd installed on the host (so a delete removes
-//! exactly that, even after a restart).
+//! exactly that, even after a restart). Reads come from memory; writes update memory at once and are
+//! persisted in order by the event store's single writer thread, so status writes never contend with
+//! event commits for SQLite's write lock.
 
 use crate::db;
+use crate::event_store::EventStore;
 use crate::StoreError;
-use rusqlite::{Connection, OptionalExtension};
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
+
+type Key = (String, String);
 
 pub struct StateStore {
-    conn: Mutex<Connection>,
+    status: Mutex<HashMap<Key, serde_json::Value>>,
+    artifacts: Mutex<HashMap<Key, serde_json::Value>>,
+    writer: EventStore,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn load(
+    conn: &rusqlite::Connection,
+    sql: &str,
+) -> Result<HashMap<Key, serde_json::Value>, StoreError> {
+    let mut stmt = conn.prepare(sql)?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
+    let mut out = HashMap::new();
+    for row in rows {
+        let (k, n, s) = row?;
+        let v =
+            serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(format!("{k}/{n}: {e}")))?;
+        out.insert((k, n), v);
+    }
+    Ok(out)
 }
 
 impl StateStore {
-    pub fn open(path: &Path) -> Result<StateStore, StoreError> {
+    /// Loads what is stored; later writes go through `writer` (the event store of the same database).
+    pub fn open(path: &Path, writer: EventStore) -> Result<StateStore, StoreError> {
+        let conn = db::open(path)?;
+        let status = load(&conn, "SELECT kind, name, status FROM resource_status")?;
+        let artifacts = load(&conn, "SELECT kind, name, artifact FROM owned_artifacts")?;
         Ok(StateStore {
-            conn: Mutex::new(db::open(path)?),
+            status: Mutex::new(status),
+            artifacts: Mutex::new(artifacts),
+            writer,
         })
     }
 
-    fn conn(&self) -> Result<std::sync::MutexGuard<'_, Connection>, StoreError> {
-        self.conn
-            .lock()
-            .map_err(|_| StoreError::Corrupt("state lock poisoned".into()))
+    fn persist(&self, op: crate::event_store::WriteOp) -> Result<(), StoreError> {
+        self.writer.write(op)
     }
 
     pub fn put_status(
@@ -30,41 +67,36 @@ impl StateStore {
         name: &str,
         status: &serde_json::Value,
     ) -> Result<(), StoreError> {
-        self.conn()?.execute(
-            "INSERT INTO resource_status (kind, name, status) VALUES (?1, ?2, ?3)
-             ON CONFLICT(kind, name) DO UPDATE SET status = excluded.status",
-            rusqlite::params![kind, name, status.to_string()],
-        )?;
-        Ok(())
+        lock(&self.status).insert((kind.to_string(), name.to_string()), status.clone());
+        let (k, n, v) = (kind.to_string(), name.to_string(), status.to_string());
+        self.persist(Box::new(move |tx| {
+            tx.execute(
+                "INSERT INTO resource_status (kind, name, status) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(kind, name) DO UPDATE SET status = excluded.status",
+                rusqlite::params![k, n, v],
+            )
+            .map(|_| ())
+        }))
     }
 
     pub fn delete_status(&self, kind: &str, name: &str) -> Result<(), StoreError> {
-        self.conn()?.execute(
-            "DELETE FROM resource_status WHERE kind = ?1 AND name = ?2",
-            [kind, name],
-        )?;
-        Ok(())
+        lock(&self.status).remove(&(kind.to_string(), name.to_string()));
+        let (k, n) = (kind.to_string(), name.to_string());
+        self.persist(Box::new(move |tx| {
+            tx.execute(
+                "DELETE FROM resource_status WHERE kind = ?1 AND name = ?2",
+                [k, n],
+            )
+            .map(|_| ())
+        }))
     }
 
     /// Every stored status, as (kind, name, status).
     pub fn all_status(&self) -> Result<Vec<(String, String, serde_json::Value)>, StoreError> {
-        let c = self.conn()?;
-        let mut stmt = c.prepare("SELECT kind, name, status FROM resource_status")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (k, n, s) = row?;
-            let v = serde_json::from_str(&s)
-                .map_err(|e| StoreError::Corrupt(format!("status of {k}/{n}: {e}")))?;
-            out.push((k, n, v));
-        }
-        Ok(out)
+        Ok(lock(&self.status)
+            .iter()
+            .map(|((k, n), v)| (k.clone(), n.clone(), v.clone()))
+            .collect())
     }
 
     pub fn put_artifact(
@@ -73,12 +105,16 @@ impl StateStore {
         name: &str,
         artifact: &serde_json::Value,
     ) -> Result<(), StoreError> {
-        self.conn()?.execute(
-            "INSERT INTO owned_artifacts (kind, name, artifact) VALUES (?1, ?2, ?3)
-             ON CONFLICT(kind, name) DO UPDATE SET artifact = excluded.artifact",
-            rusqlite::params![kind, name, artifact.to_string()],
-        )?;
-        Ok(())
+        lock(&self.artifacts).insert((kind.to_string(), name.to_string()), artifact.clone());
+        let (k, n, v) = (kind.to_string(), name.to_string(), artifact.to_string());
+        self.persist(Box::new(move |tx| {
+            tx.execute(
+                "INSERT INTO owned_artifacts (kind, name, artifact) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(kind, name) DO UPDATE SET artifact = excluded.artifact",
+                rusqlite::params![k, n, v],
+            )
+            .map(|_| ())
+        }))
     }
 
     pub fn get_artifact(
@@ -86,48 +122,56 @@ impl StateStore {
         kind: &str,
         name: &str,
     ) -> Result<Option<serde_json::Value>, StoreError> {
-        let c = self.conn()?;
-        let s: Option<String> = c
-            .query_row(
-                "SELECT artifact FROM owned_artifacts WHERE kind = ?1 AND name = ?2",
-                [kind, name],
-                |r| r.get(0),
-            )
-            .optional()?;
-        s.map(|s| {
-            serde_json::from_str(&s)
-                .map_err(|e| StoreError::Corrupt(format!("artifact of {kind}/{name}: {e}")))
-        })
-        .transpose()
+        Ok(lock(&self.artifacts)
+            .get(&(kind.to_string(), name.to_string()))
+            .cloned())
     }
 
     pub fn delete_artifact(&self, kind: &str, name: &str) -> Result<(), StoreError> {
-        self.conn()?.execute(
-            "DELETE FROM owned_artifacts WHERE kind = ?1 AND name = ?2",
-            [kind, name],
-        )?;
-        Ok(())
+        lock(&self.artifacts).remove(&(kind.to_string(), name.to_string()));
+        let (k, n) = (kind.to_string(), name.to_string());
+        self.persist(Box::new(move |tx| {
+            tx.execute(
+                "DELETE FROM owned_artifacts WHERE kind = ?1 AND name = ?2",
+                [k, n],
+            )
+            .map(|_| ())
+        }))
     }
 
     /// Names with a recorded artifact of `kind` (to find what must be removed after a delete).
     pub fn artifact_names(&self, kind: &str) -> Result<Vec<String>, StoreError> {
-        let c = self.conn()?;
-        let mut stmt =
-            c.prepare("SELECT name FROM owned_artifacts WHERE kind = ?1 ORDER BY name")?;
-        let rows = stmt.query_map([kind], |r| r.get::<_, String>(0))?;
-        rows.collect::<Result<Vec<_>, _>>()
-            .map_err(StoreError::from)
+        let mut names: Vec<String> = lock(&self.artifacts)
+            .keys()
+            .filter(|(k, _)| k == kind)
+            .map(|(_, n)| n.clone())
+            .collect();
+        names.sort();
+        Ok(names)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    fn flush(s: &EventStore) {
+        let (tx, rx) = mpsc::channel();
+        s.flush(Box::new(move || {
+            let _ = tx.send(());
+        }))
+        .unwrap();
+        rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    }
 
     #[test]
-    fn status_and_artifacts_round_trip() {
+    fn status_and_artifacts_round_trip_and_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let s = StateStore::open(&dir.path().join("routerd.db")).unwrap();
+        let db = dir.path().join("routerd.db");
+        let events = EventStore::open(&db, 1, Box::new(|_| {})).unwrap();
+        let s = StateStore::open(&db, events.clone()).unwrap();
         s.put_status("Interface", "lan", &serde_json::json!({"phase": "Up"}))
             .unwrap();
         s.put_status("Interface", "lan", &serde_json::json!({"phase": "Pending"}))
@@ -139,15 +183,19 @@ mod tests {
             &serde_json::json!({"address": "192.0.2.1/24"}),
         )
         .unwrap();
+        s.put_artifact("IPv4StaticAddress", "gone", &serde_json::json!({}))
+            .unwrap();
+        s.delete_artifact("IPv4StaticAddress", "gone").unwrap();
         assert_eq!(s.artifact_names("IPv4StaticAddress").unwrap(), ["lan"]);
-        assert!(s
-            .get_artifact("IPv4StaticAddress", "lan")
-            .unwrap()
-            .is_some());
-        s.delete_artifact("IPv4StaticAddress", "lan").unwrap();
-        assert!(s
+        flush(&events);
+        let again = StateStore::open(&db, events.clone()).unwrap();
+        assert_eq!(again.all_status().unwrap()[0].2["phase"], "Pending");
+        assert_eq!(again.artifact_names("IPv4StaticAddress").unwrap(), ["lan"]);
+        again.delete_artifact("IPv4StaticAddress", "lan").unwrap();
+        assert!(again
             .get_artifact("IPv4StaticAddress", "lan")
             .unwrap()
             .is_none());
+        events.close();
     }
 }

@@ -76,7 +76,9 @@ pub async fn run(
     let bus = EventBus::open(&db)
         .with_context(|| format!("cannot open the event store {}", db.display()))?;
     let ledger = Ledger::open(&db).context("cannot open the config ledger")?;
-    let state = Arc::new(StateStore::open(&db).context("cannot open the status store")?);
+    let state = Arc::new(
+        StateStore::open(&db, bus.store().clone()).context("cannot open the status store")?,
+    );
     let config = Arc::new(
         ConfigService::open(ledger, bus.clone()).context("cannot load the current generation")?,
     );

@@ -455,7 +455,7 @@ mod tests {
         let bus = EventBus::open(&db).unwrap();
         let config =
             Arc::new(ConfigService::open(Ledger::open(&db).unwrap(), bus.clone()).unwrap());
-        let state = Arc::new(StateStore::open(&db).unwrap());
+        let state = Arc::new(StateStore::open(&db, bus.store().clone()).unwrap());
         let status = Arc::new(StatusBook::load(state.clone(), bus.clone()));
         let (_sv_stop, sv_stop) = watch::channel(false);
         let supervisor = Arc::new(crate::supervisor::Supervisor::new(
