@@ -74,6 +74,7 @@ pub struct EventStore {
 struct Inner {
     tx: Mutex<Option<mpsc::Sender<WriterMsg>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    checkpointer: Mutex<Option<(mpsc::Sender<()>, JoinHandle<()>)>>,
     readers: Vec<Mutex<Connection>>,
     path: PathBuf,
 }
@@ -89,6 +90,15 @@ impl EventStore {
         on_commit: CommitHook,
     ) -> Result<EventStore, StoreError> {
         let conn = db::open(path)?;
+        // Checkpoints move WAL pages into the database file; done by the writer on commit they put
+        // fsyncs in publishers' latency. A separate thread checkpoints passively instead.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let checkpoint_conn = db::open(path)?;
+        let (cp_stop, cp_rx) = mpsc::channel::<()>();
+        let checkpointer = std::thread::Builder::new()
+            .name("wal-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpoint_conn, cp_rx))
+            .map_err(|e| StoreError::Corrupt(format!("cannot start the checkpoint thread: {e}")))?;
         let mut pool = Vec::new();
         for _ in 0..readers.max(1) {
             pool.push(Mutex::new(db::open(path)?));
@@ -104,6 +114,7 @@ impl EventStore {
             inner: Arc::new(Inner {
                 tx: Mutex::new(Some(tx)),
                 writer: Mutex::new(Some(writer)),
+                checkpointer: Mutex::new(Some((cp_stop, checkpointer))),
                 readers: pool,
                 path: path.to_path_buf(),
             }),
@@ -183,15 +194,9 @@ impl EventStore {
         self.send(WriterMsg::Flush(done))
     }
 
-    /// Stops accepting events, commits what is queued and joins the writer thread.
+    /// Stops accepting events, commits what is queued and joins the writer and checkpoint threads.
     pub fn close(&self) {
-        if let Ok(mut tx) = self.inner.tx.lock() {
-            tx.take();
-        }
-        let handle = self.inner.writer.lock().ok().and_then(|mut w| w.take());
-        if let Some(h) = handle {
-            let _ = h.join();
-        }
+        self.inner.shutdown();
     }
 
     fn with_reader<T>(
@@ -237,13 +242,39 @@ impl EventStore {
     }
 }
 
-impl Drop for Inner {
-    fn drop(&mut self) {
+impl Inner {
+    fn shutdown(&self) {
         if let Ok(mut tx) = self.tx.lock() {
             tx.take();
         }
         if let Some(h) = self.writer.lock().ok().and_then(|mut w| w.take()) {
             let _ = h.join();
+        }
+        if let Some((stop, h)) = self.checkpointer.lock().ok().and_then(|mut c| c.take()) {
+            drop(stop);
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Passive checkpoints every 250 ms until the sender is dropped, then a final one.
+fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>) {
+    loop {
+        let done = !matches!(
+            stop.recv_timeout(Duration::from_millis(250)),
+            Err(mpsc::RecvTimeoutError::Timeout)
+        );
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::debug!(error = %e, "checkpoint skipped");
+        }
+        if done {
+            return;
         }
     }
 }
@@ -399,36 +430,39 @@ fn insert_rows(
     Ok(cursors)
 }
 
+/// Rows removed by one retention pass at most: the writer thread does retention between batches, so a
+/// large backlog is removed in slices (the retention task comes back sooner) instead of stalling
+/// publishers for seconds.
+pub const RETENTION_CHUNK: i64 = 100_000;
+
 fn apply_retention(conn: &mut Connection, policy: RetentionPolicy) -> Result<u64, StoreError> {
     let cutoff = Timestamp::now().saturating_sub(policy.max_age).nanos();
-    let tx = conn.transaction()?;
+    // IMMEDIATE: take the write lock up front; a deferred read-then-write transaction fails with
+    // "database is locked" when another connection (the ledger) writes in between.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let max_by_age: Option<i64> = tx.query_row(
         "SELECT MAX(cursor) FROM events WHERE time < ?1",
         [cutoff],
         |r| r.get(0),
     )?;
-    let max_by_rows: Option<i64> = tx
-        .query_row(
-            "SELECT cursor FROM events ORDER BY cursor DESC LIMIT 1 OFFSET ?1",
-            [policy.max_rows as i64],
-            |r| r.get(0),
-        )
-        .map(Some)
-        .or_else(|e| {
-            if matches!(e, rusqlite::Error::QueryReturnedNoRows) {
-                Ok(None)
-            } else {
-                Err(e)
-            }
+    let (min, max): (Option<i64>, Option<i64>) =
+        tx.query_row("SELECT MIN(cursor), MAX(cursor) FROM events", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
         })?;
-    let through = max_by_age.into_iter().chain(max_by_rows).max();
+    // Cursors are contiguous above what retention removed (AUTOINCREMENT, deletions only from the
+    // oldest end), so the row bound is arithmetic rather than an OFFSET scan.
+    let max_by_rows = match (min, max) {
+        (Some(min), Some(max)) => Some(max - policy.max_rows as i64).filter(|t| *t >= min),
+        _ => None,
+    };
     let mut removed = 0;
-    if let Some(through) = through {
-        removed = tx.execute("DELETE FROM events WHERE cursor <= ?1", [through])? as u64;
+    if let (Some(through), Some(min)) = (max_by_age.into_iter().chain(max_by_rows).max(), min) {
+        let bounded = through.min(min + RETENTION_CHUNK - 1);
+        removed = tx.execute("DELETE FROM events WHERE cursor <= ?1", [bounded])? as u64;
         tx.execute(
             "INSERT INTO meta (key, value) VALUES ('events_pruned_through', ?1)
              ON CONFLICT(key) DO UPDATE SET value = MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
-            [through.to_string()],
+            [bounded.to_string()],
         )?;
     }
     tx.commit()?;

@@ -36,8 +36,11 @@ pub struct Ledger {
 
 impl Ledger {
     pub fn open(path: &Path) -> Result<Ledger, StoreError> {
+        let conn = db::open(path)?;
+        // The event store's checkpoint thread checkpoints; a commit here never does.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         Ok(Ledger {
-            conn: Mutex::new(db::open(path)?),
+            conn: Mutex::new(conn),
         })
     }
 

@@ -31,24 +31,42 @@ fn placeholder(r: &Resource, handled: &[Kind]) -> ResourceStatus {
     }
 }
 
-/// Every desired resource with its status, as API objects, ordered by kind then name.
-pub fn resource_objects(app: &App) -> Vec<(Resource, Phase, serde_json::Value)> {
-    let desired = app.config.current();
-    let book = app.status.snapshot();
-    let handled = app.runtime.handled_kinds();
-    desired
-        .resources
-        .values()
-        .map(|r| {
-            let status = book
+/// A resource as the API shows it: the resource's own fields plus `status`, serialised in one pass.
+#[derive(serde::Serialize)]
+pub struct ResourceObject<'a> {
+    #[serde(flatten)]
+    pub resource: &'a Resource,
+    pub status: ResourceStatus,
+}
+
+/// The desired set and the status of each resource, for building [`ResourceObject`]s without copying
+/// the resources.
+pub struct ResourceSnapshot {
+    pub desired: std::sync::Arc<crate::config::DesiredState>,
+    book: std::collections::HashMap<routerd_api::ResourceId, ResourceStatus>,
+    handled: Vec<Kind>,
+}
+
+impl ResourceSnapshot {
+    pub fn take(app: &App) -> ResourceSnapshot {
+        ResourceSnapshot {
+            desired: app.config.current(),
+            book: app.status.snapshot(),
+            handled: app.runtime.handled_kinds(),
+        }
+    }
+
+    /// Every desired resource with its status, ordered by kind then name.
+    pub fn objects(&self) -> impl Iterator<Item = ResourceObject<'_>> {
+        self.desired.resources.values().map(|r| ResourceObject {
+            resource: r,
+            status: self
+                .book
                 .get(&r.id())
                 .cloned()
-                .unwrap_or_else(|| placeholder(r, &handled));
-            let mut v = serde_json::to_value(r).unwrap_or_default();
-            v["status"] = serde_json::to_value(&status).unwrap_or_default();
-            (r.clone(), status.phase, v)
+                .unwrap_or_else(|| placeholder(r, &self.handled)),
         })
-        .collect()
+    }
 }
 
 pub fn status(app: &App) -> StatusBody {

@@ -53,7 +53,7 @@ impl ChangeSource {
 }
 
 pub struct ConfigService {
-    ledger: Ledger,
+    ledger: Arc<Ledger>,
     bus: EventBus,
     write_lock: Mutex<()>,
     desired_tx: watch::Sender<Arc<DesiredState>>,
@@ -87,7 +87,7 @@ impl ConfigService {
         let last_apply = ledger.latest()?.map(|g| g.info.created_at);
         let (desired_tx, _) = watch::channel(Arc::new(state));
         Ok(ConfigService {
-            ledger,
+            ledger: Arc::new(ledger),
             bus,
             write_lock: Mutex::new(()),
             desired_tx,
@@ -276,22 +276,25 @@ impl ConfigService {
             serde_json::to_string(&list).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let manifest = to_yaml(&list).map_err(StoreError::Corrupt)?;
         let count = |a: ChangeAction| changes.iter().filter(|c| c.action == a).count() as u64;
-        let generation = self.ledger.commit(
-            previous,
-            NewGeneration {
-                source: source.as_str().to_string(),
-                resources_json,
-                manifest,
-                resource_count: list.len() as u64,
-                created: count(ChangeAction::Created),
-                updated: count(ChangeAction::Updated),
-                deleted: count(ChangeAction::Deleted),
-                rollback_of: match source {
-                    ChangeSource::Rollback(g) => Some(g),
-                    _ => None,
-                },
+        let new_generation = NewGeneration {
+            source: source.as_str().to_string(),
+            resources_json,
+            manifest,
+            resource_count: list.len() as u64,
+            created: count(ChangeAction::Created),
+            updated: count(ChangeAction::Updated),
+            deleted: count(ChangeAction::Deleted),
+            rollback_of: match source {
+                ChangeSource::Rollback(g) => Some(g),
+                _ => None,
             },
-        )?;
+        };
+        let ledger = self.ledger.clone();
+        // The commit fsyncs: off the async workers.
+        let generation =
+            tokio::task::spawn_blocking(move || ledger.commit(previous, new_generation))
+                .await
+                .map_err(|e| StoreError::Corrupt(format!("ledger task failed: {e}")))??;
         next.generation = generation;
         self.desired_tx.send_replace(Arc::new(next));
         if let Ok(mut t) = self.last_apply.lock() {

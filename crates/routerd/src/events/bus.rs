@@ -96,6 +96,15 @@ impl EventBus {
         self.store.query(filter)
     }
 
+    /// [`EventBus::query`] on the blocking pool, so a slow scan never holds an async worker.
+    pub async fn query_async(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError> {
+        let store = self.store.clone();
+        let filter = filter.clone();
+        tokio::task::spawn_blocking(move || store.query(&filter))
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("query task failed: {e}")))?
+    }
+
     /// Long-poll: returns as soon as at least one event matches after `filter.since`, or empty when
     /// `wait` has passed or `stop` fires.
     pub async fn wait_for(
@@ -110,7 +119,7 @@ impl EventBus {
         let mut since_checked = false;
         loop {
             rx.borrow_and_update();
-            let found = self.query(&filter)?;
+            let found = self.query_async(&filter).await?;
             if !found.is_empty() || wait.is_zero() {
                 return Ok(found);
             }

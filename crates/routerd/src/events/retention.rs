@@ -30,13 +30,20 @@ pub async fn run(
         {
             return;
         }
+        let mut next = RETENTION_INTERVAL;
         match rx.await {
-            Ok(Ok(n)) if n > 0 => tracing::info!(removed = n, "event retention removed old events"),
+            Ok(Ok(n)) if n > 0 => {
+                tracing::info!(removed = n, "event retention removed old events");
+                if n >= routerd_store::event_store::RETENTION_CHUNK as u64 {
+                    // A backlog: come back soon for the next slice.
+                    next = Duration::from_secs(1);
+                }
+            }
             Ok(Err(e)) => tracing::warn!(error = %e, "event retention failed"),
             _ => {}
         }
         tokio::select! {
-            _ = tokio::time::sleep(RETENTION_INTERVAL) => {}
+            _ = tokio::time::sleep(next) => {}
             _ = crate::shutdown::stopped(&mut stop) => return,
         }
     }

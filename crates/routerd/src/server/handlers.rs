@@ -7,8 +7,7 @@ use super::response::{ok, Body, Failure};
 use crate::status_report;
 use hyper::Response;
 use routerd_api::control::{
-    ApplyRequest, DeleteRequest, ErrorCode, EventList, GenerationList, Health, ResourceList,
-    RollbackRequest,
+    ApplyRequest, DeleteRequest, ErrorCode, EventList, GenerationList, Health, RollbackRequest,
 };
 use routerd_api::duration::parse_duration;
 use routerd_api::topic::TopicPattern;
@@ -103,19 +102,24 @@ fn resources(app: &App, query: &Query) -> Result<Response<Body>, Failure> {
             .ok_or_else(|| format!("{l:?} is not key=value"))
     })?;
     let name = query.get("name");
-    let items = status_report::resource_objects(app)
-        .into_iter()
-        .filter(|(r, phase_of, _)| {
+    let snapshot = status_report::ResourceSnapshot::take(app);
+    let items: Vec<_> = snapshot
+        .objects()
+        .filter(|o| {
+            let r = o.resource;
             kind.is_none_or(|k| r.kind == k)
                 && name.is_none_or(|n| r.name() == n)
-                && phase.is_none_or(|p| *phase_of == p)
+                && phase.is_none_or(|p| o.status.phase == p)
                 && label
                     .as_ref()
                     .is_none_or(|(k, v)| r.metadata.labels.get(k) == Some(v))
         })
-        .map(|(_, _, v)| v)
         .collect();
-    Ok(ok("ResourceList", &ResourceList { items }))
+    #[derive(serde::Serialize)]
+    struct List<'a> {
+        items: Vec<status_report::ResourceObject<'a>>,
+    }
+    Ok(ok("ResourceList", &List { items }))
 }
 
 fn resource(app: &App, params: &[String]) -> Result<Response<Body>, Failure> {
@@ -131,10 +135,10 @@ fn resource(app: &App, params: &[String]) -> Result<Response<Body>, Failure> {
     let kind = Kind::lookup(k)
         .ok_or_else(|| Failure::new(ErrorCode::NotFound, format!("unknown kind {k:?}")))?;
     let id = ResourceId::new(kind, n);
-    status_report::resource_objects(app)
-        .into_iter()
-        .find(|(r, _, _)| r.id() == id)
-        .map(|(_, _, v)| super::response::json(hyper::StatusCode::OK, &v))
+    let snapshot = status_report::ResourceSnapshot::take(app);
+    let found = snapshot.objects().find(|o| o.resource.id() == id);
+    found
+        .map(|o| super::response::json_body(hyper::StatusCode::OK, &o))
         .ok_or_else(|| {
             Failure::new(
                 ErrorCode::NotFound,
@@ -183,7 +187,7 @@ async fn events(app: &App, query: &Query) -> Result<Response<Body>, Failure> {
         latest,
     };
     let items = if wait.is_zero() {
-        app.bus.query(&filter)?
+        app.bus.query_async(&filter).await?
     } else {
         app.bus.wait_for(&filter, wait, app.stop.clone()).await?
     };

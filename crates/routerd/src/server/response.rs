@@ -19,8 +19,37 @@ pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
     r
 }
 
+/// `{"apiVersion", "kind", ...body}` serialised straight to bytes (no intermediate JSON tree).
+#[derive(serde::Serialize)]
+struct Envelope<'a, T: serde::Serialize> {
+    #[serde(rename = "apiVersion")]
+    api_version: &'static str,
+    kind: &'a str,
+    #[serde(flatten)]
+    body: &'a T,
+}
+
 pub fn ok<T: serde::Serialize>(kind: &str, body: &T) -> Response<Body> {
-    json(StatusCode::OK, &envelope(kind, body))
+    json_body(
+        StatusCode::OK,
+        &Envelope {
+            api_version: routerd_api::CONTROL_API_VERSION,
+            kind,
+            body,
+        },
+    )
+}
+
+/// Any serialisable value as a JSON response.
+pub fn json_body<T: serde::Serialize + ?Sized>(status: StatusCode, value: &T) -> Response<Body> {
+    let bytes = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+    let mut r = Response::new(Full::new(Bytes::from(bytes)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    r
 }
 
 /// An API error with its stable code; the HTTP status follows from the code.
