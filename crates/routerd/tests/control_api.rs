@@ -286,7 +286,14 @@ async fn apply_reconcile_repair_delete() {
         .collect();
     assert_eq!(
         names,
-        ["address", "healthcheck", "interface", "retention", "route"]
+        [
+            "address",
+            "dhcpv4-client",
+            "healthcheck",
+            "interface",
+            "retention",
+            "route"
+        ]
     );
     for item in c["items"].as_array().unwrap() {
         assert!(item["reconcileCount"].as_u64().unwrap() >= 1, "{item}");

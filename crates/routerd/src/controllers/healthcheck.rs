@@ -33,58 +33,63 @@ impl Controller for HealthCheckController {
         Box::pin(async move {
             let mut requeue = None;
             let mut names = Vec::new();
+            let gen = ctx.desired.generation;
+            // First make sure every daemon runs with its current config ...
+            let mut running = Vec::new();
             for r in ctx.desired.of_kind(Kind::HealthCheck) {
                 let ResourceSpec::HealthCheck(spec) = &r.spec else {
                     continue;
                 };
-                let id = r.id();
-                let gen = ctx.desired.generation;
                 names.push(r.name().to_string());
                 let source_ifname = spec
                     .source_interface
                     .as_deref()
                     .and_then(|i| ifname_of(ctx, i));
                 let config = serde_json::json!({"spec": spec, "sourceIfname": source_ifname});
-                let view = match ctx
-                    .supervisor
-                    .ensure(DaemonRequest {
-                        executable: EXECUTABLE,
-                        instance: r.name().to_string(),
-                        config,
-                    })
-                    .await
-                {
-                    Ok(v) => v,
+                let request_ = DaemonRequest {
+                    executable: EXECUTABLE,
+                    instance: r.name().to_string(),
+                    config,
+                };
+                match ctx.supervisor.ensure(request_).await {
+                    Ok(view) => running.push((r.id(), view)),
                     Err(e) => {
                         let reason = match e {
                             SupervisorError::ExecutableMissing(..) => "DaemonNotFound",
                             SupervisorError::Config { .. } => "DaemonConfigFailed",
                         };
+                        let cond = Condition::new("DaemonRunning", false, reason, e.to_string());
                         ctx.status
-                            .set(
-                                &id,
-                                gen,
-                                StatusUpdate::new(
-                                    Phase::Error,
-                                    vec![Condition::new(
-                                        "DaemonRunning",
-                                        false,
-                                        reason,
-                                        e.to_string(),
-                                    )],
-                                ),
-                            )
+                            .set(&r.id(), gen, StatusUpdate::new(Phase::Error, vec![cond]))
                             .await;
                         requeue = Some(Duration::from_secs(10));
-                        continue;
                     }
-                };
-                let answer =
-                    request(&view.socket, "GET", "/v1/status", Duration::from_secs(2)).await;
-                let projected = answer.ok().and_then(|v| {
+                }
+            }
+            // ... then read every daemon's status at once (one slow daemon does not delay the others).
+            let mut reads = tokio::task::JoinSet::new();
+            for (i, (_, view)) in running.iter().enumerate() {
+                let socket = view.socket.clone();
+                reads.spawn(async move {
+                    (
+                        i,
+                        request(&socket, "GET", "/v1/status", Duration::from_secs(2))
+                            .await
+                            .ok(),
+                    )
+                });
+            }
+            let mut answers = vec![None; running.len()];
+            while let Some(Ok((i, answer))) = reads.join_next().await {
+                if let Some(slot) = answers.get_mut(i) {
+                    *slot = answer;
+                }
+            }
+            for ((id, view), answer) in running.into_iter().zip(answers) {
+                let projected = answer.and_then(|v| {
                     let resources: Vec<DaemonResourceStatus> =
                         serde_json::from_value(v["resources"].clone()).ok()?;
-                    resources.into_iter().find(|s| s.resource.name == r.name())
+                    resources.into_iter().find(|s| s.resource.name == id.name)
                 });
                 let update = match projected {
                     Some(s) => {
@@ -113,7 +118,7 @@ impl Controller for HealthCheckController {
                                 ),
                             ),
                         };
-                        // Keep the last known probe fields while the daemon restarts; only the condition says why.
+                        // Keep the last known probe fields while the daemon restarts; the condition says why.
                         let previous = ctx.status.get(&id);
                         let phase = previous.as_ref().map(|p| p.phase).unwrap_or(Phase::Pending);
                         let mut u = StatusUpdate::new(

@@ -3,6 +3,7 @@
 //! retries and the bookkeeping shown in `/controllers`.
 
 pub mod address;
+pub mod dhcpv4;
 pub mod healthcheck;
 pub mod interface;
 pub mod ownership;
@@ -26,6 +27,7 @@ pub fn builtin(
         Arc::new(address::AddressController),
         Arc::new(route::RouteController),
         Arc::new(healthcheck::HealthCheckController),
+        Arc::new(dhcpv4::DHCPv4ClientController),
         Arc::new(retention::RetentionController { policy: retention }),
     ]
 }

@@ -1,0 +1,557 @@
+//! `DHCPv4Client`: runs one `routerd-dhcpv4-client` per resource and installs what its lease says —
+//! the address (`applyAddress`), the default route (`installDefaultRoute`, `routeMetric`) and the
+//! classless static routes (RFC 3442: they replace the router option) — through netlink. Whatever it
+//! installed is recorded, and removed exactly on expiry, release or delete. The daemon never touches
+//! the host itself: it holds the protocol, routerd holds the host.
+
+use super::interface::ifname_of;
+use super::ownership::{self, Artifact, RemoveFuture};
+use super::runtime::{Action, Context, Controller, ReconcileFuture};
+use super::status_book::StatusUpdate;
+use crate::daemon_client::request;
+use crate::supervisor::{DaemonRequest, DaemonState, SupervisorError};
+use routerd_api::daemon::DaemonResourceStatus;
+use routerd_api::event::{topics, NewEvent};
+use routerd_api::spec::ResourceSpec;
+use routerd_api::{Condition, ConditionStatus, Kind, Phase, Severity};
+use routerd_host::{HostError, Ipv4Address, Ipv4Route, MAIN_TABLE};
+use serde::{Deserialize, Serialize};
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+pub const EXECUTABLE: &str = "routerd-dhcpv4-client";
+const KIND: Kind = Kind::DHCPv4Client;
+/// `routeMetric` default (`resources.md`).
+const DEFAULT_METRIC: u32 = 100;
+
+pub struct DHCPv4ClientController;
+
+/// Everything installed for one lease.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct LeaseArtifact {
+    ifname: String,
+    address: Option<AddrSpec>,
+    routes: Vec<RouteSpec>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct AddrSpec {
+    ifindex: u32,
+    address: Ipv4Addr,
+    prefix_len: u8,
+}
+
+impl AddrSpec {
+    fn host(self) -> Ipv4Address {
+        Ipv4Address {
+            ifindex: self.ifindex,
+            address: self.address,
+            prefix_len: self.prefix_len,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct RouteSpec {
+    destination: Ipv4Addr,
+    prefix_len: u8,
+    gateway: Ipv4Addr,
+    ifindex: u32,
+    metric: u32,
+}
+
+impl RouteSpec {
+    fn route(&self) -> Ipv4Route {
+        Ipv4Route {
+            destination: self.destination,
+            prefix_len: self.prefix_len,
+            gateway: Some(self.gateway),
+            ifindex: Some(self.ifindex),
+            metric: Some(self.metric),
+            table: MAIN_TABLE,
+        }
+    }
+}
+
+async fn emit(ctx: &Context, topic: &str, name: &str, message: String, attrs: &[(&str, String)]) {
+    let mut ev = NewEvent::new(topic, Severity::Info, message).resource(KIND.as_str(), name);
+    for (k, v) in attrs {
+        ev = ev.attr(k, v.clone());
+    }
+    if let Err(e) = ctx.bus.publish(ev).await {
+        tracing::warn!(error = %e, "dhcpv4 event could not be stored");
+    }
+}
+
+async fn remove_route(
+    ctx: &Context,
+    name: &str,
+    r: &RouteSpec,
+    reason: &str,
+) -> Result<(), String> {
+    let route = r.route();
+    match ctx.host.del_ipv4_route(route).await {
+        Ok(()) => {
+            emit(
+                ctx,
+                topics::ROUTE_REMOVED,
+                name,
+                format!("removed route {route} ({reason})"),
+                &[
+                    ("destination", format!("{}/{}", r.destination, r.prefix_len)),
+                    ("reason", reason.into()),
+                ],
+            )
+            .await;
+            Ok(())
+        }
+        Err(HostError::NotFound(_)) => Ok(()),
+        Err(e) => Err(format!("could not remove route {route}: {e}")),
+    }
+}
+
+async fn remove_address(
+    ctx: &Context,
+    name: &str,
+    a: AddrSpec,
+    ifname: &str,
+    reason: &str,
+) -> Result<(), String> {
+    match ctx.host.del_ipv4_address(a.host()).await {
+        Ok(()) => {
+            let cidr = format!("{}/{}", a.address, a.prefix_len);
+            emit(
+                ctx,
+                topics::ADDRESS_REMOVED,
+                name,
+                format!("removed {cidr} from {ifname} ({reason})"),
+                &[
+                    ("address", cidr),
+                    ("interface", ifname.into()),
+                    ("reason", reason.into()),
+                ],
+            )
+            .await;
+            Ok(())
+        }
+        Err(HostError::NotFound(_)) => Ok(()),
+        Err(e) => Err(format!(
+            "could not remove {}/{} from {ifname}: {e}",
+            a.address, a.prefix_len
+        )),
+    }
+}
+
+impl Artifact for LeaseArtifact {
+    const KIND: Kind = KIND;
+    fn remove<'a>(&'a self, ctx: &'a Context, name: &'a str, reason: &'a str) -> RemoveFuture<'a> {
+        Box::pin(async move {
+            let mut errors = Vec::new();
+            for r in &self.routes {
+                if let Err(e) = remove_route(ctx, name, r, reason).await {
+                    errors.push(e);
+                }
+            }
+            if let Some(a) = self.address {
+                if let Err(e) = remove_address(ctx, name, a, &self.ifname, reason).await {
+                    errors.push(e);
+                }
+            }
+            if errors.is_empty() {
+                Ok(())
+            } else {
+                Err(errors.join("; "))
+            }
+        })
+    }
+}
+
+/// The lease as the daemon reports it (`observed`), the part this controller acts on.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ObservedLease {
+    address: Option<Ipv4Addr>,
+    prefix_length: Option<u8>,
+    gateway: Option<Ipv4Addr>,
+    #[serde(default)]
+    classless_routes: Vec<ClasslessRoute>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct ClasslessRoute {
+    destination: String,
+    gateway: String,
+}
+
+/// What the lease asks to have installed.
+fn wanted(
+    spec: &routerd_api::spec::DHCPv4ClientSpec,
+    lease: &ObservedLease,
+    ifindex: u32,
+    ifname: &str,
+) -> LeaseArtifact {
+    let mut out = LeaseArtifact {
+        ifname: ifname.to_string(),
+        ..Default::default()
+    };
+    let (Some(addr), Some(len)) = (lease.address, lease.prefix_length) else {
+        return out;
+    };
+    if spec.apply_address.unwrap_or(true) {
+        out.address = Some(AddrSpec {
+            ifindex,
+            address: addr,
+            prefix_len: len,
+        });
+    }
+    let metric = spec.route_metric.unwrap_or(DEFAULT_METRIC);
+    if !lease.classless_routes.is_empty() {
+        for r in &lease.classless_routes {
+            let Ok((dest, plen)) = routerd_api::spec::parse_ipv4_cidr(&r.destination) else {
+                continue;
+            };
+            let Ok(gw) = r.gateway.parse::<Ipv4Addr>() else {
+                continue;
+            };
+            if gw.is_unspecified() {
+                continue; // an on-link route: covered by the address's own prefix route
+            }
+            if plen == 0 && !spec.install_default_route.unwrap_or(true) {
+                continue;
+            }
+            out.routes.push(RouteSpec {
+                destination: dest,
+                prefix_len: plen,
+                gateway: gw,
+                ifindex,
+                metric,
+            });
+        }
+    } else if let (true, Some(gw)) = (spec.install_default_route.unwrap_or(true), lease.gateway) {
+        out.routes.push(RouteSpec {
+            destination: Ipv4Addr::UNSPECIFIED,
+            prefix_len: 0,
+            gateway: gw,
+            ifindex,
+            metric,
+        });
+    }
+    out
+}
+
+impl Controller for DHCPv4ClientController {
+    fn name(&self) -> &'static str {
+        "dhcpv4-client"
+    }
+    fn kinds(&self) -> &'static [Kind] {
+        &[KIND]
+    }
+    fn input_kinds(&self) -> &'static [Kind] {
+        &[KIND, Kind::Interface]
+    }
+    fn wake_topics(&self) -> &'static [&'static str] {
+        &["routerd.dhcpv4.**", "routerd.daemon.**"]
+    }
+    fn watches_host(&self) -> bool {
+        true
+    }
+    fn reconcile<'a>(&'a self, ctx: &'a Context) -> ReconcileFuture<'a> {
+        Box::pin(async move {
+            let mut requeue = None;
+            let mut names = Vec::new();
+            let gen = ctx.desired.generation;
+            let mut failures = ownership::remove_deleted::<LeaseArtifact>(ctx).await?;
+            let links =
+                ctx.host.links().await.map_err(|e| {
+                    super::runtime::ReconcileError(format!("cannot list links: {e}"))
+                })?;
+            for r in ctx.desired.of_kind(KIND) {
+                let ResourceSpec::DHCPv4Client(spec) = &r.spec else {
+                    continue;
+                };
+                let id = r.id();
+                let name = r.name();
+                names.push(name.to_string());
+                let Some(ifname) = ifname_of(ctx, &spec.interface) else {
+                    continue;
+                };
+                let Some(link) = links.iter().find(|l| l.name == ifname) else {
+                    let msg = format!(
+                        "Interface {:?} (link {ifname:?}) does not exist",
+                        spec.interface
+                    );
+                    ctx.status
+                        .set(
+                            &id,
+                            gen,
+                            StatusUpdate::new(
+                                Phase::Error,
+                                vec![Condition::new("LeaseBound", false, "InterfaceMissing", msg)],
+                            ),
+                        )
+                        .await;
+                    continue;
+                };
+                let config = serde_json::json!({"spec": spec, "ifname": ifname});
+                let view = match ctx
+                    .supervisor
+                    .ensure(DaemonRequest {
+                        executable: EXECUTABLE,
+                        instance: name.to_string(),
+                        config,
+                    })
+                    .await
+                {
+                    Ok(v) => v,
+                    Err(e) => {
+                        let reason = match e {
+                            SupervisorError::ExecutableMissing(..) => "DaemonNotFound",
+                            SupervisorError::Config { .. } => "DaemonConfigFailed",
+                        };
+                        ctx.status
+                            .set(
+                                &id,
+                                gen,
+                                StatusUpdate::new(
+                                    Phase::Error,
+                                    vec![Condition::new(
+                                        "LeaseBound",
+                                        false,
+                                        reason,
+                                        e.to_string(),
+                                    )],
+                                ),
+                            )
+                            .await;
+                        requeue = Some(Duration::from_secs(10));
+                        continue;
+                    }
+                };
+                let daemon: Option<DaemonResourceStatus> =
+                    request(&view.socket, "GET", "/v1/status", Duration::from_secs(2))
+                        .await
+                        .ok()
+                        .and_then(|v| {
+                            serde_json::from_value::<Vec<DaemonResourceStatus>>(
+                                v["resources"].clone(),
+                            )
+                            .ok()
+                        })
+                        .and_then(|rs| rs.into_iter().find(|s| s.resource.name == name));
+                let Some(daemon) = daemon else {
+                    requeue = Some(Duration::from_secs(1));
+                    let reason = if matches!(view.state, DaemonState::Backoff | DaemonState::Failed)
+                    {
+                        "DaemonRestarting"
+                    } else {
+                        "DaemonStarting"
+                    };
+                    let msg = view.last_error.clone().unwrap_or_else(|| {
+                        format!("waiting for {EXECUTABLE} on {}", view.socket.display())
+                    });
+                    let previous = ctx.status.get(&id);
+                    let mut u = StatusUpdate::new(
+                        previous.as_ref().map(|p| p.phase).unwrap_or(Phase::Pending),
+                        vec![Condition::new("DaemonRunning", false, reason, msg)],
+                    );
+                    if let Some(p) = previous {
+                        u.fields = p.fields;
+                    }
+                    ctx.status.set(&id, gen, u).await;
+                    continue;
+                };
+                let lease: ObservedLease =
+                    serde_json::from_value(serde_json::Value::Object(daemon.observed.clone()))
+                        .unwrap_or_default();
+                let want = if daemon.phase == Phase::Bound {
+                    wanted(spec, &lease, link.index, &ifname)
+                } else {
+                    LeaseArtifact {
+                        ifname: ifname.clone(),
+                        ..Default::default()
+                    }
+                };
+                let mut have: LeaseArtifact = ownership::recorded(ctx, name).unwrap_or_default();
+                // Remove what the lease no longer asks for (expiry, release, a new address or gateway).
+                for old in have.routes.clone() {
+                    if !want.routes.contains(&old) {
+                        let why = if want.address.is_none() {
+                            "lease gone"
+                        } else {
+                            "lease changed"
+                        };
+                        if let Err(e) = remove_route(ctx, name, &old, why).await {
+                            failures.push(e);
+                        }
+                        have.routes.retain(|r| *r != old);
+                    }
+                }
+                if let Some(old) = have.address.filter(|a| Some(*a) != want.address) {
+                    let why = if want.address.is_none() {
+                        "lease gone"
+                    } else {
+                        "lease changed"
+                    };
+                    if let Err(e) = remove_address(ctx, name, old, &have.ifname, why).await {
+                        failures.push(e);
+                    }
+                    have.address = None;
+                }
+                have.ifname = ifname.clone();
+                // Install what it asks for (also repairs what was removed behind routerd's back).
+                let mut addr_cond =
+                    Condition::new("AddressApplied", false, "NoLease", "no lease held");
+                if let Some(a) = want.address {
+                    match ctx.host.add_ipv4_address(a.host()).await {
+                        Ok(()) => {
+                            let cidr = format!("{}/{}", a.address, a.prefix_len);
+                            emit(
+                                ctx,
+                                topics::ADDRESS_APPLIED,
+                                name,
+                                format!("added leased {cidr} to {ifname}"),
+                                &[("address", cidr), ("interface", ifname.clone())],
+                            )
+                            .await;
+                            have.address = Some(a);
+                            addr_cond = Condition::new(
+                                "AddressApplied",
+                                true,
+                                "Added",
+                                format!("{}/{} on {ifname}", a.address, a.prefix_len),
+                            );
+                        }
+                        Err(HostError::AlreadyExists(_)) => {
+                            if have.address.is_none()
+                                && ownership::recorded::<LeaseArtifact>(ctx, name)
+                                    .and_then(|h| h.address)
+                                    != Some(a)
+                            {
+                                // Present but not ours: leave it (and never remove it later).
+                                addr_cond = Condition::new(
+                                    "AddressApplied",
+                                    true,
+                                    "PresentBeforeRouterd",
+                                    format!(
+                                        "{}/{} was already on {ifname}",
+                                        a.address, a.prefix_len
+                                    ),
+                                );
+                            } else {
+                                have.address = Some(a);
+                                addr_cond = Condition::new(
+                                    "AddressApplied",
+                                    true,
+                                    "Present",
+                                    format!("{}/{} on {ifname}", a.address, a.prefix_len),
+                                );
+                            }
+                        }
+                        Err(e) => {
+                            addr_cond =
+                                Condition::new("AddressApplied", false, "AddFailed", e.to_string());
+                            requeue = Some(Duration::from_secs(5));
+                        }
+                    }
+                } else if daemon.phase == Phase::Bound {
+                    addr_cond = Condition::new(
+                        "AddressApplied",
+                        false,
+                        "Disabled",
+                        "applyAddress is false",
+                    );
+                }
+                let mut route_cond =
+                    Condition::new("DefaultRouteInstalled", false, "NoLease", "no lease held");
+                if daemon.phase == Phase::Bound {
+                    route_cond = if want.routes.iter().any(|r| r.prefix_len == 0) {
+                        Condition::new("DefaultRouteInstalled", true, "Installed", "")
+                    } else {
+                        Condition::new(
+                            "DefaultRouteInstalled",
+                            false,
+                            "NotRequested",
+                            "installDefaultRoute is false or the lease has no router",
+                        )
+                    };
+                }
+                for r in &want.routes {
+                    let route = r.route();
+                    match ctx.host.add_ipv4_route(route).await {
+                        Ok(()) => {
+                            emit(
+                                ctx,
+                                topics::ROUTE_INSTALLED,
+                                name,
+                                format!("installed route {route} from the lease"),
+                                &[
+                                    ("destination", format!("{}/{}", r.destination, r.prefix_len)),
+                                    ("gateway", r.gateway.to_string()),
+                                ],
+                            )
+                            .await;
+                            if !have.routes.contains(r) {
+                                have.routes.push(*r);
+                            }
+                        }
+                        Err(HostError::AlreadyExists(_)) => {
+                            if !have.routes.contains(r)
+                                && ownership::recorded::<LeaseArtifact>(ctx, name)
+                                    .is_none_or(|h| !h.routes.contains(r))
+                            {
+                                // Same destination and metric already there from someone else.
+                                if r.prefix_len == 0 {
+                                    route_cond = Condition::new("DefaultRouteInstalled", false, "RouteConflict", format!("a default route with metric {} exists that routerd did not install", r.metric));
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            if r.prefix_len == 0 {
+                                route_cond = Condition::new(
+                                    "DefaultRouteInstalled",
+                                    false,
+                                    "InstallFailed",
+                                    format!("{route}: {e}"),
+                                );
+                            }
+                            requeue = Some(Duration::from_secs(5));
+                        }
+                    }
+                }
+                if let Some(d) = want.routes.iter().find(|r| r.prefix_len == 0) {
+                    if route_cond.status == ConditionStatus::True {
+                        route_cond.message =
+                            format!("default via {} dev {ifname} metric {}", d.gateway, d.metric);
+                    }
+                }
+                if have.address.is_none() && have.routes.is_empty() {
+                    if let Err(e) = ctx.state.delete_artifact(KIND.as_str(), name) {
+                        failures.push(e.to_string());
+                    }
+                } else if let Err(e) = ownership::record(ctx, name, &have) {
+                    failures.push(e);
+                }
+                let mut conditions = daemon.conditions.clone();
+                conditions
+                    .retain(|c| c.type_ != "AddressApplied" && c.type_ != "DefaultRouteInstalled");
+                conditions.push(addr_cond);
+                conditions.push(route_cond);
+                let mut u = StatusUpdate::new(daemon.phase, conditions);
+                u.fields.insert(
+                    "lease".into(),
+                    serde_json::Value::Object(daemon.observed.clone()),
+                );
+                u.since = daemon.since;
+                ctx.status.set(&id, gen, u).await;
+            }
+            ctx.supervisor.retain(EXECUTABLE, &names).await;
+            let desired = ctx.desired.clone();
+            ctx.status
+                .retain_kind(KIND, &|n| desired.get(KIND, n).is_some());
+            if !failures.is_empty() {
+                return Err(super::runtime::ReconcileError(failures.join("; ")));
+            }
+            Ok(requeue.map(Action::Requeue).unwrap_or(Action::Idle))
+        })
+    }
+}
