@@ -89,8 +89,15 @@ impl HealthDaemon {
                 tracing::warn!(error = %err, "event not recorded");
             }
         }
-        if let Err(e) = write_json_atomic(&self.state_path, &snapshot) {
-            tracing::warn!(error = %e, "state.json not written");
+        // state.json is fsynced: on the blocking pool, so long-polls waiting for the events just
+        // appended are answered at once instead of after the disk.
+        let path = self.state_path.clone();
+        let written =
+            tokio::task::spawn_blocking(move || write_json_atomic(&path, &snapshot)).await;
+        match written {
+            Ok(Err(e)) => tracing::warn!(error = %e, "state.json not written"),
+            Err(e) => tracing::warn!(error = %e, "state.json writer task failed"),
+            Ok(Ok(())) => {}
         }
         outcome
     }
