@@ -112,7 +112,12 @@ fn render_status(s: &DaemonStatus, ctx: &Ctx) -> String {
         out.push_str(&output::indent(&t.render(), 2));
         if !r.observed.is_empty() {
             out.push_str("\n  Observed:\n");
-            let mut keys: Vec<&String> = r.observed.iter().filter(|(_, v)| !v.is_null()).map(|(k, _)| k).collect();
+            let mut keys: Vec<&String> = r
+                .observed
+                .iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, _)| k)
+                .collect();
             keys.sort();
             for k in keys {
                 let v = &r.observed[k];
