@@ -6,6 +6,7 @@ pub mod controllers;
 pub mod daemon_client;
 pub mod events;
 pub mod paths;
+pub mod rules;
 pub mod serve;
 pub mod server;
 pub mod shutdown;

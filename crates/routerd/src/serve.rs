@@ -135,6 +135,8 @@ pub async fn run(
         retention_policy,
         stop_rx.clone(),
     ));
+    let rule_engines =
+        crate::rules::start(bus.clone(), config.clone(), status.clone(), stop_rx.clone());
 
     let app = Arc::new(App {
         config,
@@ -166,6 +168,7 @@ pub async fn run(
     let _ = stop_tx.send(true);
     let _ = main_task.await;
     let _ = status_task.await;
+    rule_engines.join().await;
     bus.flush().await;
     bus.close();
     for sock in [&paths.main_socket, &paths.status_socket] {

@@ -140,6 +140,7 @@ impl EventRuleSpec {
         if m.threshold == Some(0) {
             c.error("match.threshold", "must be at least 1");
         }
+        self.validate_operator_fields(c);
         for (field, t) in [("trigger", &m.trigger), ("expected", &m.expected)] {
             if let Some(t) = t {
                 if let Err(e) = validate_pattern(t) {
@@ -162,6 +163,10 @@ impl EventRuleSpec {
             c.error("emit.topic", e);
         }
         for (k, v) in &self.emit.attributes {
+            let sets_count = matches!(m.operator, RuleOperator::Window | RuleOperator::Count);
+            if let Some(why) = reserved_emit_attribute(k, v, sets_count) {
+                c.error(&format!("emit.attributes.{k}"), why);
+            }
             match template_variables(v) {
                 Ok(vars) => {
                     for var in vars {
@@ -177,6 +182,115 @@ impl EventRuleSpec {
     pub(crate) fn references(&self) -> Vec<Reference> {
         Vec::new()
     }
+
+    /// Refuses settings the operator would silently ignore, zero durations, and sizes the engine does
+    /// not keep in memory (`events.md`).
+    fn validate_operator_fields(&self, c: &mut Checker) {
+        use RuleOperator::*;
+        let m = &self.match_;
+        let op = format!("{:?}", m.operator);
+        let op = op[..1].to_lowercase() + &op[1..];
+        let used: &[&str] = match m.operator {
+            AnyOf | AllOf => &[],
+            Sequence => &["strict"],
+            Window => &["window", "threshold"],
+            Count => &["threshold"],
+            Throttle => &["interval"],
+            Debounce => &["quiet"],
+            Absence => &["trigger", "expected", "timeout"],
+        };
+        let given = [
+            ("window", m.window.is_some()),
+            ("threshold", m.threshold.is_some()),
+            ("interval", m.interval.is_some()),
+            ("quiet", m.quiet.is_some()),
+            ("timeout", m.timeout.is_some()),
+            ("trigger", m.trigger.is_some()),
+            ("expected", m.expected.is_some()),
+            ("strict", m.strict.is_some()),
+        ];
+        for (field, present) in given {
+            if present && !used.contains(&field) {
+                c.error(
+                    &format!("match.{field}"),
+                    format!("not used by operator {op}; remove it"),
+                );
+            }
+        }
+        if m.operator == Absence && !m.topics.is_empty() {
+            c.error(
+                "match.topics",
+                "absence listens to match.trigger and match.expected; leave topics empty",
+            );
+        }
+        if m.topics.len() > MAX_RULE_TOPICS {
+            c.error(
+                "match.topics",
+                format!(
+                    "{} topic patterns; at most {MAX_RULE_TOPICS}",
+                    m.topics.len()
+                ),
+            );
+        }
+        if m.operator == Absence && m.trigger.is_some() && m.trigger == m.expected {
+            c.error(
+                "match.expected",
+                "the same pattern as match.trigger: the trigger would always cancel itself",
+            );
+        }
+        for (field, d) in [
+            ("window", m.window),
+            ("interval", m.interval),
+            ("quiet", m.quiet),
+            ("timeout", m.timeout),
+        ] {
+            if d.is_some_and(|d| d.0.is_zero()) {
+                c.error(&format!("match.{field}"), "must be longer than 0s");
+            }
+        }
+        if m.operator == Window && m.threshold.is_some_and(|t| t > MAX_WINDOW_THRESHOLD) {
+            c.error(
+                "match.threshold",
+                format!("at most {MAX_WINDOW_THRESHOLD} for window (the window keeps that many match times per key)"),
+            );
+        }
+    }
+}
+
+/// Topic patterns one EventRule may list (the engine keeps which ones were seen in a 64-bit set).
+pub const MAX_RULE_TOPICS: usize = 64;
+/// Largest `threshold` of a `window` rule.
+pub const MAX_WINDOW_THRESHOLD: u32 = 10_000;
+
+/// Attributes the EventRule engine sets on every emitted event; a template may not replace them.
+pub const ENGINE_EMIT_ATTRIBUTES: &[&str] = &[
+    "correlation",
+    "resource.kind",
+    "resource.name",
+    "resource.apiVersion",
+    "subject.kind",
+    "subject.name",
+    "causeCursor",
+    "firedAtCursor",
+];
+
+/// Why an `emit.attributes` key cannot be used, if it cannot.
+fn reserved_emit_attribute(key: &str, template: &str, sets_count: bool) -> Option<String> {
+    if key.is_empty() {
+        return Some("an attribute key must not be empty".to_string());
+    }
+    if ENGINE_EMIT_ATTRIBUTES.contains(&key) {
+        return Some(format!(
+            "{key:?} is set by the rule engine on every emitted event; choose another key"
+        ));
+    }
+    if sets_count && key == "count" && template != "${count}" {
+        return Some(
+            "\"count\" is set by the rule engine for window and count (the number of matches); use \"${count}\" or another key"
+                .to_string(),
+        );
+    }
+    None
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -274,6 +388,36 @@ impl DerivedEventSpec {
                         &format!("conditions[{i}].field.pointer"),
                         "a JSON pointer starts with '/'",
                     );
+                } else if let Err(e) = check_pointer_escapes(&f.pointer) {
+                    c.error(&format!("conditions[{i}].field.pointer"), e);
+                }
+                if f.equals.is_some() == f.exists.is_some() {
+                    c.error(
+                        &format!("conditions[{i}].field"),
+                        "give exactly one of equals, exists",
+                    );
+                }
+            }
+            if let Some(PhaseSet::Many(phases)) = &cond.phase {
+                if phases.is_empty() {
+                    c.error(
+                        &format!("conditions[{i}].phase"),
+                        "an empty list never matches; give at least one phase",
+                    );
+                }
+            }
+            if let Some(t) = &cond.condition {
+                if t.type_.is_empty() {
+                    c.error(
+                        &format!("conditions[{i}].condition.type"),
+                        "must not be empty (e.g. Healthy, LinkUp)",
+                    );
+                }
+                if !matches!(t.status.as_str(), "True" | "False" | "Unknown") {
+                    c.error(
+                        &format!("conditions[{i}].condition.status"),
+                        format!("{:?} is not True, False or Unknown", t.status),
+                    );
                 }
             }
         }
@@ -291,5 +435,140 @@ impl DerivedEventSpec {
                 ))
             })
             .collect()
+    }
+}
+
+/// RFC 6901: `~` is only valid as `~0` or `~1`.
+fn check_pointer_escapes(pointer: &str) -> Result<(), String> {
+    let mut chars = pointer.chars();
+    while let Some(ch) = chars.next() {
+        if ch == '~' && !matches!(chars.next(), Some('0' | '1')) {
+            return Err(format!(
+                "{pointer:?}: '~' must be written ~0, and '/' inside a key ~1 (RFC 6901)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(v: serde_json::Value) -> Vec<String> {
+        let spec: EventRuleSpec = serde_json::from_value(v).unwrap();
+        let mut c = Checker::default();
+        spec.validate(&mut c);
+        c.errors.iter().map(|e| e.to_string()).collect()
+    }
+
+    fn derived(v: serde_json::Value) -> Vec<String> {
+        let spec: DerivedEventSpec = serde_json::from_value(v).unwrap();
+        let mut c = Checker::default();
+        spec.validate(&mut c);
+        c.errors.iter().map(|e| e.to_string()).collect()
+    }
+
+    fn has(errors: &[String], field: &str) -> bool {
+        errors.iter().any(|e| e.starts_with(&format!("{field}:")))
+    }
+
+    #[test]
+    fn the_documented_example_is_valid() {
+        let errors = rule(serde_json::json!({
+            "match": {"operator": "window", "topics": ["routerd.healthcheck.state.unhealthy"],
+                      "window": "5m", "threshold": 3, "correlateBy": "resource.name"},
+            "emit": {"topic": "routerd.virtual.wan.flapping", "severity": "warning",
+                     "attributes": {"check": "${resource.name}", "count": "${count}"}}
+        }));
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+
+    #[test]
+    fn eventrule_refusals_name_the_field() {
+        let emit = serde_json::json!({"topic": "routerd.virtual.x"});
+        let cases = [
+            (
+                serde_json::json!({"operator": "count", "topics": ["routerd.**"], "threshold": 2, "window": "1m"}),
+                "spec.match.window",
+            ),
+            (
+                serde_json::json!({"operator": "debounce", "topics": ["routerd.**"], "quiet": "0s"}),
+                "spec.match.quiet",
+            ),
+            (
+                serde_json::json!({"operator": "absence", "topics": ["routerd.a"], "trigger": "routerd.a", "expected": "routerd.b", "timeout": "1s"}),
+                "spec.match.topics",
+            ),
+            (
+                serde_json::json!({"operator": "absence", "trigger": "routerd.a", "expected": "routerd.a", "timeout": "1s"}),
+                "spec.match.expected",
+            ),
+            (
+                serde_json::json!({"operator": "window", "topics": ["routerd.a"], "window": "1m", "threshold": 20000}),
+                "spec.match.threshold",
+            ),
+            (
+                serde_json::json!({"operator": "anyOf", "topics": ["routerd.a"], "strict": true}),
+                "spec.match.strict",
+            ),
+            (
+                serde_json::json!({"operator": "allOf", "topics": (0..65).map(|i| format!("routerd.t{i}")).collect::<Vec<_>>()}),
+                "spec.match.topics",
+            ),
+        ];
+        for (m, field) in cases {
+            let errors = rule(serde_json::json!({"match": m, "emit": emit}));
+            assert!(has(&errors, field), "{m}: {errors:?}");
+        }
+        let errors = rule(serde_json::json!({
+            "match": {"operator": "count", "topics": ["routerd.a"], "threshold": 2},
+            "emit": {"topic": "routerd.virtual.x", "attributes": {"correlation": "x", "count": "7", "": "y"}}
+        }));
+        for field in [
+            "spec.emit.attributes.correlation",
+            "spec.emit.attributes.count",
+            "spec.emit.attributes.",
+        ] {
+            assert!(has(&errors, field), "{field}: {errors:?}");
+        }
+        // `count` is free for operators that do not set it.
+        let errors = rule(serde_json::json!({
+            "match": {"operator": "anyOf", "topics": ["routerd.a"]},
+            "emit": {"topic": "routerd.virtual.x", "attributes": {"count": "${attributes.n}"}}
+        }));
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+
+    #[test]
+    fn derivedevent_refusals_name_the_field() {
+        let errors = derived(serde_json::json!({
+            "topic": "routerd.virtual.ready", "when": "all",
+            "conditions": [
+                {"resource": "Interface/wan", "phase": []},
+                {"resource": "HealthCheck/x", "condition": {"type": "", "status": "true"}},
+                {"resource": "HealthCheck/x", "field": {"pointer": "/a~2b", "equals": 1, "exists": true}},
+                {"resource": "HealthCheck/x", "field": {"pointer": "/a"}},
+            ]
+        }));
+        for field in [
+            "spec.conditions[0].phase",
+            "spec.conditions[1].condition.type",
+            "spec.conditions[1].condition.status",
+            "spec.conditions[2].field.pointer",
+            "spec.conditions[2].field",
+            "spec.conditions[3].field",
+        ] {
+            assert!(has(&errors, field), "{field}: {errors:?}");
+        }
+        let errors = derived(serde_json::json!({
+            "topic": "routerd.virtual.ready", "when": "any", "hysteresis": "10s",
+            "conditions": [
+                {"resource": "Interface/wan", "phase": ["Up", "Applied"]},
+                {"resource": "HealthCheck/x", "condition": {"type": "Healthy", "status": "True"}},
+                {"resource": "HealthCheck/x", "field": {"pointer": "/a~1b/0", "exists": true}},
+            ]
+        }));
+        assert!(errors.is_empty(), "{errors:?}");
     }
 }

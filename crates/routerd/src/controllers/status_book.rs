@@ -9,11 +9,15 @@ use routerd_api::{Condition, Kind, Phase, ResourceId, Severity, Timestamp};
 use routerd_store::StateStore;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use tokio::sync::watch;
 
 pub struct StatusBook {
     map: RwLock<HashMap<ResourceId, ResourceStatus>>,
     state: Arc<StateStore>,
     bus: EventBus,
+    /// Bumped after every status change or removal, so readers (the DerivedEvent engine) wait for a
+    /// change instead of polling.
+    version: watch::Sender<u64>,
 }
 
 /// What a controller reports for one resource; the book adds `since` and transition times.
@@ -67,7 +71,17 @@ impl StatusBook {
             map: RwLock::new(map),
             state,
             bus,
+            version: watch::channel(0).0,
         }
+    }
+
+    /// A receiver woken after every status change or removal (the value is a change counter).
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.version.subscribe()
+    }
+
+    fn changed(&self) {
+        self.version.send_modify(|v| *v = v.wrapping_add(1));
     }
 
     pub fn get(&self, id: &ResourceId) -> Option<ResourceStatus> {
@@ -119,6 +133,7 @@ impl StatusBook {
         if let Ok(mut m) = self.map.write() {
             m.insert(id.clone(), next);
         }
+        self.changed();
         if phase_changed {
             let prev = previous
                 .map(|p| p.phase.as_str().to_string())
@@ -158,6 +173,7 @@ impl StatusBook {
         if let Ok(mut m) = self.map.write() {
             m.remove(id);
         }
+        self.changed();
         if let Err(e) = self.state.delete_status(id.kind.as_str(), &id.name) {
             tracing::warn!(error = %e, resource = %id.short(), "status could not be removed");
         }
