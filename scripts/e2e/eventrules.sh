@@ -125,6 +125,24 @@ check_eq "still exactly one firing" 1 "$(count "$FIRED")"
 check_eq "fireCount kept" 1 "$(status_field EventRule/wan-flapping fireCount)"
 check_eq "assertions not repeated" 2 "$(count "$ASSERTED")"
 
+echo "== a rule whose emitted topic matches its own input does not loop"
+cat > "$RD_TMP/loop.yaml" <<'YAML'
+apiVersion: net.routerd.net/v1alpha1
+kind: EventRule
+metadata: {name: self-loop}
+spec:
+  match: {operator: anyOf, topics: ["routerd.virtual.**", "routerd.config.applied"]}
+  emit: {topic: routerd.virtual.loop.seen}
+YAML
+check "apply the self-matching rule" routerctl apply -f "$RD_TMP/loop.yaml"
+check "it becomes Applied" rd_wait_for "self-loop Applied" 10 rd_phase_is EventRule self-loop Applied
+check "a later config.applied fires it" routerctl apply -f "$RD_TMP/loop.yaml" -o json
+sed -i 's/topics: \["routerd.virtual.\*\*", "routerd.config.applied"\]}/topics: ["routerd.virtual.**", "routerd.config.applied"], correlateBy: source.instance}/' "$RD_TMP/loop.yaml"
+check "change it (config.applied again)" routerctl apply -f "$RD_TMP/loop.yaml"
+sleep 2
+loops="$(rd_api GET '/events?topic=routerd.virtual.loop.seen&limit=1000' | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))')"
+check "fired once per config.applied, never on its own output ($loops firings)" test "$loops" -ge 1 -a "$loops" -le 2
+
 echo "== bad input is refused with the field named"
 cat > "$RD_TMP/bad.yaml" <<'YAML'
 apiVersion: net.routerd.net/v1alpha1
