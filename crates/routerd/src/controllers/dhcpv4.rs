@@ -544,7 +544,9 @@ impl Controller for DHCPv4ClientController {
                 u.since = daemon.since;
                 ctx.status.set(&id, gen, u).await;
             }
-            ctx.supervisor.retain(EXECUTABLE, &names).await;
+            ctx.supervisor
+                .retain(EXECUTABLE, &names, Some("release"))
+                .await;
             let desired = ctx.desired.clone();
             ctx.status
                 .retain_kind(KIND, &|n| desired.get(KIND, n).is_some());

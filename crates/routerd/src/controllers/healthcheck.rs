@@ -133,7 +133,7 @@ impl Controller for HealthCheckController {
                 };
                 ctx.status.set(&id, gen, update).await;
             }
-            ctx.supervisor.retain(EXECUTABLE, &names).await;
+            ctx.supervisor.retain(EXECUTABLE, &names, None).await;
             let desired = ctx.desired.clone();
             ctx.status.retain_kind(Kind::HealthCheck, &|n| {
                 desired.get(Kind::HealthCheck, n).is_some()

@@ -305,7 +305,10 @@ impl Supervisor {
     }
 
     /// Stops every daemon of `executable` whose instance is not in `keep` (the resource was deleted).
-    pub async fn retain(&self, executable: &'static str, keep: &[String]) {
+    ///
+    /// `farewell` is a daemon command sent first (DHCP clients `release` their lease when the resource
+    /// is deleted; a plain `stop`, as at a routerd restart, keeps it).
+    pub async fn retain(&self, executable: &'static str, keep: &[String], farewell: Option<&str>) {
         let mut managed = self.managed.lock().await;
         let gone: Vec<(&'static str, String)> = managed
             .keys()
@@ -313,6 +316,19 @@ impl Supervisor {
             .cloned()
             .collect();
         for key in gone {
+            if let Some(command) = farewell {
+                let socket = self.socket_path(key.0, &key.1);
+                if let Err(e) = crate::daemon_client::request(
+                    &socket,
+                    "POST",
+                    &format!("/v1/commands/{command}"),
+                    Duration::from_secs(5),
+                )
+                .await
+                {
+                    tracing::warn!(daemon = key.0, instance = %key.1, command, error = %e, "farewell command failed; stopping anyway");
+                }
+            }
             if let Some(m) = managed.remove(&key) {
                 let _ = m.stop.send(true);
                 let _ = m.task.await;
@@ -325,6 +341,16 @@ impl Supervisor {
                 && !keep.contains(&instance)
                 && !managed.contains_key(&(executable, instance.clone()))
             {
+                if let Some(command) = farewell {
+                    let socket = self.socket_path(executable, &instance);
+                    let _ = crate::daemon_client::request(
+                        &socket,
+                        "POST",
+                        &format!("/v1/commands/{command}"),
+                        Duration::from_secs(5),
+                    )
+                    .await;
+                }
                 process::stop_orphan(&rec, &self.socket_path(executable, &instance)).await;
                 record::remove(&self.config.runtime_dir, executable, &instance);
                 let ev = NewEvent::new(
