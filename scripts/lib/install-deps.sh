@@ -4,4 +4,5 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
-    iproute2 iputils-ping curl python3 util-linux procps ca-certificates nftables dnsmasq-base >/dev/null
+    iproute2 iputils-ping curl python3 util-linux procps ca-certificates nftables dnsmasq-base \
+    kea-dhcp4-server tcpdump >/dev/null
