@@ -20,7 +20,8 @@ ip netns exec "$NS_ISP" dnsmasq --no-daemon --no-resolv --no-hosts --bind-interf
     --port=0 --dhcp-range=198.51.100.10,198.51.100.50,255.255.255.192,2m \
     --dhcp-option=option:router,198.51.100.1 --dhcp-leasefile="$RD_TMP/dnsmasq.leases" \
     --pid-file="$RD_TMP/dnsmasq-dhcp.pid" --log-dhcp --log-facility="$RD_TMP/dnsmasq-dhcp.log" >/dev/null 2>&1 &
-RD_PIDS+=("$!")
+DNSMASQ=$!
+RD_PIDS+=("$DNSMASQ")
 cat > "$RD_TMP/wan.yaml" <<'YAML'
 apiVersion: net.routerd.net/v1alpha1
 kind: Interface
@@ -58,6 +59,41 @@ check "routerctl delete dhcpv4client/wan" routerctl delete dhcpv4client/wan
 check "address removed" rd_wait_for "address removal" 15 sh -c "! ip -n $NS_ROUTER -4 addr show dev rt-wan | grep -q 'inet $addr/'"
 check "default route removed" rd_wait_for "route removal" 15 sh -c "! ip -n $NS_ROUTER route show default | grep -q ."
 check "dnsmasq saw the DHCPRELEASE" rd_wait_for "release" 15 grep -q "DHCPRELEASE" "$RD_TMP/dnsmasq-dhcp.log"
+
+echo "== kea-dhcp4 with a 30 s lease: bound, then expiry removes what routerd installed, then bound again"
+kill "$DNSMASQ" 2>/dev/null; wait "$DNSMASQ" 2>/dev/null
+export KEA_PIDFILE_DIR="$RD_TMP" KEA_LOCKFILE_DIR="$RD_TMP"
+cat >"$RD_TMP/kea.json" <<JSON
+{"Dhcp4": {
+  "interfaces-config": {"interfaces": ["isp0"]},
+  "lease-database": {"type": "memfile", "persist": true, "name": "$RD_TMP/kea-leases4.csv", "lfc-interval": 0},
+  "valid-lifetime": 30, "renew-timer": 10, "rebind-timer": 20,
+  "subnet4": [{"id": 1, "subnet": "198.51.100.0/26", "pools": [{"pool": "198.51.100.20 - 198.51.100.30"}],
+               "option-data": [{"name": "routers", "data": "198.51.100.1"}]}],
+  "loggers": [{"name": "kea-dhcp4", "output_options": [{"output": "$RD_TMP/kea.log"}], "severity": "INFO"}]
+}}
+JSON
+start_kea() {
+    ip netns exec "$NS_ISP" kea-dhcp4 -c "$RD_TMP/kea.json" >>"$RD_TMP/kea.out" 2>&1 &
+    KEA=$!
+    RD_PIDS+=("$KEA")
+    rd_wait_for "kea-dhcp4" 10 sh -c "grep -c DHCP4_STARTED '$RD_TMP/kea.log' | grep -qx $1"
+}
+start_kea 1
+check "re-apply DHCPv4Client/wan" routerctl apply -f "$RD_TMP/wan.yaml"
+check "Bound against kea" rd_wait_for "Bound" 30 rd_phase_is DHCPv4Client wan Bound
+addr="$(lease_field address)"
+check "kea address on rt-wan ($addr)" rd_wait_for "address" 10 sh -c "ip -n $NS_ROUTER -4 addr show dev rt-wan | grep -q 'inet $addr/26'"
+check "default route via kea's router" rd_wait_for "route" 10 sh -c "ip -n $NS_ROUTER route show default | grep -q 'via 198.51.100.1 dev rt-wan'"
+check "ping through it" ip netns exec "$NS_ROUTER" ping -c1 -W2 198.51.100.129
+kill "$KEA" 2>/dev/null; wait "$KEA" 2>/dev/null
+check "lease expires without the server: phase Pending" rd_wait_for "expiry" 45 rd_phase_is DHCPv4Client wan Pending
+check "leased address removed at expiry" rd_wait_for "address removal" 10 sh -c "! ip -n $NS_ROUTER -4 addr show dev rt-wan | grep -q 'inet $addr/'"
+check "default route removed at expiry" rd_wait_for "route removal" 10 sh -c "! ip -n $NS_ROUTER route show default | grep -q ."
+check "lease.expired event in routerd's store" sh -c "routerctl get events --topic routerd.dhcpv4.client.lease.expired -o json | grep -q lease.expired"
+start_kea 2
+check "server back: Bound again" rd_wait_for "Bound again" 60 rd_phase_is DHCPv4Client wan Bound
+check "address back" rd_wait_for "address" 10 sh -c "ip -n $NS_ROUTER -4 addr show dev rt-wan | grep -q 'inet 198.51.100.'"
 
 echo "wan-dhcp: $E2E_PASSED passed, $E2E_FAILED failed"
 [ "$E2E_FAILED" -eq 0 ]
