@@ -52,7 +52,7 @@ check "apply health checks" routerctl apply -f "$RD_TMP/checks.yaml"
 for hc in isp-icmp isp-tcp isp-http isp-dns via-wan2; do
     check "$hc Healthy" rd_wait_for "$hc Healthy" 20 rd_phase_is HealthCheck "$hc" Healthy
 done
-daemon_count() { rd_api GET /status | py 'import json,sys; print(len(json.load(sys.stdin)["status"]["daemons"]))'; }
+daemon_count() { rd_api GET /status | py 'import json,sys; print(len([d for d in json.load(sys.stdin)["status"]["daemons"] if d["kind"] == "routerd-healthcheck"]))'; }
 check_eq "daemons listed in status" 5 "$(daemon_count)"
 
 # cut_and_restore HC RULE: Unhealthy after exactly unhealthyThreshold failures, Healthy after healthyThreshold passes.

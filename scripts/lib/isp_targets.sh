@@ -13,6 +13,12 @@ rd_isp_targets() {
         --listen-address=198.51.100.129 --port=53 --address=/router.test/198.51.100.129 \
         --pid-file="$RD_TMP/dnsmasq.pid" --log-facility="$RD_TMP/dnsmasq.log" >/dev/null 2>&1 &
     RD_PIDS+=("$!")
+    # DHCP for the router's second uplink (rt-wan2 <-> isp1).
+    ip netns exec "$NS_ISP" dnsmasq --no-daemon --no-resolv --no-hosts --bind-interfaces --interface=isp1 \
+        --except-interface=lo --port=0 --dhcp-range=198.51.100.70,198.51.100.100,255.255.255.192,1h \
+        --dhcp-option=option:router,198.51.100.65 --dhcp-leasefile="$RD_TMP/wan2.leases" \
+        --pid-file="$RD_TMP/dnsmasq-wan2.pid" --log-dhcp --log-facility="$RD_TMP/dnsmasq-wan2.log" >/dev/null 2>&1 &
+    RD_PIDS+=("$!")
     rd_wait_for "the HTTP target" 10 ip netns exec "$NS_ISP" curl -sf --max-time 1 http://198.51.100.129:8080/
 }
 
