@@ -308,7 +308,10 @@ fn check(c: u8, value: &[u8]) -> Result<Checked, OptionError> {
         MESSAGE => {
             // RFC 2132 §9.9: an error text for people. Kept when it is printable text, else dropped.
             match std::str::from_utf8(value) {
-                Ok(s) if !s.chars().any(char::is_control) => Ok(Checked::Keep(value.to_vec())),
+                // An empty text says nothing (and the codec drops it): dropped, like non-text.
+                Ok(s) if !s.is_empty() && !s.chars().any(char::is_control) => {
+                    Ok(Checked::Keep(value.to_vec()))
+                }
                 _ => Ok(Checked::Drop),
             }
         }
