@@ -15,6 +15,9 @@ RD_RUN="$RD_TMP/run"
 RD_STATE="$RD_TMP/state"
 RD_PIDS=()
 export ROUTERD_RUNTIME_DIR="$RD_RUN"
+# A signal (a timeout, Ctrl-C) must still run the caller's EXIT trap (rd_cleanup): turn it into an exit.
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 rd_cleanup() {
     local pid
