@@ -9,7 +9,7 @@ mod daemon;
 use daemon::driver::{Driver, Shared};
 use daemon::service::Dhcpv4Daemon;
 use routerd_api::Timestamp;
-use routerd_daemon::{init_logging_for, load_config, serve, DaemonArgs, EventLog, StopHandle};
+use routerd_daemon::{load_config, run_daemon, serve, DaemonArgs, EventLog, StopHandle};
 use routerd_dhcpv4_client::status::InterfaceState;
 use routerd_dhcpv4_client::{DaemonConfig, StatusProjection};
 use std::process::ExitCode;
@@ -18,29 +18,7 @@ use std::sync::Arc;
 const KIND: &str = "routerd-dhcpv4-client";
 
 fn main() -> ExitCode {
-    let args = DaemonArgs::parse_for(
-        KIND,
-        "DHCPv4 client daemon of routerd: acquires and keeps a lease on one interface (RFC 2131) and reports it; routerd installs it",
-    );
-    init_logging_for(args.log_format, KIND, &args.name);
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("{KIND}: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("{e}");
-            eprintln!("{KIND}: {e}");
-            ExitCode::from(2)
-        }
-    }
+    run_daemon(KIND, "DHCPv4 client daemon of routerd: acquires and keeps a lease on one interface (RFC 2131) and reports it; routerd installs it", run)
 }
 
 async fn run(args: DaemonArgs) -> Result<(), String> {

@@ -3,7 +3,7 @@
 
 mod service;
 
-use routerd_daemon::{init_logging_for, load_config, serve, DaemonArgs, EventLog, StopHandle};
+use routerd_daemon::{load_config, run_daemon, serve, DaemonArgs, EventLog, StopHandle};
 use routerd_healthcheck::ProbeConfig;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -11,26 +11,7 @@ use std::sync::Arc;
 const KIND: &str = "routerd-healthcheck";
 
 fn main() -> ExitCode {
-    let args = DaemonArgs::parse_for(KIND, "Health-check daemon of routerd: probes one target (icmp, tcp, dns, http) and reports Healthy/Unhealthy with thresholds");
-    init_logging_for(args.log_format, KIND, &args.name);
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("{KIND}: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("{e}");
-            eprintln!("{KIND}: {e}");
-            ExitCode::from(2)
-        }
-    }
+    run_daemon(KIND, "Health-check daemon of routerd: probes one target (icmp, tcp, dns, http) and reports Healthy/Unhealthy with thresholds", run)
 }
 
 async fn run(args: DaemonArgs) -> Result<(), String> {

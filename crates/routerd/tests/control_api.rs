@@ -1,120 +1,13 @@
 //! routerd's control API in-process: real sockets in a temporary runtime directory, the real ledger and
 //! event store, and the in-memory fake host instead of netlink.
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
-use routerd::paths::Paths;
-use routerd::serve::{run, ServeOptions};
-use routerd_host::{FakeHost, Ipv4Address, NetHost};
+mod common;
+
+use common::{call, Harness, P};
+use routerd_host::{Ipv4Address, NetHost};
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
 use std::time::Duration;
-use tokio::sync::oneshot;
-
-const P: &str = "/api/control.routerd.net/v1alpha1";
-
-struct Harness {
-    _dir: tempfile::TempDir,
-    state_dir: PathBuf,
-    main: PathBuf,
-    status: PathBuf,
-    host: Arc<FakeHost>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-}
-
-impl Harness {
-    async fn start() -> Harness {
-        let dir = tempfile::tempdir().unwrap();
-        let host = Arc::new(FakeHost::new());
-        host.add_link("rt-lan", 2, true);
-        host.add_link("rt-wan", 3, true);
-        Self::start_in(dir, host).await
-    }
-
-    async fn start_in(dir: tempfile::TempDir, host: Arc<FakeHost>) -> Harness {
-        let paths = Paths::new(
-            Some(dir.path().join("run")),
-            Some(dir.path().join("state")),
-            None,
-            None,
-        );
-        let (main, status, state_dir) = (
-            paths.main_socket.clone(),
-            paths.status_socket.clone(),
-            paths.state_dir.clone(),
-        );
-        let opts = ServeOptions {
-            config: None,
-            paths,
-            control_group: "routerd-test-nonexistent".into(),
-            reconcile_interval: Duration::from_secs(30),
-            log_format: "text".into(),
-        };
-        let (tx, rx) = oneshot::channel::<()>();
-        let dyn_host: Arc<dyn NetHost> = host.clone();
-        let task = tokio::spawn(run(opts, Some(dyn_host), async move {
-            let _ = rx.await;
-        }));
-        for _ in 0..200 {
-            if status.exists() && main.exists() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        Harness {
-            _dir: dir,
-            state_dir,
-            main,
-            status,
-            host,
-            stop: Some(tx),
-            task: Some(task),
-        }
-    }
-
-    async fn stop(mut self) -> tempfile::TempDir {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.task.take() {
-            tokio::time::timeout(Duration::from_secs(15), t)
-                .await
-                .unwrap()
-                .unwrap()
-                .unwrap();
-        }
-        let Harness { _dir, .. } = self;
-        _dir
-    }
-}
-
-async fn call(
-    sock: &Path,
-    method: &str,
-    path: &str,
-    body: Option<Vec<u8>>,
-) -> (u16, Value, hyper::HeaderMap) {
-    let stream = tokio::net::UnixStream::connect(sock).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let req = hyper::Request::builder()
-        .method(method)
-        .uri(format!("http://routerd{path}"))
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.unwrap_or_default())))
-        .unwrap();
-    let resp = sender.send_request(req).await.unwrap();
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    (status, value, headers)
-}
 
 async fn get(sock: &Path, path: &str) -> Value {
     let (code, v, _) = call(sock, "GET", &format!("{P}{path}"), None).await;

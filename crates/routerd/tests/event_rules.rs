@@ -3,110 +3,18 @@
 //! Apply-time refusals name the field; a window rule fires once over a flapping link, counts survive a
 //! restart; a DerivedEvent asserts and retracts with the link.
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
-use routerd::paths::Paths;
-use routerd::serve::{run, ServeOptions};
-use routerd_host::{FakeHost, NetHost, OperState};
+mod common;
+
+use common::{Harness, P, WAN_INDEX};
+use routerd_host::OperState;
 use serde_json::{json, Value};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::oneshot;
 
-const P: &str = "/api/control.routerd.net/v1alpha1";
-const WAN_INDEX: u32 = 3;
-
-struct Harness {
-    _dir: tempfile::TempDir,
-    main: std::path::PathBuf,
-    status: std::path::PathBuf,
-    host: Arc<FakeHost>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-}
-
-impl Harness {
-    async fn start() -> Harness {
-        let dir = tempfile::tempdir().unwrap();
-        let host = Arc::new(FakeHost::new());
-        host.add_link("rt-lan", 2, true);
-        host.add_link("rt-wan", WAN_INDEX, true);
-        Self::start_in(dir, host).await
-    }
-
-    async fn start_in(dir: tempfile::TempDir, host: Arc<FakeHost>) -> Harness {
-        let paths = Paths::new(
-            Some(dir.path().join("run")),
-            Some(dir.path().join("state")),
-            None,
-            None,
-        );
-        let (main, status) = (paths.main_socket.clone(), paths.status_socket.clone());
-        let opts = ServeOptions {
-            config: None,
-            paths,
-            control_group: "routerd-test-nonexistent".into(),
-            reconcile_interval: Duration::from_secs(30),
-            log_format: "text".into(),
-        };
-        let (tx, rx) = oneshot::channel::<()>();
-        let dyn_host: Arc<dyn NetHost> = host.clone();
-        let task = tokio::spawn(run(opts, Some(dyn_host), async move {
-            let _ = rx.await;
-        }));
-        for _ in 0..200 {
-            if status.exists() && main.exists() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        Harness {
-            _dir: dir,
-            main,
-            status,
-            host,
-            stop: Some(tx),
-            task: Some(task),
-        }
-    }
-
-    async fn stop(mut self) -> tempfile::TempDir {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.task.take() {
-            tokio::time::timeout(Duration::from_secs(15), t)
-                .await
-                .unwrap()
-                .unwrap()
-                .unwrap();
-        }
-        let Harness { _dir, .. } = self;
-        _dir
-    }
-}
-
+/// The shared client with the API prefix added and the headers dropped.
 async fn call(sock: &Path, method: &str, path: &str, body: Option<Vec<u8>>) -> (u16, Value) {
-    let stream = tokio::net::UnixStream::connect(sock).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let req = hyper::Request::builder()
-        .method(method)
-        .uri(format!("http://routerd{P}{path}"))
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.unwrap_or_default())))
-        .unwrap();
-    let resp = sender.send_request(req).await.unwrap();
-    let status = resp.status().as_u16();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    let (code, v, _) = common::call(sock, method, &format!("{P}{path}"), body).await;
+    (code, v)
 }
 
 async fn get(sock: &Path, path: &str) -> Value {
