@@ -12,6 +12,7 @@ pub mod kind;
 pub mod manifest;
 pub mod name;
 pub mod phase;
+pub mod query;
 pub mod resource;
 pub mod spec;
 pub mod status;
