@@ -59,8 +59,3 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
     conn.execute_batch(SCHEMA)?;
     Ok(conn)
 }
-
-/// Result of `PRAGMA integrity_check`: `ok` when the file is sound.
-pub fn integrity_check(conn: &Connection) -> Result<String, StoreError> {
-    Ok(conn.query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0))?)
-}

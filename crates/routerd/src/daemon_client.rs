@@ -28,15 +28,6 @@ pub enum DaemonClientError {
     Timeout { path: String },
 }
 
-impl DaemonClientError {
-    pub fn status(&self) -> Option<u16> {
-        match self {
-            DaemonClientError::Status { status, .. } => Some(*status),
-            _ => None,
-        }
-    }
-}
-
 /// Sends one request and decodes the JSON answer; a non-2xx answer is `Status` with the body.
 pub async fn request(
     socket: &Path,

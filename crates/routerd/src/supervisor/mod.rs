@@ -371,13 +371,6 @@ impl Supervisor {
         }
     }
 
-    pub fn view(&self, executable: &'static str, instance: &str) -> Option<DaemonView> {
-        let views = self.views.lock().ok()?;
-        views
-            .get(&(executable, instance.to_string()))
-            .and_then(|v| v.lock().ok().map(|v| v.clone()))
-    }
-
     /// `Status.status.daemons`.
     pub fn list(&self) -> Vec<DaemonInfo> {
         let Ok(views) = self.views.lock() else {
