@@ -2,7 +2,7 @@
 //! on delete removes exactly the address it added (recorded in `routerd.db`, so a restart between apply
 //! and delete changes nothing). An address that was already there before routerd is left in place.
 
-use super::interface::ifname_of;
+use super::interface::link_of;
 use super::ownership::{self, Artifact, RemoveFuture};
 use super::runtime::{Action, Context, Controller, ReconcileError, ReconcileFuture};
 use super::status_book::StatusUpdate;
@@ -128,30 +128,15 @@ impl Controller for AddressController {
                     continue;
                 };
                 let recorded: Option<AddressArtifact> = ownership::recorded(ctx, name);
-                let Some(ifname) = ifname_of(ctx, &spec.interface) else {
-                    continue;
-                };
-                let Some(link) = links.iter().find(|l| l.name == ifname) else {
-                    let msg = format!(
-                        "Interface {:?} (link {ifname:?}) does not exist",
-                        spec.interface
-                    );
-                    ctx.status
-                        .set(
-                            &id,
-                            gen,
-                            StatusUpdate::new(
-                                Phase::Pending,
-                                vec![Condition::new(
-                                    "AddressApplied",
-                                    false,
-                                    "InterfaceMissing",
-                                    msg,
-                                )],
-                            ),
-                        )
-                        .await;
-                    continue;
+                let (ifname, link) = match link_of(ctx, &links, &spec.interface) {
+                    Ok(found) => found,
+                    Err(msg) => {
+                        let cond = Condition::new("AddressApplied", false, "InterfaceMissing", msg);
+                        ctx.status
+                            .set(&id, gen, StatusUpdate::new(Phase::Pending, vec![cond]))
+                            .await;
+                        continue;
+                    }
                 };
                 let want = Ipv4Address {
                     ifindex: link.index,

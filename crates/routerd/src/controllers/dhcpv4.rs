@@ -4,13 +4,12 @@
 //! installed is recorded, and removed exactly on expiry, release or delete. The daemon never touches
 //! the host itself: it holds the protocol, routerd holds the host.
 
-use super::interface::ifname_of;
+use super::daemon_status;
+use super::interface::link_of;
 use super::ownership::{self, Artifact, RemoveFuture};
 use super::runtime::{Action, Context, Controller, ReconcileFuture};
 use super::status_book::StatusUpdate;
-use crate::daemon_client::request;
-use crate::supervisor::{DaemonRequest, DaemonState, SupervisorError};
-use routerd_api::daemon::DaemonResourceStatus;
+use crate::supervisor::DaemonRequest;
 use routerd_api::event::{topics, NewEvent};
 use routerd_api::spec::ResourceSpec;
 use routerd_api::{Condition, ConditionStatus, Kind, Phase, Severity};
@@ -272,25 +271,15 @@ impl Controller for DHCPv4ClientController {
                 let id = r.id();
                 let name = r.name();
                 names.push(name.to_string());
-                let Some(ifname) = ifname_of(ctx, &spec.interface) else {
-                    continue;
-                };
-                let Some(link) = links.iter().find(|l| l.name == ifname) else {
-                    let msg = format!(
-                        "Interface {:?} (link {ifname:?}) does not exist",
-                        spec.interface
-                    );
-                    ctx.status
-                        .set(
-                            &id,
-                            gen,
-                            StatusUpdate::new(
-                                Phase::Error,
-                                vec![Condition::new("LeaseBound", false, "InterfaceMissing", msg)],
-                            ),
-                        )
-                        .await;
-                    continue;
+                let (ifname, link) = match link_of(ctx, &links, &spec.interface) {
+                    Ok(found) => found,
+                    Err(msg) => {
+                        let cond = Condition::new("LeaseBound", false, "InterfaceMissing", msg);
+                        ctx.status
+                            .set(&id, gen, StatusUpdate::new(Phase::Error, vec![cond]))
+                            .await;
+                        continue;
+                    }
                 };
                 let config = serde_json::json!({"spec": spec, "ifname": ifname});
                 let view = match ctx
@@ -304,60 +293,18 @@ impl Controller for DHCPv4ClientController {
                 {
                     Ok(v) => v,
                     Err(e) => {
-                        let reason = match e {
-                            SupervisorError::ExecutableMissing(..) => "DaemonNotFound",
-                            SupervisorError::Config { .. } => "DaemonConfigFailed",
-                        };
                         ctx.status
-                            .set(
-                                &id,
-                                gen,
-                                StatusUpdate::new(
-                                    Phase::Error,
-                                    vec![Condition::new(
-                                        "LeaseBound",
-                                        false,
-                                        reason,
-                                        e.to_string(),
-                                    )],
-                                ),
-                            )
+                            .set(&id, gen, daemon_status::start_failed(&e))
                             .await;
                         requeue = Some(Duration::from_secs(10));
                         continue;
                     }
                 };
-                let daemon: Option<DaemonResourceStatus> =
-                    request(&view.socket, "GET", "/v1/status", Duration::from_secs(2))
-                        .await
-                        .ok()
-                        .and_then(|v| {
-                            serde_json::from_value::<Vec<DaemonResourceStatus>>(
-                                v["resources"].clone(),
-                            )
-                            .ok()
-                        })
-                        .and_then(|rs| rs.into_iter().find(|s| s.resource.name == name));
-                let Some(daemon) = daemon else {
+                let Some(daemon) = daemon_status::read(&view, name).await else {
                     requeue = Some(Duration::from_secs(1));
-                    let reason = if matches!(view.state, DaemonState::Backoff | DaemonState::Failed)
-                    {
-                        "DaemonRestarting"
-                    } else {
-                        "DaemonStarting"
-                    };
-                    let msg = view.last_error.clone().unwrap_or_else(|| {
-                        format!("waiting for {EXECUTABLE} on {}", view.socket.display())
-                    });
-                    let previous = ctx.status.get(&id);
-                    let mut u = StatusUpdate::new(
-                        previous.as_ref().map(|p| p.phase).unwrap_or(Phase::Pending),
-                        vec![Condition::new("DaemonRunning", false, reason, msg)],
-                    );
-                    if let Some(p) = previous {
-                        u.fields = p.fields;
-                    }
-                    ctx.status.set(&id, gen, u).await;
+                    ctx.status
+                        .set(&id, gen, daemon_status::not_answering(ctx, &id, &view))
+                        .await;
                     continue;
                 };
                 let lease: ObservedLease =

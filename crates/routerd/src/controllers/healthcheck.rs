@@ -2,14 +2,13 @@
 //! daemon's status into the resource's status. It is woken by the daemon's events (imported by the
 //! poller), not by polling the daemon.
 
+use super::daemon_status;
 use super::interface::ifname_of;
 use super::runtime::{Action, Context, Controller, ReconcileFuture};
-use super::status_book::StatusUpdate;
 use crate::daemon_client::request;
-use crate::supervisor::{DaemonRequest, DaemonState, SupervisorError};
-use routerd_api::daemon::DaemonResourceStatus;
+use crate::supervisor::DaemonRequest;
 use routerd_api::spec::ResourceSpec;
-use routerd_api::{Condition, Kind, Phase};
+use routerd_api::Kind;
 use std::time::Duration;
 
 pub const EXECUTABLE: &str = "routerd-healthcheck";
@@ -54,13 +53,8 @@ impl Controller for HealthCheckController {
                 match ctx.supervisor.ensure(request_).await {
                     Ok(view) => running.push((r.id(), view)),
                     Err(e) => {
-                        let reason = match e {
-                            SupervisorError::ExecutableMissing(..) => "DaemonNotFound",
-                            SupervisorError::Config { .. } => "DaemonConfigFailed",
-                        };
-                        let cond = Condition::new("DaemonRunning", false, reason, e.to_string());
                         ctx.status
-                            .set(&r.id(), gen, StatusUpdate::new(Phase::Error, vec![cond]))
+                            .set(&r.id(), gen, daemon_status::start_failed(&e))
                             .await;
                         requeue = Some(Duration::from_secs(10));
                     }
@@ -86,49 +80,11 @@ impl Controller for HealthCheckController {
                 }
             }
             for ((id, view), answer) in running.into_iter().zip(answers) {
-                let projected = answer.and_then(|v| {
-                    let resources: Vec<DaemonResourceStatus> =
-                        serde_json::from_value(v["resources"].clone()).ok()?;
-                    resources.into_iter().find(|s| s.resource.name == id.name)
-                });
-                let update = match projected {
-                    Some(s) => {
-                        let mut u = StatusUpdate::new(s.phase, s.conditions);
-                        u.fields = s.observed;
-                        u.since = s.since;
-                        u
-                    }
+                let update = match answer.and_then(|v| daemon_status::resource_in(&v, &id.name)) {
+                    Some(s) => daemon_status::projected(s),
                     None => {
                         requeue = Some(Duration::from_secs(1));
-                        let (reason, msg) = match view.state {
-                            DaemonState::Backoff | DaemonState::Failed => (
-                                "DaemonRestarting",
-                                view.last_error
-                                    .clone()
-                                    .unwrap_or_else(|| "the daemon exited".into()),
-                            ),
-                            _ => (
-                                "DaemonStarting",
-                                format!(
-                                    "waiting for {EXECUTABLE} (pid {}) to answer on {}",
-                                    view.pid
-                                        .map(|p| p.to_string())
-                                        .unwrap_or_else(|| "-".into()),
-                                    view.socket.display()
-                                ),
-                            ),
-                        };
-                        // Keep the last known probe fields while the daemon restarts; the condition says why.
-                        let previous = ctx.status.get(&id);
-                        let phase = previous.as_ref().map(|p| p.phase).unwrap_or(Phase::Pending);
-                        let mut u = StatusUpdate::new(
-                            phase,
-                            vec![Condition::new("DaemonRunning", false, reason, msg)],
-                        );
-                        if let Some(p) = previous {
-                            u.fields = p.fields;
-                        }
-                        u
+                        daemon_status::not_answering(ctx, &id, &view)
                     }
                 };
                 ctx.status.set(&id, gen, update).await;

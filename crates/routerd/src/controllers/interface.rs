@@ -24,6 +24,23 @@ pub fn ifname_of(ctx: &Context, interface: &str) -> Option<String> {
     }
 }
 
+/// The host link an `Interface` resource names, or the message that says why there is none (shown in
+/// the referring resource's `InterfaceMissing` condition).
+pub fn link_of<'l>(
+    ctx: &Context,
+    links: &'l [Link],
+    interface: &str,
+) -> Result<(String, &'l Link), String> {
+    let ifname =
+        ifname_of(ctx, interface).ok_or_else(|| format!("no Interface named {interface:?}"))?;
+    match links.iter().find(|l| l.name == ifname) {
+        Some(link) => Ok((ifname, link)),
+        None => Err(format!(
+            "Interface {interface:?} (link {ifname:?}) does not exist"
+        )),
+    }
+}
+
 impl Controller for InterfaceController {
     fn name(&self) -> &'static str {
         "interface"

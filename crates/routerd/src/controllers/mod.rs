@@ -3,6 +3,7 @@
 //! retries and the bookkeeping shown in `/controllers`.
 
 pub mod address;
+pub mod daemon_status;
 pub mod dhcpv4;
 pub mod healthcheck;
 pub mod interface;

@@ -1,7 +1,7 @@
 //! `IPv4StaticRoute`: installs the route, repairs it, and on delete removes exactly the route it added.
 //! A route whose gateway is not reachable yet (its address not applied) waits in `Pending`.
 
-use super::interface::ifname_of;
+use super::interface::link_of;
 use super::ownership::{self, Artifact, RemoveFuture};
 use super::runtime::{Action, Context, Controller, ReconcileError, ReconcileFuture};
 use super::status_book::StatusUpdate;
@@ -148,32 +148,20 @@ impl Controller for RouteController {
                 let mut ifname = None;
                 let mut ifindex = None;
                 if let Some(iface) = &spec.interface {
-                    let Some(n) = ifname_of(ctx, iface) else {
-                        continue;
-                    };
-                    match links.iter().find(|l| l.name == n) {
-                        Some(l) => ifindex = Some(l.index),
-                        None => {
-                            let msg = format!("Interface {iface:?} (link {n:?}) does not exist");
+                    match link_of(ctx, &links, iface) {
+                        Ok((n, l)) => {
+                            ifindex = Some(l.index);
+                            ifname = Some(n);
+                        }
+                        Err(msg) => {
+                            let cond =
+                                Condition::new("RouteInstalled", false, "InterfaceMissing", msg);
                             ctx.status
-                                .set(
-                                    &id,
-                                    gen,
-                                    StatusUpdate::new(
-                                        Phase::Pending,
-                                        vec![Condition::new(
-                                            "RouteInstalled",
-                                            false,
-                                            "InterfaceMissing",
-                                            msg,
-                                        )],
-                                    ),
-                                )
+                                .set(&id, gen, StatusUpdate::new(Phase::Pending, vec![cond]))
                                 .await;
                             continue;
                         }
                     }
-                    ifname = Some(n);
                 }
                 let gateway = spec
                     .gateway

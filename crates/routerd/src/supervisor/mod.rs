@@ -103,6 +103,8 @@ pub struct Supervisor {
     managed: tokio::sync::Mutex<HashMap<DaemonKey, Managed>>,
     /// Views of the managed daemons, readable without waiting for a reconcile that holds `managed`.
     views: Mutex<HashMap<DaemonKey, SharedView>>,
+    /// Executables whose records from an earlier routerd have been checked for orphans.
+    swept: Mutex<std::collections::HashSet<&'static str>>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -127,6 +129,7 @@ impl Supervisor {
             bus,
             managed: tokio::sync::Mutex::new(HashMap::new()),
             views: Mutex::new(HashMap::new()),
+            swept: Mutex::new(Default::default()),
             shutdown,
         }
     }
@@ -317,17 +320,7 @@ impl Supervisor {
             .collect();
         for key in gone {
             if let Some(command) = farewell {
-                let socket = self.socket_path(key.0, &key.1);
-                if let Err(e) = crate::daemon_client::request(
-                    &socket,
-                    "POST",
-                    &format!("/v1/commands/{command}"),
-                    Duration::from_secs(5),
-                )
-                .await
-                {
-                    tracing::warn!(daemon = key.0, instance = %key.1, command, error = %e, "farewell command failed; stopping anyway");
-                }
+                self.farewell(key.0, &key.1, command).await;
             }
             if let Some(m) = managed.remove(&key) {
                 let _ = m.stop.send(true);
@@ -335,33 +328,47 @@ impl Supervisor {
             }
             self.forget(&key);
         }
-        // Daemons recorded by an earlier routerd whose resource is gone: stop them too.
+        // Daemons recorded by an earlier routerd whose resource is gone: stop them too. Only those can
+        // be orphans, so the records are read once per executable, not at every reconcile.
+        let first_sweep = self
+            .swept
+            .lock()
+            .map(|mut s| s.insert(executable))
+            .unwrap_or(false);
+        if !first_sweep {
+            return;
+        }
         for (exe, instance, rec) in record::list(&self.config.runtime_dir) {
-            if exe == executable
-                && !keep.contains(&instance)
-                && !managed.contains_key(&(executable, instance.clone()))
+            if exe != executable
+                || keep.contains(&instance)
+                || managed.contains_key(&(executable, instance.clone()))
             {
-                if let Some(command) = farewell {
-                    let socket = self.socket_path(executable, &instance);
-                    let _ = crate::daemon_client::request(
-                        &socket,
-                        "POST",
-                        &format!("/v1/commands/{command}"),
-                        Duration::from_secs(5),
-                    )
-                    .await;
-                }
-                process::stop_orphan(&rec, &self.socket_path(executable, &instance)).await;
-                record::remove(&self.config.runtime_dir, executable, &instance);
-                let ev = NewEvent::new(
-                    "routerd.daemon.lifecycle.stopped",
-                    Severity::Info,
-                    format!("{executable} for {instance} stopped: its resource is gone"),
-                )
-                .source(executable, &instance)
-                .attr("reason", "resource deleted");
-                let _ = self.bus.publish(ev).await;
+                continue;
             }
+            if let Some(command) = farewell {
+                self.farewell(executable, &instance, command).await;
+            }
+            process::stop_orphan(&rec, &self.socket_path(executable, &instance)).await;
+            record::remove(&self.config.runtime_dir, executable, &instance);
+            let ev = NewEvent::new(
+                "routerd.daemon.lifecycle.stopped",
+                Severity::Info,
+                format!("{executable} for {instance} stopped: its resource is gone"),
+            )
+            .source(executable, &instance)
+            .attr("reason", "resource deleted");
+            let _ = self.bus.publish(ev).await;
+        }
+    }
+
+    /// Sends a last command before a daemon is stopped for good; a failure is logged, never fatal.
+    async fn farewell(&self, executable: &str, instance: &str, command: &str) {
+        let socket = self.socket_path(executable, instance);
+        let path = format!("/v1/commands/{command}");
+        if let Err(e) =
+            crate::daemon_client::request(&socket, "POST", &path, Duration::from_secs(5)).await
+        {
+            tracing::warn!(daemon = executable, instance, command, error = %e, "farewell command failed; stopping anyway");
         }
     }
 

@@ -1,0 +1,108 @@
+//! What the controllers of daemon-backed kinds share: reading a daemon's view of its resource, and the
+//! status to show when the daemon cannot be started or does not answer.
+
+use super::runtime::Context;
+use super::status_book::StatusUpdate;
+use crate::daemon_client::request;
+use crate::supervisor::{DaemonState, DaemonView, SupervisorError};
+use routerd_api::daemon::DaemonResourceStatus;
+use routerd_api::{Condition, Phase, ResourceId};
+use std::time::Duration;
+
+/// How long a controller waits for a daemon's `/v1/status`.
+const STATUS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The entry for resource `name` in a `/v1/status` answer.
+pub fn resource_in(answer: &serde_json::Value, name: &str) -> Option<DaemonResourceStatus> {
+    let resources: Vec<DaemonResourceStatus> =
+        serde_json::from_value(answer["resources"].clone()).ok()?;
+    resources.into_iter().find(|s| s.resource.name == name)
+}
+
+/// The daemon's view of resource `name`, or `None` while it does not answer.
+pub async fn read(view: &DaemonView, name: &str) -> Option<DaemonResourceStatus> {
+    let answer = request(&view.socket, "GET", "/v1/status", STATUS_TIMEOUT)
+        .await
+        .ok()?;
+    resource_in(&answer, name)
+}
+
+/// `Error` when the supervisor could not start the daemon at all.
+pub fn start_failed(e: &SupervisorError) -> StatusUpdate {
+    let reason = match e {
+        SupervisorError::ExecutableMissing(..) => "DaemonNotFound",
+        SupervisorError::Config { .. } => "DaemonConfigFailed",
+    };
+    StatusUpdate::new(
+        Phase::Error,
+        vec![Condition::new(
+            "DaemonRunning",
+            false,
+            reason,
+            e.to_string(),
+        )],
+    )
+}
+
+/// While the daemon starts or restarts: the last known phase and fields stay (a restart is not a
+/// change of the world), and the `DaemonRunning` condition says why they are not fresh.
+pub fn not_answering(ctx: &Context, id: &ResourceId, view: &DaemonView) -> StatusUpdate {
+    let (reason, msg) = match view.state {
+        DaemonState::Backoff | DaemonState::Failed => (
+            "DaemonRestarting",
+            view.last_error
+                .clone()
+                .unwrap_or_else(|| "the daemon exited".into()),
+        ),
+        _ => (
+            "DaemonStarting",
+            format!(
+                "waiting for {} (pid {}) to answer on {}",
+                view.executable,
+                view.pid
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                view.socket.display()
+            ),
+        ),
+    };
+    let previous = ctx.status.get(id);
+    let phase = previous.as_ref().map(|p| p.phase).unwrap_or(Phase::Pending);
+    let mut u = StatusUpdate::new(
+        phase,
+        vec![Condition::new("DaemonRunning", false, reason, msg)],
+    );
+    if let Some(p) = previous {
+        u.fields = p.fields;
+    }
+    u
+}
+
+/// The daemon's own phase, conditions, `since` and observations, as the resource's status.
+pub fn projected(s: DaemonResourceStatus) -> StatusUpdate {
+    let mut u = StatusUpdate::new(s.phase, s.conditions);
+    u.fields = s.observed;
+    u.since = s.since;
+    u
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn finds_the_named_resource_and_tolerates_garbage() {
+        let answer = json!({"resources": [
+            {"resource": {"apiVersion": "net.routerd.net/v1alpha1", "kind": "HealthCheck", "name": "a"}, "phase": "Healthy"},
+            {"resource": {"apiVersion": "net.routerd.net/v1alpha1", "kind": "HealthCheck", "name": "b"}, "phase": "Unhealthy",
+             "observed": {"consecutiveFailed": 3}}
+        ]});
+        let b = resource_in(&answer, "b").unwrap();
+        assert_eq!(b.phase, Phase::Unhealthy);
+        assert_eq!(projected(b).fields["consecutiveFailed"], 3);
+        assert!(resource_in(&answer, "c").is_none());
+        assert!(resource_in(&json!({"resources": [{"phase": "Running"}]}), "a").is_none());
+        assert!(resource_in(&json!("not an object"), "a").is_none());
+    }
+}
