@@ -64,7 +64,9 @@ pub struct ConfigService {
 impl ConfigService {
     /// Loads the latest generation from the ledger.
     pub fn open(ledger: Ledger, bus: EventBus) -> Result<ConfigService, ConfigError> {
-        let state = match ledger.latest()? {
+        let latest = ledger.latest()?;
+        let last_apply = latest.as_ref().map(|g| g.info.created_at);
+        let state = match latest {
             Some(g) => {
                 let values: Vec<serde_json::Value> = serde_json::from_str(&g.resources_json)
                     .map_err(|e| {
@@ -84,7 +86,6 @@ impl ConfigService {
             }
             None => DesiredState::default(),
         };
-        let last_apply = ledger.latest()?.map(|g| g.info.created_at);
         let (desired_tx, _) = watch::channel(Arc::new(state));
         Ok(ConfigService {
             ledger: Arc::new(ledger),
