@@ -13,10 +13,17 @@
 //!   `ifindex` when given; the route is then stored with that ifindex;
 //! - a route conflicts (AlreadyExists) with any route of the same
 //!   destination, prefix, metric and table, whatever its gateway;
-//! - a route without gateway on a down link is Unreachable (ENETDOWN).
+//! - a route without gateway on a down link is Unreachable (ENETDOWN);
+//! - IPv6 addresses are keyed by (link, address): adding an existing one
+//!   replaces its lifetimes and keeps its prefix length; preferred 0 marks it
+//!   deprecated, infinite valid marks it permanent; lifetimes only run down
+//!   when a test calls [`FakeHost::elapse_ipv6_lifetimes`] (an address whose
+//!   valid lifetime ends is removed, as the kernel does). DAD completes at
+//!   once, so addresses are never tentative. IPv6 addresses bring no routes
+//!   (the fake models IPv4 routes only).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::mpsc;
@@ -24,8 +31,8 @@ use tokio::sync::mpsc;
 use crate::error::HostError;
 use crate::net_host::{HostFuture, NetHost};
 use crate::types::{
-    format_mac, prefix_contains, prefix_mask, Ipv4Address, Ipv4Route, Link, LinkChange, OperState,
-    MAIN_TABLE,
+    format_mac, prefix_contains, prefix_mask, Ipv4Address, Ipv4Route, Ipv6Address, Link,
+    LinkChange, OperState, MAIN_TABLE,
 };
 
 /// Per-watcher buffer; like the real monitor, overflow drops notifications.
@@ -44,6 +51,8 @@ pub struct FakeHost {
 struct State {
     links: BTreeMap<u32, Link>,
     addresses: BTreeSet<Ipv4Address>,
+    /// Keyed like the kernel's IPv6 addresses: (ifindex, address).
+    ipv6: BTreeMap<(u32, Ipv6Addr), Ipv6Address>,
     routes: Vec<Ipv4Route>,
     watchers: Vec<mpsc::Sender<String>>,
 }
@@ -92,6 +101,7 @@ impl FakeHost {
             return;
         }
         state.addresses.retain(|a| a.ifindex != index);
+        state.ipv6.retain(|(ifindex, _), _| *ifindex != index);
         state.flush_routes(index);
         state.notify(format!("link removed: {summary}"));
     }
@@ -107,6 +117,33 @@ impl FakeHost {
         link.oper_state = oper_state;
         let summary = state.link_summary(index);
         state.notify(format!("link changed: {summary}"));
+    }
+
+    /// Lets `seconds` of IPv6 address lifetime pass, as the kernel's lifetime timer would: finite
+    /// lifetimes count down, an address whose preferred lifetime reaches 0 becomes deprecated and one
+    /// whose valid lifetime reaches 0 is removed (with an "address removed" notification).
+    pub fn elapse_ipv6_lifetimes(&self, seconds: u32) {
+        let mut state = self.state();
+        let mut expired = Vec::new();
+        for (key, addr) in state.ipv6.iter_mut() {
+            if let Some(valid) = addr.valid_lifetime {
+                let left = valid.saturating_sub(seconds);
+                addr.valid_lifetime = Some(left);
+                if left == 0 {
+                    expired.push(*key);
+                }
+            }
+            if let Some(preferred) = addr.preferred_lifetime {
+                let left = preferred.saturating_sub(seconds);
+                addr.preferred_lifetime = Some(left);
+                addr.flags.deprecated = left == 0;
+            }
+        }
+        for key in expired {
+            if let Some(addr) = state.ipv6.remove(&key) {
+                state.notify(format!("address removed: {addr}"));
+            }
+        }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -180,6 +217,48 @@ impl FakeHost {
             state.flush_routes(addr.ifindex);
         }
         state.notify(format!("address removed: {addr}"));
+        Ok(())
+    }
+
+    fn add_ipv6_address_now(&self, addr: Ipv6Address) -> Result<(), HostError> {
+        let mut state = self.state();
+        let context = format!("add address {addr}");
+        addr.check_lifetimes()
+            .map_err(|why| HostError::from_errno(libc::EINVAL, format!("{context}: {why}")))?;
+        if !state.links.contains_key(&addr.ifindex) {
+            return Err(HostError::from_errno(libc::ENODEV, context));
+        }
+        // A replace keeps the prefix length of the address that is there, like the kernel.
+        let prefix_len = state
+            .ipv6
+            .get(&(addr.ifindex, addr.address))
+            .map_or(addr.prefix_len, |old| old.prefix_len);
+        let mut stored = Ipv6Address { prefix_len, ..addr };
+        stored.flags.tentative = false;
+        stored.flags.dad_failed = false;
+        stored.flags.deprecated = stored.preferred_lifetime == Some(0);
+        stored.flags.permanent = stored.valid_lifetime.is_none();
+        state.ipv6.insert((addr.ifindex, addr.address), stored);
+        state.notify(format!("address added: {stored}"));
+        Ok(())
+    }
+
+    fn del_ipv6_address_now(&self, addr: Ipv6Address) -> Result<(), HostError> {
+        let mut state = self.state();
+        let context = format!("delete address {addr}");
+        if addr.prefix_len > 128 {
+            return Err(HostError::from_errno(libc::EINVAL, context));
+        }
+        if !state.links.contains_key(&addr.ifindex) {
+            return Err(HostError::from_errno(libc::ENODEV, context));
+        }
+        let key = (addr.ifindex, addr.address);
+        if state.ipv6.get(&key).map(|a| a.prefix_len) != Some(addr.prefix_len) {
+            return Err(HostError::from_errno(libc::EADDRNOTAVAIL, context));
+        }
+        if let Some(removed) = state.ipv6.remove(&key) {
+            state.notify(format!("address removed: {removed}"));
+        }
         Ok(())
     }
 
@@ -366,6 +445,18 @@ impl NetHost for FakeHost {
 
     fn del_ipv4_address(&self, addr: Ipv4Address) -> HostFuture<'_, ()> {
         Box::pin(async move { self.del_address_now(addr) })
+    }
+
+    fn ipv6_addresses(&self) -> HostFuture<'_, Vec<Ipv6Address>> {
+        Box::pin(async move { Ok(self.state().ipv6.values().copied().collect()) })
+    }
+
+    fn add_ipv6_address(&self, addr: Ipv6Address) -> HostFuture<'_, ()> {
+        Box::pin(async move { self.add_ipv6_address_now(addr) })
+    }
+
+    fn del_ipv6_address(&self, addr: Ipv6Address) -> HostFuture<'_, ()> {
+        Box::pin(async move { self.del_ipv6_address_now(addr) })
     }
 
     fn ipv4_routes(&self, table: u32) -> HostFuture<'_, Vec<Ipv4Route>> {
@@ -848,6 +939,92 @@ mod tests {
         // Dropping the host ends the stream.
         drop(host);
         assert!(rx.recv().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn ipv6_addresses_replace_age_and_expire() {
+        let host = FakeHost::new();
+        host.add_link("lan0", 2, true);
+        let mut rx = host.watch_changes();
+        let ip6: Ipv6Addr = "2001:db8:1241::1".parse().unwrap();
+        let a = Ipv6Address::new(2, ip6, 64).with_lifetimes(Some(100), Some(200));
+        host.add_ipv6_address(a).await.unwrap();
+        let listed = host.ipv6_addresses().await.unwrap();
+        assert_eq!(listed, vec![a]);
+        assert!(!listed[0].flags.permanent && !listed[0].flags.deprecated);
+
+        // Replace: new lifetimes, same prefix length even when another one is given.
+        host.add_ipv6_address(Ipv6Address {
+            prefix_len: 56,
+            ..a.with_lifetimes(Some(0), Some(50))
+        })
+        .await
+        .unwrap();
+        let listed = host.ipv6_addresses().await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].prefix_len, 64);
+        assert_eq!(listed[0].preferred_lifetime, Some(0));
+        assert_eq!(listed[0].valid_lifetime, Some(50));
+        assert!(listed[0].flags.deprecated);
+
+        // Delete needs the prefix length that is there.
+        let err = host
+            .del_ipv6_address(Ipv6Address::new(2, ip6, 56))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, HostError::NotFound(_)), "{err}");
+
+        // Lifetimes run down; at valid 0 the address goes.
+        host.add_ipv6_address(a).await.unwrap();
+        host.elapse_ipv6_lifetimes(150);
+        let listed = host.ipv6_addresses().await.unwrap();
+        assert_eq!(listed[0].preferred_lifetime, Some(0));
+        assert_eq!(listed[0].valid_lifetime, Some(50));
+        assert!(listed[0].flags.deprecated);
+        host.elapse_ipv6_lifetimes(50);
+        assert!(host.ipv6_addresses().await.unwrap().is_empty());
+
+        // Permanent addresses never age; delete is exact.
+        let forever = Ipv6Address::new(2, ip6, 64);
+        host.add_ipv6_address(forever).await.unwrap();
+        host.elapse_ipv6_lifetimes(1_000_000);
+        let listed = host.ipv6_addresses().await.unwrap();
+        assert!(listed[0].flags.permanent);
+        assert_eq!(listed[0].valid_lifetime, None);
+        host.del_ipv6_address(forever).await.unwrap();
+        let err = host.del_ipv6_address(forever).await.unwrap_err();
+        assert!(matches!(err, HostError::NotFound(_)), "{err}");
+
+        // What the kernel refuses.
+        for bad in [
+            a.with_lifetimes(Some(0), Some(0)),
+            a.with_lifetimes(Some(10), Some(5)),
+            Ipv6Address {
+                prefix_len: 129,
+                ..a
+            },
+        ] {
+            let err = host.add_ipv6_address(bad).await.unwrap_err();
+            assert!(matches!(err, HostError::Netlink(_)), "{bad:?}: {err}");
+        }
+        let err = host
+            .add_ipv6_address(Ipv6Address { ifindex: 9, ..a })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, HostError::NotFound(_)), "{err}");
+
+        // IPv4 and IPv6 do not mix; removing the link removes its IPv6 addresses.
+        host.add_ipv6_address(a).await.unwrap();
+        assert!(host.ipv4_addresses().await.unwrap().is_empty());
+        host.remove_link(2);
+        assert!(host.ipv6_addresses().await.unwrap().is_empty());
+
+        let got = drain(&mut rx);
+        assert_eq!(got[0], "address added: 2001:db8:1241::1/64 on ifindex 2");
+        assert!(
+            got.contains(&"address removed: 2001:db8:1241::1/64 on ifindex 2".to_string()),
+            "{got:?}"
+        );
     }
 
     #[tokio::test]

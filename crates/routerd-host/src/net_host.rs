@@ -4,7 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::error::HostError;
-use crate::types::{Ipv4Address, Ipv4Route, Link, LinkChange};
+use crate::types::{Ipv4Address, Ipv4Route, Ipv6Address, Link, LinkChange};
 
 /// Boxed so that [`NetHost`] stays object-safe (`Arc<dyn NetHost>`), and
 /// `Send` so controllers can run on a multi-threaded runtime.
@@ -32,6 +32,21 @@ pub trait NetHost: Send + Sync + 'static {
     /// Err(NotFound) when absent.
     fn del_ipv4_address(&self, addr: Ipv4Address) -> HostFuture<'_, ()>;
 
+    /// All IPv6 addresses on all links (link-local ones too), with their remaining lifetimes and
+    /// their state (tentative, deprecated...).
+    fn ipv6_addresses(&self) -> HostFuture<'_, Vec<Ipv6Address>>;
+
+    /// Adds the address, or replaces the lifetimes of an existing one (NLM_F_REPLACE): that is how a
+    /// renewed lease refreshes them and how a preferred lifetime of 0 deprecates an address in place.
+    /// The kernel keeps the prefix length of an existing address (see [`Ipv6Address`]) and adds the
+    /// on-link prefix route, expiring with the valid lifetime. Err(NotFound) for an unknown link;
+    /// Err(Netlink) for lifetimes the kernel refuses (valid 0, preferred above valid).
+    fn add_ipv6_address(&self, addr: Ipv6Address) -> HostFuture<'_, ()>;
+
+    /// Deletes the address with exactly this prefix length (lifetimes and flags are ignored).
+    /// Err(NotFound) when absent.
+    fn del_ipv6_address(&self, addr: Ipv6Address) -> HostFuture<'_, ()>;
+
     /// Routes of one table (unicast routes only; protocol-agnostic, so it
     /// includes the kernel's connected routes in the main table).
     fn ipv4_routes(&self, table: u32) -> HostFuture<'_, Vec<Ipv4Route>>;
@@ -52,10 +67,10 @@ pub trait NetHost: Send + Sync + 'static {
     /// (the kernel picks one on add). Err(NotFound) when no route matches.
     fn del_ipv4_route(&self, route: Ipv4Route) -> HostFuture<'_, ()>;
 
-    /// A stream of "something changed" notifications (links, IPv4 addresses, IPv4 routes) from netlink
-    /// multicast groups, so controllers can repair drift at once instead of waiting for the next periodic
-    /// resync. Each message carries a short description ("address removed", "link changed"...). The
-    /// receiver simply stops receiving if the monitor dies.
+    /// A stream of "something changed" notifications (links, IPv4 and IPv6 addresses, IPv4 routes)
+    /// from netlink multicast groups, so controllers can repair drift at once instead of waiting for
+    /// the next periodic resync. Each message carries a short description ("address removed",
+    /// "link changed"...). The receiver simply stops receiving if the monitor dies.
     ///
     /// Messages start with one of "link changed", "link removed",
     /// "address added", "address removed", "route added", "route removed" or

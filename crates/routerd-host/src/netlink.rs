@@ -1,17 +1,17 @@
 //! [`NetHost`] over rtnetlink.
 //!
 //! Every request goes through one rtnetlink connection; change notifications
-//! come from a second socket subscribed to the link, IPv4 address and IPv4
-//! route multicast groups. Both sockets are opened in [`NetlinkHost::new`],
+//! come from a second socket subscribed to the link, IPv4 and IPv6 address
+//! and IPv4 route multicast groups. Both sockets are opened in [`NetlinkHost::new`],
 //! so they live in the network namespace of the thread that built the host,
 //! whichever thread later polls them.
 
 use std::fmt::Display;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use futures::{Stream, StreamExt, TryStreamExt};
 use rtnetlink::packet_core::{NetlinkMessage, NetlinkPayload};
-use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
+use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressMessage, CacheInfo};
 use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage, State};
 use rtnetlink::packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -22,7 +22,10 @@ use tokio::sync::mpsc;
 
 use crate::error::HostError;
 use crate::net_host::{HostFuture, NetHost};
-use crate::types::{format_mac, Ipv4Address, Ipv4Route, Link, LinkChange, OperState};
+use crate::types::{
+    format_mac, lifetime_from_kernel, lifetime_to_kernel, Ipv4Address, Ipv4Route, Ipv6Address,
+    Ipv6AddressFlags, Link, LinkChange, OperState,
+};
 
 /// Per-subscriber buffer. Notifications are only hints to resync, so a
 /// small buffer that drops on overflow is enough and bounds memory.
@@ -54,6 +57,7 @@ impl NetlinkHost {
         let (monitor_connection, _monitor_handle, events) = rtnetlink::new_multicast_connection(&[
             MulticastGroup::Link,
             MulticastGroup::Ipv4Ifaddr,
+            MulticastGroup::Ipv6Ifaddr,
             MulticastGroup::Ipv4Route,
         ])
         .map_err(|e| HostError::from_io(&e, "open rtnetlink monitor socket"))?;
@@ -149,6 +153,74 @@ impl NetHost for NetlinkHost {
             // IFA_LOCAL plus IFA_ADDRESS with the prefix length make the
             // kernel match address *and* prefix, not just the address.
             let message = AddressMessageBuilder::<Ipv4Addr>::new()
+                .index(addr.ifindex)
+                .address(addr.address, addr.prefix_len)
+                .build();
+            handle
+                .address()
+                .del(message)
+                .execute()
+                .await
+                .map_err(|e| HostError::from_rtnetlink(e, context))
+        })
+    }
+
+    fn ipv6_addresses(&self) -> HostFuture<'_, Vec<Ipv6Address>> {
+        let handle = self.handle.clone();
+        let serial = self.serial.clone();
+        Box::pin(async move {
+            let _serial = serial.lock().await;
+            let mut request = handle.address().get();
+            request.message_mut().header.family = AddressFamily::Inet6;
+            let messages: Vec<AddressMessage> = request
+                .execute()
+                .try_collect()
+                .await
+                .map_err(|e| HostError::from_rtnetlink(e, "list IPv6 addresses"))?;
+            Ok(messages
+                .iter()
+                .filter_map(ipv6_address_from_message)
+                .collect())
+        })
+    }
+
+    fn add_ipv6_address(&self, addr: Ipv6Address) -> HostFuture<'_, ()> {
+        let handle = self.handle.clone();
+        let serial = self.serial.clone();
+        Box::pin(async move {
+            let _serial = serial.lock().await;
+            let context = format!("add address {addr}");
+            addr.check_lifetimes()
+                .map_err(|why| HostError::from_errno(libc::EINVAL, format!("{context}: {why}")))?;
+            let mut request = handle
+                .address()
+                .add(addr.ifindex, IpAddr::V6(addr.address), addr.prefix_len)
+                .replace();
+            request
+                .message_mut()
+                .attributes
+                .push(AddressAttribute::CacheInfo(cache_info(&addr)));
+            request
+                .execute()
+                .await
+                .map_err(|e| HostError::from_rtnetlink(e, context))
+        })
+    }
+
+    fn del_ipv6_address(&self, addr: Ipv6Address) -> HostFuture<'_, ()> {
+        let handle = self.handle.clone();
+        let serial = self.serial.clone();
+        Box::pin(async move {
+            let _serial = serial.lock().await;
+            let context = format!("delete address {addr}");
+            if addr.prefix_len > 128 {
+                return Err(HostError::from_errno(
+                    libc::EINVAL,
+                    format!("{context}: prefix length {} exceeds 128", addr.prefix_len),
+                ));
+            }
+            // The kernel deletes only when the prefix length matches too.
+            let message = AddressMessageBuilder::<Ipv6Addr>::new()
                 .index(addr.ifindex)
                 .address(addr.address, addr.prefix_len)
                 .build();
@@ -324,6 +396,60 @@ fn ipv4_address_from_message(message: &AddressMessage) -> Option<Ipv4Address> {
     })
 }
 
+/// IFA_CACHEINFO for an add: only the two lifetimes are read by the kernel (the stamps are output).
+fn cache_info(addr: &Ipv6Address) -> CacheInfo {
+    let mut info = CacheInfo::default();
+    info.ifa_preferred = lifetime_to_kernel(addr.preferred_lifetime);
+    info.ifa_valid = lifetime_to_kernel(addr.valid_lifetime);
+    info
+}
+
+fn ipv6_address_from_message(message: &AddressMessage) -> Option<Ipv6Address> {
+    if message.header.family != AddressFamily::Inet6 {
+        return None;
+    }
+    // For IPv6 IFA_ADDRESS is the address itself; IFA_LOCAL only appears on point-to-point
+    // assignments with a peer, where it is the local side.
+    let mut local = None;
+    let mut address = None;
+    let mut cache = None;
+    // IFA_FLAGS carries all 32 flag bits; the header only the low 8 (older kernels send no IFA_FLAGS).
+    let mut flags = AddressFlags::from_bits_retain(u32::from(message.header.flags.bits()));
+    for attribute in &message.attributes {
+        match attribute {
+            AddressAttribute::Local(IpAddr::V6(ip)) => local = Some(*ip),
+            AddressAttribute::Address(IpAddr::V6(ip)) => address = Some(*ip),
+            AddressAttribute::CacheInfo(info) => cache = Some(*info),
+            AddressAttribute::Flags(f) => flags = *f,
+            _ => {}
+        }
+    }
+    let (preferred, valid) = match cache {
+        Some(info) => (info.ifa_preferred, info.ifa_valid),
+        None => (u32::MAX, u32::MAX),
+    };
+    Some(Ipv6Address {
+        ifindex: message.header.index,
+        address: local.or(address)?,
+        prefix_len: message.header.prefix_len,
+        preferred_lifetime: lifetime_from_kernel(preferred),
+        valid_lifetime: lifetime_from_kernel(valid),
+        flags: Ipv6AddressFlags {
+            tentative: flags.contains(AddressFlags::Tentative),
+            deprecated: flags.contains(AddressFlags::Deprecated),
+            dad_failed: flags.contains(AddressFlags::Dadfailed),
+            permanent: flags.contains(AddressFlags::Permanent),
+        },
+    })
+}
+
+/// "2001:db8::1/64 on ifindex 3" or "10.0.0.1/24 on ifindex 3", for change notifications.
+fn address_summary(message: &AddressMessage) -> Option<String> {
+    ipv4_address_from_message(message)
+        .map(|a| a.to_string())
+        .or_else(|| ipv6_address_from_message(message).map(|a| a.to_string()))
+}
+
 fn ipv4_route_from_message(message: &RouteMessage) -> Option<Ipv4Route> {
     let header = &message.header;
     if header.address_family != AddressFamily::Inet || header.kind != RouteType::Unicast {
@@ -462,10 +588,10 @@ fn describe_inner(message: &RouteNetlinkMessage) -> Option<String> {
             Some(with_details("link removed", link_summary(link)))
         }
         RouteNetlinkMessage::NewAddress(addr) => {
-            ipv4_address_from_message(addr).map(|a| with_details("address added", a))
+            address_summary(addr).map(|a| with_details("address added", a))
         }
         RouteNetlinkMessage::DelAddress(addr) => {
-            ipv4_address_from_message(addr).map(|a| with_details("address removed", a))
+            address_summary(addr).map(|a| with_details("address removed", a))
         }
         RouteNetlinkMessage::NewRoute(route) => {
             Some(with_details("route added", route_summary(route)))
@@ -604,6 +730,58 @@ mod tests {
         assert_eq!(
             ipv4_address_from_message(&msg).map(|a| a.address),
             Some(Ipv4Addr::new(10, 0, 0, 2))
+        );
+    }
+
+    #[test]
+    fn ipv6_address_messages() {
+        let ip: Ipv6Addr = "2001:db8:1::1".parse().unwrap();
+        let addr = Ipv6Address::new(5, ip, 64).with_lifetimes(Some(0), Some(90));
+        let mut msg = AddressMessageBuilder::<Ipv6Addr>::new()
+            .index(5)
+            .address(ip, 64)
+            .build();
+        msg.attributes
+            .push(AddressAttribute::CacheInfo(cache_info(&addr)));
+        msg.header.flags = rtnetlink::packet_route::address::AddressHeaderFlags::Tentative;
+        let parsed = ipv6_address_from_message(&msg).unwrap();
+        assert_eq!(parsed.address, ip);
+        assert_eq!(parsed.prefix_len, 64);
+        assert_eq!(parsed.preferred_lifetime, Some(0));
+        assert_eq!(parsed.valid_lifetime, Some(90));
+        assert!(parsed.flags.tentative);
+        assert!(!parsed.flags.deprecated);
+        // IFA_FLAGS wins over the header's 8 bits.
+        msg.attributes.push(AddressAttribute::Flags(
+            AddressFlags::Deprecated | AddressFlags::Permanent,
+        ));
+        let parsed = ipv6_address_from_message(&msg).unwrap();
+        assert!(!parsed.flags.tentative);
+        assert!(parsed.flags.deprecated && parsed.flags.permanent);
+        // Infinite lifetimes, and none reported at all, are "forever".
+        let forever = cache_info(&Ipv6Address::new(5, ip, 64));
+        assert_eq!(
+            (forever.ifa_preferred, forever.ifa_valid),
+            (u32::MAX, u32::MAX)
+        );
+        msg.attributes
+            .retain(|a| !matches!(a, AddressAttribute::CacheInfo(_)));
+        let parsed = ipv6_address_from_message(&msg).unwrap();
+        assert_eq!(
+            (parsed.preferred_lifetime, parsed.valid_lifetime),
+            (None, None)
+        );
+        // Families do not mix.
+        assert!(ipv4_address_from_message(&msg).is_none());
+        let v4 = AddressMessageBuilder::<Ipv4Addr>::new()
+            .index(4)
+            .address(Ipv4Addr::new(10, 0, 0, 1), 24)
+            .build();
+        assert!(ipv6_address_from_message(&v4).is_none());
+        let text = describe_inner(&RouteNetlinkMessage::NewAddress(msg));
+        assert_eq!(
+            text.as_deref(),
+            Some("address added: 2001:db8:1::1/64 on ifindex 5")
         );
     }
 

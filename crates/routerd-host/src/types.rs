@@ -2,7 +2,7 @@
 //! that policy code and the fake never depend on rtnetlink types.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// The kernel's "main" routing table, the one `ip route` shows by default.
 pub const MAIN_TABLE: u32 = 254;
@@ -97,6 +97,111 @@ impl Ipv4Address {
 }
 
 impl fmt::Display for Ipv4Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}/{} on ifindex {}",
+            self.address, self.prefix_len, self.ifindex
+        )
+    }
+}
+
+/// The kernel's "infinite" lifetime (`INFINITY_LIFE_TIME`); [`Ipv6Address`] spells it `None`.
+pub const INFINITE_LIFETIME: u32 = u32::MAX;
+
+/// What the kernel reports about an IPv6 address's state. Only read from the host: on add the kernel
+/// decides these itself (DAD runs, a preferred lifetime of 0 deprecates), so they are ignored there.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Ipv6AddressFlags {
+    /// Duplicate address detection has not finished: the address cannot be used as a source yet.
+    pub tentative: bool,
+    /// The preferred lifetime ran out: kept for existing connections, not chosen for new ones.
+    pub deprecated: bool,
+    /// Duplicate address detection found another host with this address; the kernel will not use it.
+    pub dad_failed: bool,
+    /// Added without lifetimes (by an operator or with infinite lifetimes); never expires.
+    pub permanent: bool,
+}
+
+/// An IPv6 address assignment with its lifetimes.
+///
+/// The kernel keys IPv6 addresses by (ifindex, address) only: there is at most one prefix length per
+/// address and link, and [`crate::NetHost::add_ipv6_address`] on an existing address updates its
+/// lifetimes but keeps its prefix length (delete it first to change the length). Lifetimes are in
+/// seconds; `None` is forever. Listings report the *remaining* lifetimes at the time of the dump.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Ipv6Address {
+    pub ifindex: u32,
+    pub address: Ipv6Addr,
+    pub prefix_len: u8,
+    /// Seconds the address stays preferred (chosen as a source); 0 deprecates it at once.
+    pub preferred_lifetime: Option<u32>,
+    /// Seconds until the kernel removes the address; must be at least 1 and not below the preferred
+    /// lifetime.
+    pub valid_lifetime: Option<u32>,
+    /// Observed state; ignored on add and delete.
+    pub flags: Ipv6AddressFlags,
+}
+
+impl Ipv6Address {
+    /// A permanent address (both lifetimes forever), as `ip addr add` makes by default.
+    pub fn new(ifindex: u32, address: Ipv6Addr, prefix_len: u8) -> Ipv6Address {
+        Ipv6Address {
+            ifindex,
+            address,
+            prefix_len,
+            preferred_lifetime: None,
+            valid_lifetime: None,
+            flags: Ipv6AddressFlags::default(),
+        }
+    }
+
+    /// The same address with other lifetimes (`None` = forever).
+    pub fn with_lifetimes(self, preferred: Option<u32>, valid: Option<u32>) -> Ipv6Address {
+        Ipv6Address {
+            preferred_lifetime: preferred,
+            valid_lifetime: valid,
+            ..self
+        }
+    }
+
+    /// Whether `other` is the same assignment in the kernel's sense (link and address), whatever its
+    /// prefix length, lifetimes or flags.
+    pub fn same_address(&self, other: &Ipv6Address) -> bool {
+        self.ifindex == other.ifindex && self.address == other.address
+    }
+
+    /// Checks what the kernel would refuse with EINVAL, so the fake and the real host agree and the
+    /// caller gets a message that names the problem instead of a bare errno.
+    pub(crate) fn check_lifetimes(&self) -> Result<(), String> {
+        if self.prefix_len > 128 {
+            return Err(format!("prefix length {} exceeds 128", self.prefix_len));
+        }
+        let preferred = lifetime_to_kernel(self.preferred_lifetime);
+        let valid = lifetime_to_kernel(self.valid_lifetime);
+        if valid == 0 {
+            return Err("valid lifetime must be at least 1 second".to_string());
+        }
+        if preferred > valid {
+            return Err(format!(
+                "preferred lifetime {preferred} exceeds valid lifetime {valid}"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `None` (forever) as the kernel's infinite lifetime.
+pub(crate) fn lifetime_to_kernel(lifetime: Option<u32>) -> u32 {
+    lifetime.unwrap_or(INFINITE_LIFETIME)
+}
+
+/// The kernel's infinite lifetime as `None`.
+pub(crate) fn lifetime_from_kernel(lifetime: u32) -> Option<u32> {
+    (lifetime != INFINITE_LIFETIME).then_some(lifetime)
+}
+
+impl fmt::Display for Ipv6Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
@@ -215,6 +320,38 @@ mod tests {
         assert!(!a.contains(Ipv4Addr::new(10, 1, 3, 1)));
         assert_eq!(a.network(), Ipv4Addr::new(10, 1, 2, 0));
         assert_eq!(a.to_string(), "10.1.2.3/24 on ifindex 1");
+    }
+
+    #[test]
+    fn ipv6_lifetimes() {
+        let a = Ipv6Address::new(3, "2001:db8::1".parse().unwrap(), 64);
+        assert_eq!(a.preferred_lifetime, None);
+        assert!(a.check_lifetimes().is_ok());
+        assert!(a.with_lifetimes(Some(0), Some(1)).check_lifetimes().is_ok());
+        assert!(a
+            .with_lifetimes(Some(0), Some(0))
+            .check_lifetimes()
+            .is_err());
+        assert!(a
+            .with_lifetimes(Some(10), Some(5))
+            .check_lifetimes()
+            .is_err());
+        assert!(a.with_lifetimes(None, Some(5)).check_lifetimes().is_err());
+        assert!(a.with_lifetimes(Some(5), None).check_lifetimes().is_ok());
+        let long = Ipv6Address {
+            prefix_len: 129,
+            ..a
+        };
+        assert!(long.check_lifetimes().is_err());
+        assert_eq!(lifetime_to_kernel(None), INFINITE_LIFETIME);
+        assert_eq!(lifetime_from_kernel(INFINITE_LIFETIME), None);
+        assert_eq!(lifetime_from_kernel(7), Some(7));
+        let other = Ipv6Address {
+            prefix_len: 56,
+            ..a.with_lifetimes(Some(1), Some(2))
+        };
+        assert!(a.same_address(&other));
+        assert_eq!(a.to_string(), "2001:db8::1/64 on ifindex 3");
     }
 
     #[test]

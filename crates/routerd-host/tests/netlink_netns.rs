@@ -4,7 +4,7 @@
 //! test namespace, never in the host's own namespace.
 
 use std::future::Future;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::unix::fs::MetadataExt;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use nix::sched::{setns, CloneFlags};
 use routerd_host::{
-    HostError, Ipv4Address, Ipv4Route, LinkChange, NetHost, NetlinkHost, OperState,
+    HostError, Ipv4Address, Ipv4Route, Ipv6Address, LinkChange, NetHost, NetlinkHost, OperState,
 };
 
 /// Upper bound for one test body; netlink answers in milliseconds.
@@ -489,5 +489,132 @@ fn watch_reports_address_removed_by_someone_else() {
         })
         .await;
         assert_eq!(found, Ok(true));
+    });
+}
+
+#[test]
+fn ipv6_addresses_with_lifetimes() {
+    let Some(ns) = TestNetns::create() else {
+        return;
+    };
+    let (v0, _v1) = veth_with_address(&ns.ip);
+    ns.run(move |host, ip| async move {
+        let ip6: Ipv6Addr = "2001:db8:1241::1".parse().expect("IPv6 literal");
+        let addr = Ipv6Address::new(v0, ip6, 64).with_lifetimes(Some(600), Some(1200));
+        host.add_ipv6_address(addr).await.expect("add IPv6 address");
+        let shown = ip.run(&["-6", "addr", "show", "dev", "v0"]);
+        assert!(shown.contains("inet6 2001:db8:1241::1/64"), "{shown}");
+        assert!(
+            shown.contains("valid_lft 1200sec") || shown.contains("valid_lft 1199sec"),
+            "{shown}"
+        );
+        // The kernel adds the on-link prefix route (the LAN needs it), expiring with the address.
+        let routes = ip.run(&["-6", "route", "show", "2001:db8:1241::/64"]);
+        assert!(routes.contains("dev v0 proto kernel"), "{routes}");
+        assert!(routes.contains("expires"), "{routes}");
+
+        let find = |list: &[Ipv6Address]| list.iter().find(|a| a.same_address(&addr)).copied();
+        let listed = find(&host.ipv6_addresses().await.expect("list")).expect("listed");
+        assert_eq!(listed.prefix_len, 64);
+        let valid = listed.valid_lifetime.expect("finite valid lifetime");
+        let preferred = listed
+            .preferred_lifetime
+            .expect("finite preferred lifetime");
+        assert!((1190..=1200).contains(&valid), "{listed:?}");
+        assert!((590..=600).contains(&preferred), "{listed:?}");
+        assert!(
+            !listed.flags.deprecated && !listed.flags.permanent,
+            "{listed:?}"
+        );
+        // Link-local addresses are listed too, permanent.
+        let all = host.ipv6_addresses().await.expect("list");
+        assert!(
+            all.iter()
+                .any(|a| a.ifindex == v0 && a.address.segments()[0] == 0xfe80 && a.flags.permanent),
+            "{all:?}"
+        );
+
+        // Replace with preferred 0: deprecated in place, valid lifetime updated, no EEXIST.
+        host.add_ipv6_address(addr.with_lifetimes(Some(0), Some(300)))
+            .await
+            .expect("replace lifetimes");
+        let listed = find(&host.ipv6_addresses().await.expect("list")).expect("still listed");
+        assert!(listed.flags.deprecated, "{listed:?}");
+        assert_eq!(listed.preferred_lifetime, Some(0));
+        assert!(
+            (290..=300).contains(&listed.valid_lifetime.unwrap_or(0)),
+            "{listed:?}"
+        );
+        let shown = ip.run(&["-6", "addr", "show", "dev", "v0"]);
+        assert!(shown.contains("deprecated"), "{shown}");
+
+        // Back to preferred (a renew) and to forever.
+        host.add_ipv6_address(addr.with_lifetimes(None, None))
+            .await
+            .expect("replace with forever");
+        let listed = find(&host.ipv6_addresses().await.expect("list")).expect("still listed");
+        assert!(
+            !listed.flags.deprecated && listed.flags.permanent,
+            "{listed:?}"
+        );
+        assert_eq!(
+            (listed.preferred_lifetime, listed.valid_lifetime),
+            (None, None)
+        );
+
+        // Lifetimes the kernel refuses.
+        let err = host
+            .add_ipv6_address(addr.with_lifetimes(Some(10), Some(5)))
+            .await
+            .expect_err("preferred above valid");
+        assert!(matches!(err, HostError::Netlink(_)), "{err}");
+
+        // Delete is exact about the prefix length.
+        let err = host
+            .del_ipv6_address(Ipv6Address::new(v0, ip6, 56))
+            .await
+            .expect_err("other prefix length");
+        assert!(matches!(err, HostError::NotFound(_)), "{err}");
+        host.del_ipv6_address(addr).await.expect("delete");
+        let shown = ip.run(&["-6", "addr", "show", "dev", "v0"]);
+        assert!(!shown.contains("2001:db8:1241::1"), "{shown}");
+        assert!(find(&host.ipv6_addresses().await.expect("list")).is_none());
+        let err = host.del_ipv6_address(addr).await.expect_err("absent");
+        assert!(matches!(err, HostError::NotFound(_)), "{err}");
+        let err = host
+            .add_ipv6_address(Ipv6Address {
+                ifindex: 9999,
+                ..addr
+            })
+            .await
+            .expect_err("unknown link");
+        assert!(matches!(err, HostError::NotFound(_)), "{err}");
+    });
+}
+
+#[test]
+fn watch_reports_ipv6_address_changes() {
+    let Some(ns) = TestNetns::create() else {
+        return;
+    };
+    veth_with_address(&ns.ip);
+    ns.run(move |host, ip| async move {
+        let mut changes = host.watch_changes();
+        ip.run(&["addr", "add", "2001:db8:5::1/64", "dev", "v0", "nodad"]);
+        ip.run(&["addr", "del", "2001:db8:5::1/64", "dev", "v0"]);
+        let mut seen = Vec::new();
+        let found = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Some(message) = changes.recv().await {
+                let hit =
+                    message.starts_with("address removed") && message.contains("2001:db8:5::1/64");
+                seen.push(message);
+                if hit {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        assert_eq!(found, Ok(true), "notifications seen: {seen:?}");
     });
 }

@@ -182,8 +182,10 @@ async fn apply_reconcile_repair_delete() {
         [
             "address",
             "dhcpv4-client",
+            "dhcpv6-prefix-delegation",
             "healthcheck",
             "interface",
+            "ipv6-delegated-address",
             "retention",
             "route"
         ]

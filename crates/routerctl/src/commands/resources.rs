@@ -62,9 +62,10 @@ pub async fn fetch(ctx: &Ctx, kind: Kind, name: &str) -> Result<Value> {
         .await?)
 }
 
-/// KIND NAME PHASE REASON AGE GEN; AGE is the time since the phase last changed.
+/// KIND NAME PHASE REASON AGE GEN DETAIL; AGE is the time since the phase last changed, DETAIL what the
+/// resource holds (a lease, a prefix, an address) so a listing answers "what did it get".
 pub fn render(items: &[Value], now: Timestamp) -> String {
-    let mut t = Table::new(["kind", "name", "phase", "reason", "age", "gen"]);
+    let mut t = Table::new(["kind", "name", "phase", "reason", "age", "gen", "detail"]);
     for item in items {
         let status = status_of(item);
         let reason = status.as_ref().map(|s| s.reason().0).unwrap_or_default();
@@ -78,6 +79,7 @@ pub fn render(items: &[Value], now: Timestamp) -> String {
                 .and_then(|s| s.since)
                 .map(|since| age(since, now))),
             opt(status.as_ref().and_then(|s| s.observed_generation)),
+            detail(item, now).unwrap_or_default(),
         ]);
     }
     t.render()
@@ -99,6 +101,65 @@ fn matches(item: &Value, kind: Option<Kind>, filter: &ResourceFilter) -> bool {
         .labels
         .iter()
         .all(|(k, v)| labels.and_then(|l| l.get(k)).and_then(Value::as_str) == Some(v.as_str()))
+}
+
+/// The one-line summary of what a resource holds, for the kinds that hold something.
+fn detail(item: &Value, now: Timestamp) -> Option<String> {
+    let status = item.get("status")?;
+    let text = |v: &Value, path: &str| v.pointer(path).and_then(Value::as_str).map(str::to_owned);
+    let until = |v: &Value, path: &str| {
+        text(v, path)
+            .and_then(|t| Timestamp::parse(&t).ok())
+            .map(|t| crate::relative_time::compact(now.until(t)))
+    };
+    let count = |path: &str| {
+        status
+            .pointer(path)
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len)
+    };
+    match kind_of(item) {
+        "DHCPv4Client" => {
+            let address = text(status, "/lease/address")?;
+            let len = status
+                .pointer("/lease/prefixLength")
+                .and_then(Value::as_u64);
+            let mut out = match len {
+                Some(len) => format!("{address}/{len}"),
+                None => address,
+            };
+            if let Some(gw) = text(status, "/lease/gateway") {
+                out.push_str(&format!(" via {gw}"));
+            }
+            if let Some(left) = until(status, "/lease/expiresAt") {
+                out.push_str(&format!(", expires in {left}"));
+            }
+            Some(out)
+        }
+        "DHCPv6PrefixDelegation" => {
+            let mut out = text(status, "/lease/prefix")?;
+            if let Some(state) = text(status, "/lease/state") {
+                out.push_str(&format!(" {state}"));
+            }
+            if let Some(left) = until(status, "/lease/expiresAt") {
+                out.push_str(&format!(", valid {left}"));
+            }
+            let previous = count("/previousPrefixes");
+            if previous > 0 {
+                out.push_str(&format!(" (+{previous} previous)"));
+            }
+            Some(out)
+        }
+        "IPv6DelegatedAddress" => {
+            let mut out = text(status, "/address")?;
+            let deprecated = count("/deprecatedAddresses");
+            if deprecated > 0 {
+                out.push_str(&format!(" (+{deprecated} deprecated)"));
+            }
+            Some(out)
+        }
+        _ => None,
+    }
 }
 
 pub fn kind_of(item: &Value) -> &str {
@@ -140,12 +201,52 @@ mod tests {
     }
 
     #[test]
+    fn detail_shows_what_a_resource_holds() {
+        let in_2h = Timestamp(NOW.0 + 7_200_000_000_000).to_rfc3339();
+        let pd = json!({"kind": "DHCPv6PrefixDelegation", "metadata": {"name": "wan-pd"},
+            "status": {"phase": "Bound", "lease": {"prefix": "2001:db8:1200:100::/56",
+                "state": "Renewing", "expiresAt": in_2h},
+                "previousPrefixes": [{"prefix": "2001:db8:1200::/56", "validUntil": in_2h}]}});
+        assert_eq!(
+            detail(&pd, NOW).as_deref(),
+            Some("2001:db8:1200:100::/56 Renewing, valid 2h (+1 previous)")
+        );
+        let v4 = json!({"kind": "DHCPv4Client", "status": {"lease": {"address": "198.51.100.7",
+            "prefixLength": 26, "gateway": "198.51.100.65"}}});
+        assert_eq!(
+            detail(&v4, NOW).as_deref(),
+            Some("198.51.100.7/26 via 198.51.100.65")
+        );
+        let addr = json!({"kind": "IPv6DelegatedAddress", "status": {"address": "2001:db8::1/64",
+            "deprecatedAddresses": ["2001:db8:1::1/64"]}});
+        assert_eq!(
+            detail(&addr, NOW).as_deref(),
+            Some("2001:db8::1/64 (+1 deprecated)")
+        );
+        // Nothing held, or a kind that holds nothing: no detail.
+        assert_eq!(
+            detail(
+                &json!({"kind": "DHCPv6PrefixDelegation", "status": {"lease": {"state": "Soliciting"}}}),
+                NOW
+            ),
+            None
+        );
+        assert_eq!(
+            detail(
+                &json!({"kind": "Interface", "status": {"phase": "Up"}}),
+                NOW
+            ),
+            None
+        );
+    }
+
+    #[test]
     fn rows_show_phase_reason_age_and_generation() {
         assert_eq!(
             render(&items(), NOW),
-            "KIND               NAME  PHASE    REASON    AGE  GEN\n\
-             Interface          wan   Pending  LinkDown  5m   4\n\
-             IPv4StaticAddress  lan   -        -         -    -\n"
+            "KIND               NAME  PHASE    REASON    AGE  GEN  DETAIL\n\
+             Interface          wan   Pending  LinkDown  5m   4    -\n\
+             IPv4StaticAddress  lan   -        -         -    -    -\n"
         );
     }
 

@@ -34,8 +34,9 @@ pub struct IPv6DelegatedAddressSpec {
     pub prefix_delegation: String,
     /// Name of the `Interface` resource (the LAN side).
     pub interface: String,
-    /// Subnet ID in hex within the delegated prefix (default `0`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Subnet ID in hex within the delegated prefix (default `0`). Spelled `subnetID` like
+    /// `resources.md` (camelCase alone would make it `subnetId`).
+    #[serde(default, rename = "subnetID", skip_serializing_if = "Option::is_none")]
     pub subnet_id: Option<String>,
     /// Prefix length of the LAN subnet (default 64).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -76,5 +77,30 @@ impl IPv6DelegatedAddressSpec {
             ),
             Reference::new("spec.interface", Kind::Interface, &self.interface),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delegated_address_spells_subnet_id_as_documented() {
+        let spec: IPv6DelegatedAddressSpec = serde_json::from_value(serde_json::json!({
+            "prefixDelegation": "wan-pd", "interface": "lan", "subnetID": "1",
+            "prefixLength": 64, "addressSuffix": "::1"
+        }))
+        .unwrap();
+        assert_eq!(spec.subnet_id.as_deref(), Some("1"));
+        let back = serde_json::to_value(&spec).unwrap();
+        assert_eq!(back["subnetID"], "1");
+        assert!(back.get("subnetId").is_none(), "{back}");
+        // The camelCase spelling is an unknown field, not a silent alias.
+        let wrong = serde_json::from_value::<IPv6DelegatedAddressSpec>(serde_json::json!({
+            "prefixDelegation": "wan-pd", "interface": "lan", "subnetId": "1"
+        }));
+        assert!(wrong.is_err());
+        let schema = serde_json::to_value(schemars::schema_for!(IPv6DelegatedAddressSpec)).unwrap();
+        assert!(schema["properties"].get("subnetID").is_some(), "{schema}");
     }
 }

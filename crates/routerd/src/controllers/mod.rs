@@ -4,10 +4,12 @@
 
 pub mod address;
 pub mod daemon_status;
+pub mod delegated_address;
 pub mod dhcpv4;
 pub mod healthcheck;
 pub mod interface;
 pub mod ownership;
+pub mod prefix_delegation;
 pub mod retention;
 pub mod route;
 pub mod runtime;
@@ -29,6 +31,8 @@ pub fn builtin(
         Arc::new(route::RouteController),
         Arc::new(healthcheck::HealthCheckController),
         Arc::new(dhcpv4::DHCPv4ClientController),
+        Arc::new(delegated_address::DelegatedAddressController),
+        Arc::new(prefix_delegation::PrefixDelegationController),
         Arc::new(retention::RetentionController { policy: retention }),
     ]
 }

@@ -127,6 +127,20 @@ impl ControllerRuntime {
                 interval,
                 stop.clone(),
             ));
+            let read_kinds: Vec<Kind> = c
+                .input_kinds()
+                .iter()
+                .copied()
+                .filter(|k| !c.kinds().contains(k))
+                .collect();
+            if !read_kinds.is_empty() {
+                tokio::spawn(wake_on_status(
+                    read_kinds,
+                    deps.status.kind_changes(),
+                    tx.clone(),
+                    stop.clone(),
+                ));
+            }
             if !c.wake_topics().is_empty() {
                 tokio::spawn(wake_on_topics(
                     c.clone(),
@@ -388,6 +402,34 @@ async fn wake_on_topics(
             }
         }
         let _ = rx.borrow_and_update();
+    }
+}
+
+/// Wakes a controller when the status of a kind it reads (an input kind it does not write) changes; the
+/// trigger is `status:<Kind>`. This orders readers after writers: a controller that acts on another
+/// resource's status sees the new status, where waking on the same daemon event could race its writer.
+async fn wake_on_status(
+    kinds: Vec<Kind>,
+    mut changes: tokio::sync::broadcast::Receiver<Kind>,
+    tx: mpsc::Sender<String>,
+    mut stop: watch::Receiver<bool>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let kind = tokio::select! {
+            r = changes.recv() => match r {
+                Ok(k) if kinds.contains(&k) => k,
+                Ok(_) => continue,
+                // Missed some: any of ours may be among them.
+                Err(RecvError::Lagged(_)) => match kinds.first() {
+                    Some(k) => *k,
+                    None => return,
+                },
+                Err(RecvError::Closed) => return,
+            },
+            _ = crate::shutdown::stopped(&mut stop) => return,
+        };
+        let _ = tx.try_send(format!("status:{}", kind.as_str()));
     }
 }
 

@@ -9,7 +9,7 @@ use routerd_api::{Condition, Kind, Phase, ResourceId, Severity, Timestamp};
 use routerd_store::StateStore;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 pub struct StatusBook {
     map: RwLock<HashMap<ResourceId, ResourceStatus>>,
@@ -18,6 +18,10 @@ pub struct StatusBook {
     /// Bumped after every status change or removal, so readers (the DerivedEvent engine) wait for a
     /// change instead of polling.
     version: watch::Sender<u64>,
+    /// The kind of every changed status, so controllers that read another kind's status (an
+    /// `IPv6DelegatedAddress` reads its `DHCPv6PrefixDelegation`) are woken after the writer, never
+    /// before it.
+    kinds: broadcast::Sender<Kind>,
 }
 
 /// What a controller reports for one resource; the book adds `since` and transition times.
@@ -72,6 +76,7 @@ impl StatusBook {
             state,
             bus,
             version: watch::channel(0).0,
+            kinds: broadcast::channel(256).0,
         }
     }
 
@@ -80,8 +85,15 @@ impl StatusBook {
         self.version.subscribe()
     }
 
-    fn changed(&self) {
+    /// A receiver of the kind of every status change or removal. A lagging receiver should treat
+    /// `Lagged` as "anything may have changed".
+    pub fn kind_changes(&self) -> broadcast::Receiver<Kind> {
+        self.kinds.subscribe()
+    }
+
+    fn changed(&self, kind: Kind) {
         self.version.send_modify(|v| *v = v.wrapping_add(1));
+        let _ = self.kinds.send(kind);
     }
 
     pub fn get(&self, id: &ResourceId) -> Option<ResourceStatus> {
@@ -133,7 +145,7 @@ impl StatusBook {
         if let Ok(mut m) = self.map.write() {
             m.insert(id.clone(), next);
         }
-        self.changed();
+        self.changed(id.kind);
         if phase_changed {
             let prev = previous
                 .map(|p| p.phase.as_str().to_string())
@@ -173,7 +185,7 @@ impl StatusBook {
         if let Ok(mut m) = self.map.write() {
             m.remove(id);
         }
-        self.changed();
+        self.changed(id.kind);
         if let Err(e) = self.state.delete_status(id.kind.as_str(), &id.name) {
             tracing::warn!(error = %e, resource = %id.short(), "status could not be removed");
         }

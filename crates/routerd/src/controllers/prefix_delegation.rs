@@ -1,0 +1,99 @@
+//! `DHCPv6PrefixDelegation`: runs one `routerd-dhcpv6-client` per resource and projects the daemon's
+//! view — phase `Pending`/`Bound`/`Error`, conditions `PrefixBound` and `InformationReceived`, the
+//! `lease`, `previousPrefixes` and the information options — into the resource's status. It installs
+//! nothing itself: the `IPv6DelegatedAddress` controller carves LAN addresses from this status, and is
+//! woken by its changes (`status:DHCPv6PrefixDelegation`).
+
+use super::daemon_status;
+use super::interface::link_of;
+use super::runtime::{Action, Context, Controller, ReconcileError, ReconcileFuture};
+use super::status_book::StatusUpdate;
+use crate::supervisor::DaemonRequest;
+use routerd_api::spec::ResourceSpec;
+use routerd_api::{Condition, Kind, Phase};
+use std::time::Duration;
+
+pub const EXECUTABLE: &str = "routerd-dhcpv6-client";
+const KIND: Kind = Kind::DHCPv6PrefixDelegation;
+
+pub struct PrefixDelegationController;
+
+impl Controller for PrefixDelegationController {
+    fn name(&self) -> &'static str {
+        "dhcpv6-prefix-delegation"
+    }
+    fn kinds(&self) -> &'static [Kind] {
+        &[KIND]
+    }
+    fn input_kinds(&self) -> &'static [Kind] {
+        &[KIND, Kind::Interface]
+    }
+    fn wake_topics(&self) -> &'static [&'static str] {
+        &["routerd.dhcpv6.**", "routerd.daemon.**"]
+    }
+    /// A link that appears (or is renamed into place) lets a waiting resource start its daemon.
+    fn watches_host(&self) -> bool {
+        true
+    }
+    fn reconcile<'a>(&'a self, ctx: &'a Context) -> ReconcileFuture<'a> {
+        Box::pin(async move {
+            let mut requeue = None;
+            let mut names = Vec::new();
+            let gen = ctx.desired.generation;
+            let links = ctx
+                .host
+                .links()
+                .await
+                .map_err(|e| ReconcileError(format!("cannot list links: {e}")))?;
+            for r in ctx.desired.of_kind(KIND) {
+                let ResourceSpec::DHCPv6PrefixDelegation(spec) = &r.spec else {
+                    continue;
+                };
+                let id = r.id();
+                let name = r.name();
+                names.push(name.to_string());
+                let ifname = match link_of(ctx, &links, &spec.interface) {
+                    Ok((ifname, _)) => ifname,
+                    Err(msg) => {
+                        let cond = Condition::new("PrefixBound", false, "InterfaceMissing", msg);
+                        ctx.status
+                            .set(&id, gen, StatusUpdate::new(Phase::Error, vec![cond]))
+                            .await;
+                        continue;
+                    }
+                };
+                let request = DaemonRequest {
+                    executable: EXECUTABLE,
+                    instance: name.to_string(),
+                    config: serde_json::json!({"spec": spec, "ifname": ifname}),
+                };
+                let view = match ctx.supervisor.ensure(request).await {
+                    Ok(v) => v,
+                    Err(e) => {
+                        ctx.status
+                            .set(&id, gen, daemon_status::start_failed(&e))
+                            .await;
+                        requeue = Some(Duration::from_secs(10));
+                        continue;
+                    }
+                };
+                let update = match daemon_status::read(&view, name).await {
+                    Some(s) => daemon_status::projected(s),
+                    None => {
+                        requeue = Some(Duration::from_secs(1));
+                        daemon_status::not_answering(ctx, &id, &view)
+                    }
+                };
+                ctx.status.set(&id, gen, update).await;
+            }
+            // A deleted resource gives its prefix back (RELEASE) before its daemon stops.
+            ctx.supervisor
+                .retain(EXECUTABLE, &names, Some("release"))
+                .await;
+            let desired = ctx.desired.clone();
+            ctx.status
+                .retain_kind(KIND, &|n| desired.get(KIND, n).is_some());
+            Ok(requeue.map(Action::Requeue).unwrap_or(Action::Idle))
+        })
+    }
+}
