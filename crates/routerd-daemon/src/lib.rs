@@ -20,6 +20,7 @@ mod entry;
 mod error;
 mod event_log;
 mod logging;
+pub mod sansio;
 mod server;
 mod state_file;
 mod stop;

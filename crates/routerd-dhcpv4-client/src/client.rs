@@ -33,7 +33,6 @@ use crate::message::{ClientIdentity, ClientMessage, Outgoing, Reply, ReplyKind};
 use crate::random::Random;
 use crate::retransmit::{backoff, halfway};
 use routerd_api::event::{NewEvent, Severity};
-use routerd_api::Timestamp;
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
@@ -83,34 +82,8 @@ impl fmt::Display for State {
     }
 }
 
-/// The time of an input: monotonic for timers, wall-clock for lease times that are shown and persisted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Now {
-    pub mono: Instant,
-    pub wall: Timestamp,
-}
-
-impl Now {
-    pub fn system() -> Now {
-        Now {
-            mono: Instant::now(),
-            wall: Timestamp::now(),
-        }
-    }
-
-    /// This instant `d` later, on both clocks (for virtual clocks).
-    pub fn after(self, d: Duration) -> Now {
-        Now {
-            mono: self.mono + d,
-            wall: self.wall.saturating_add(d),
-        }
-    }
-
-    /// The monotonic instant of wall-clock time `t` (now when `t` is in the past).
-    fn mono_of(self, t: Timestamp) -> Instant {
-        self.mono + self.wall.until(t)
-    }
-}
+/// The injected clock, shared with the DHCPv6 client (see `routerd_daemon::sansio`).
+pub use routerd_daemon::sansio::Now;
 
 /// What the client is told to do, besides messages and timers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use crate::random::Sequence;
 use crate::status::{InterfaceState, StatusProjection};
 use dhcproto::v4::{self, DhcpOption, MessageType, OptionCode};
 use dhcproto::{Decodable, Decoder};
-use routerd_api::Phase;
+use routerd_api::{Phase, Timestamp};
 
 const SERVER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const OTHER_SERVER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);

@@ -1,0 +1,254 @@
+//! The interface: index, hardware address (for a DUID-LLT), carrier (`getifaddrs`), its IPv6 link-local
+//! address with the kernel's DAD state (`/proc/net/if_inet6`, which — unlike `getifaddrs` — says
+//! whether an address is still tentative), and an rtnetlink socket subscribed to link and IPv6 address
+//! changes, so carrier loss and the end of duplicate address detection are seen at once.
+//!
+//! The watcher is the same as the DHCPv4 daemon's except for the IPv6 address group; both could move
+//! into `routerd-daemon` (reported to the lead rather than done here: other crates are not ours).
+
+use nix::ifaddrs::getifaddrs;
+use nix::net::if_::{if_nametoindex, InterfaceFlags};
+use nix::sys::socket::{
+    bind, recv, socket, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType,
+};
+use std::net::Ipv6Addr;
+use std::os::fd::{AsRawFd, OwnedFd};
+use tokio::io::unix::AsyncFd;
+
+/// rtnetlink multicast groups (linux/rtnetlink.h): link changes, IPv6 address changes.
+const RTMGRP_LINK: u32 = 0x1;
+const RTMGRP_IPV6_IFADDR: u32 = 0x100;
+
+/// Address flags of `/proc/net/if_inet6` (linux/if_addr.h).
+const IFA_F_DADFAILED: u32 = 0x08;
+const IFA_F_TENTATIVE: u32 = 0x40;
+
+/// The interface's link-local address and whether it may be used yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkLocal {
+    pub address: Ipv6Addr,
+    /// Duplicate address detection has not finished: binding to it fails with `EADDRNOTAVAIL`.
+    pub tentative: bool,
+}
+
+/// What the daemon needs to know about its interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkInfo {
+    pub ifindex: u32,
+    /// `None` for links without one (PPP, TUN): the DUID cannot be a DUID-LLT then.
+    pub mac: Option<[u8; 6]>,
+    /// Administratively up with carrier.
+    pub carrier: bool,
+    /// The usable link-local address if there is one, else a tentative one, else `None`.
+    pub link_local: Option<LinkLocal>,
+}
+
+/// Looks the interface up; `None` when there is no link of that name.
+pub fn lookup(ifname: &str) -> Option<LinkInfo> {
+    let ifindex = if_nametoindex(ifname).ok()?;
+    let mut mac = None;
+    let mut carrier = false;
+    let mut seen = false;
+    let mut from_ifaddrs = Vec::new();
+    for ifa in getifaddrs().ok()? {
+        if ifa.interface_name != ifname {
+            continue;
+        }
+        seen = true;
+        let flags = ifa.flags;
+        carrier = flags.contains(InterfaceFlags::IFF_UP)
+            && (flags.contains(InterfaceFlags::IFF_LOWER_UP)
+                || flags.contains(InterfaceFlags::IFF_RUNNING));
+        if let Some(addr) = ifa.address {
+            if let Some(m) = addr.as_link_addr().and_then(|l| l.addr()) {
+                if m != [0; 6] {
+                    mac = Some(m);
+                }
+            }
+            if let Some(sin6) = addr.as_sockaddr_in6() {
+                if is_link_local(&sin6.ip()) {
+                    from_ifaddrs.push(sin6.ip());
+                }
+            }
+        }
+    }
+    if !seen {
+        // Renamed or removed between the two calls.
+        return None;
+    }
+    let link_local = match std::fs::read_to_string("/proc/net/if_inet6") {
+        Ok(text) => choose_link_local(&parse_if_inet6(&text, ifindex)),
+        // Without /proc the DAD state is unknown; the bind tells (EADDRNOTAVAIL while tentative).
+        Err(_) => from_ifaddrs.first().map(|&address| LinkLocal {
+            address,
+            tentative: false,
+        }),
+    };
+    Some(LinkInfo {
+        ifindex,
+        mac,
+        carrier,
+        link_local,
+    })
+}
+
+/// fe80::/10.
+pub fn is_link_local(a: &Ipv6Addr) -> bool {
+    a.segments()[0] & 0xffc0 == 0xfe80
+}
+
+/// The link-local addresses of `ifindex` with their flags, from the text of `/proc/net/if_inet6`
+/// (`<32 hex digits> <ifindex> <prefix len> <scope> <flags> <name>`, numbers in hex). Lines that do not
+/// parse are skipped.
+pub fn parse_if_inet6(text: &str, ifindex: u32) -> Vec<(Ipv6Addr, u32)> {
+    text.lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let hex = fields.next()?;
+            let index = u32::from_str_radix(fields.next()?, 16).ok()?;
+            let _prefix_len = fields.next()?;
+            let _scope = fields.next()?;
+            let flags = u32::from_str_radix(fields.next()?, 16).ok()?;
+            if index != ifindex || hex.len() != 32 {
+                return None;
+            }
+            let bits = u128::from_str_radix(hex, 16).ok()?;
+            let address = Ipv6Addr::from(bits);
+            is_link_local(&address).then_some((address, flags))
+        })
+        .collect()
+}
+
+/// A usable (not tentative, not failed) link-local address first; a tentative one says "wait for DAD".
+pub fn choose_link_local(candidates: &[(Ipv6Addr, u32)]) -> Option<LinkLocal> {
+    let usable = |&&(_, flags): &&(Ipv6Addr, u32)| flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED) == 0;
+    if let Some(&(address, _)) = candidates.iter().find(usable) {
+        return Some(LinkLocal {
+            address,
+            tentative: false,
+        });
+    }
+    candidates
+        .iter()
+        .find(|(_, flags)| flags & IFA_F_DADFAILED == 0)
+        .map(|&(address, _)| LinkLocal {
+            address,
+            tentative: true,
+        })
+}
+
+/// Readable whenever a link or an IPv6 address changed somewhere in the namespace.
+pub struct LinkWatcher {
+    fd: AsyncFd<OwnedFd>,
+}
+
+impl LinkWatcher {
+    pub fn open() -> std::io::Result<LinkWatcher> {
+        let fd = socket(
+            AddressFamily::Netlink,
+            SockType::Raw,
+            SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+            SockProtocol::NetlinkRoute,
+        )?;
+        bind(
+            fd.as_raw_fd(),
+            &NetlinkAddr::new(0, RTMGRP_LINK | RTMGRP_IPV6_IFADDR),
+        )?;
+        Ok(LinkWatcher { fd: register(fd)? })
+    }
+
+    /// Waits for a change notification and drains what is queued. The content is not parsed: the
+    /// caller re-reads the interface, which also covers a dropped notification (ENOBUFS).
+    pub async fn changed(&self) -> std::io::Result<()> {
+        let mut buf = [0u8; 8192];
+        loop {
+            let mut guard = self.fd.readable().await?;
+            let mut got = false;
+            loop {
+                match recv(
+                    self.fd.get_ref().as_raw_fd(),
+                    &mut buf,
+                    MsgFlags::MSG_DONTWAIT,
+                ) {
+                    Ok(_) | Err(nix::errno::Errno::ENOBUFS) => got = true,
+                    Err(nix::errno::Errno::EAGAIN) => break,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            guard.clear_ready();
+            if got {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Registers the netlink socket with the runtime. The only `unsafe` of the daemon: tokio takes raw
+/// descriptors only through an `unsafe fn` (its safe constructor is deprecated as unsound).
+#[allow(unsafe_code)]
+fn register(fd: OwnedFd) -> std::io::Result<AsyncFd<OwnedFd>> {
+    // SAFETY: `OwnedFd` owns its descriptor: it stays open, and `as_raw_fd` returns the same one,
+    // until the `AsyncFd` (which owns the `OwnedFd`) is dropped.
+    Ok(unsafe { AsyncFd::register(fd) }?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PROC: &str = "\
+00000000000000000000000000000001 01 80 10 80       lo
+fe800000000000002ceee7fffe2bf8e8 02 40 20 c0       x0
+20010db8000000000000000000000001 02 40 00 80       x0
+fe800000000000000000000000000002 02 40 20 80       x0
+fe800000000000000000000000000003 03 40 20 80       y0
+garbage line
+fe80zz00000000000000000000000004 02 40 20 80       x0
+";
+
+    #[test]
+    fn link_locals_of_one_interface_with_flags() {
+        let found = parse_if_inet6(PROC, 2);
+        assert_eq!(
+            found,
+            [
+                ("fe80::2cee:e7ff:fe2b:f8e8".parse().unwrap(), 0xc0),
+                ("fe80::2".parse().unwrap(), 0x80),
+            ]
+        );
+        assert_eq!(parse_if_inet6(PROC, 9), []);
+    }
+
+    #[test]
+    fn a_usable_address_wins_over_a_tentative_one() {
+        let found = parse_if_inet6(PROC, 2);
+        assert_eq!(
+            choose_link_local(&found),
+            Some(LinkLocal {
+                address: "fe80::2".parse().unwrap(),
+                tentative: false
+            })
+        );
+        assert_eq!(
+            choose_link_local(&found[..1]),
+            Some(LinkLocal {
+                address: "fe80::2cee:e7ff:fe2b:f8e8".parse().unwrap(),
+                tentative: true
+            })
+        );
+        let failed = [(
+            "fe80::9".parse().unwrap(),
+            IFA_F_DADFAILED | IFA_F_TENTATIVE,
+        )];
+        assert_eq!(choose_link_local(&failed), None);
+        assert_eq!(choose_link_local(&[]), None);
+    }
+
+    #[test]
+    fn link_local_range() {
+        assert!(is_link_local(&"fe80::1".parse().unwrap()));
+        assert!(is_link_local(&"febf::1".parse().unwrap()));
+        assert!(!is_link_local(&"fec0::1".parse().unwrap()));
+        assert!(!is_link_local(&"2001:db8::1".parse().unwrap()));
+    }
+}

@@ -1,0 +1,9 @@
+//! The daemon shell: the socket, the link, the client identity and the main loop around the state
+//! machine of the library, plus the managed-daemon API glue. socket2 covers every socket option the
+//! daemon needs; the one `unsafe` block registers the netlink socket with tokio (`link.rs`).
+
+pub mod driver;
+pub mod identity;
+pub mod link;
+pub mod service;
+pub mod sockets;
