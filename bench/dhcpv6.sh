@@ -6,7 +6,7 @@
 #
 #   bench/dhcpv6.sh                     # build the release binary, 5 rounds, print the figures
 #   RDBENCH_REPEATS=3 RDBENCH_NO_BUILD=1 bench/dhcpv6.sh
-#   RDBENCH_OURS_NODELAY_CONF='{"initialDelay": false}' bench/dhcpv6.sh
+#   RDBENCH_OURS_NODELAY_CONF='' bench/dhcpv6.sh   # skip ours-nodelay; rapid/pref255 keep the delay
 #
 # Two links from the client namespace to the server namespace, each with its own kea-dhcp6:
 #   link 1  kea with RFC 8415 behaviour: no Rapid Commit, no Preference option (so a client waits the
@@ -28,8 +28,8 @@
 # Clients and variants:
 #   ours          config {"spec": {"interface": "wan", "prefixLengthHint": 56, "rapidCommit": false}}:
 #                 RFC 8415 timing (random 0-1 s before the first Solicit, 1 s Advertise collection)
-#   ours-nodelay  the same plus RDBENCH_OURS_NODELAY_CONF (a JSON object merged into the config: the
-#                 knob that removes the initial delay); skipped when the variable is unset
+#   ours-nodelay  the same plus RDBENCH_OURS_NODELAY_CONF (a JSON object merged into the config, default
+#                 {"initialDelay": false}: no random wait before the first Solicit); skipped when empty
 #   ours-rapid    link 2, "rapidCommit": true (plus RDBENCH_OURS_NODELAY_CONF when set)
 #   ours-pref255  link 2, "rapidCommit": false (plus RDBENCH_OURS_NODELAY_CONF when set)
 #   dhclient      -6 -P -d -1 with the Debian default dhclient.conf
@@ -68,7 +68,7 @@ if [ ! -x "$OURS" ]; then
     HAVE_OURS=0
     echo "bench/dhcpv6.sh: $OURS does not exist: skipping ours, ours-nodelay, ours-rapid, ours-pref255" >&2
 fi
-NODELAY="${RDBENCH_OURS_NODELAY_CONF:-}"
+NODELAY="${RDBENCH_OURS_NODELAY_CONF-{\"initialDelay\": false\}}"
 if [ "$HAVE_OURS" = 1 ] && [ -z "$NODELAY" ]; then
     echo "bench/dhcpv6.sh: RDBENCH_OURS_NODELAY_CONF is unset: skipping ours-nodelay; ours-rapid and" \
         "ours-pref255 keep the 0-1 s initial delay" >&2
