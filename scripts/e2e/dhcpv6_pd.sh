@@ -165,6 +165,25 @@ extended() { [ $(($(count routerd.dhcpv6.client.prefix.renewed) + $(count router
 check "renewed or rebound again after the restart" rd_wait_for "extended" 20 extended $(($(count routerd.dhcpv6.client.prefix.renewed) + $(count routerd.dhcpv6.client.prefix.rebound)))
 check_eq "same prefix" "$P2" "$(prefix)"
 
+echo "== NoBinding in reply to RENEW: REQUEST (not SOLICIT), bound again"
+nobind="$(statuses NoBinding)"
+requests="$(count routerd.dhcpv6.client.request.sent)"
+solicits="$(count routerd.dhcpv6.client.solicit.sent)"
+rd_kea6_block "$NS_ISP" request   # hold the REQUEST until Kea is open again
+rd_kea6_close "$KEA_DIR"
+nobind_grew() { [ "$(statuses NoBinding)" -gt "$nobind" ]; }
+check "status.received NoBinding" rd_wait_for "NoBinding" 15 nobind_grew
+check "REQUEST sent for the binding" rd_wait_for "REQUEST" 5 grew routerd.dhcpv6.client.request.sent "$requests"
+rd_kea6_open "$KEA_DIR"
+rd_kea6_unblock "$NS_ISP"
+replies() { rd_api GET "/events?topic=routerd.dhcpv6.client.reply.received&limit=10000" | python3 -c "import json,sys; print(sum(1 for e in json.load(sys.stdin)['items'] if e.get('attributes', {}).get('messageType') == 'REQUEST'))"; }
+req_replies="$(replies)"
+replied() { [ "$(replies)" -gt "$req_replies" ]; }
+check "REPLY to the retransmitted REQUEST" rd_wait_for "REQUEST reply" 15 replied
+check "Bound" rd_phase_is DHCPv6PrefixDelegation wan-pd Bound
+check_eq "same prefix" "$P2" "$(prefix)"
+check_eq "no SOLICIT" "$solicits" "$(count routerd.dhcpv6.client.solicit.sent)"
+
 echo "== carrier loss and return: REBIND at once"
 rebound="$(count routerd.dhcpv6.client.prefix.rebound)"
 ip -n "$NS_ROUTER" link set rt-wan down

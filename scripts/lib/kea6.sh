@@ -17,6 +17,8 @@
 #   rd_kea6_block_unicast NS                drop udp/547 not sent to ff02::1:2 (unicast Renew/Request/Release)
 #   rd_kea6_unblock NS                      remove what rd_kea6_block / rd_kea6_block_unicast added
 #   rd_kea6_leases DIR                      the lease file (memfile CSV, header first)
+#   rd_kea6_close DIR / rd_kea6_open DIR    restart (leases kept) with the subnet closed to every client
+#                                           (RENEW/REBIND → IA_PD NoBinding), or open again
 #
 # Settings, read by rd_kea6_start and kept in DIR/kea6.env for restart/set_pool/exhaust:
 #   RD_KEA6_PD_PREFIX (2001:db8:1200::)  RD_KEA6_PD_LEN (40)  RD_KEA6_DELEGATED_LEN (56)
@@ -105,7 +107,9 @@ _rd_kea6_options() {
 _rd_kea6_write() {
     local dir="$1"
     _rd_kea6_load "$dir" || return 1
-    local ifaces="\"$K6_IFACE\"" rapid=false
+    local ifaces="\"$K6_IFACE\"" rapid=false class=""
+    # A subnet open only to a class nobody is in: Kea then finds no subnet for the client.
+    [ "${K6_CLOSED:-0}" = 1 ] && class='"client-class": "nobody",'
     [ "$K6_UNICAST" = 1 ] && ifaces="\"$K6_IFACE\", \"$K6_IFACE/$K6_SERVER_ADDR\""
     [ "$K6_RAPID_COMMIT" = 1 ] && rapid=true
     cat >"$dir/kea6.json" <<JSON
@@ -119,7 +123,8 @@ _rd_kea6_write() {
                                 "flush-reclaimed-timer-wait-time": 0},
   "renew-timer": $K6_T1, "rebind-timer": $K6_T2,
   "preferred-lifetime": $K6_PREFERRED, "valid-lifetime": $K6_VALID,
-  "subnet6": [{
+  "client-classes": [{"name": "nobody", "test": "'a' == 'b'"}],
+  "subnet6": [{$class
     "id": 1, "subnet": "$K6_SUBNET", "interface": "$K6_IFACE", "rapid-commit": $rapid,
     "pd-pools": [{"prefix": "$K6_PD_PREFIX", "prefix-len": $K6_PD_LEN, "delegated-len": $K6_DELEGATED_LEN}],
     "option-data": [$(_rd_kea6_options)]
@@ -308,5 +313,11 @@ NFT
 }
 
 rd_kea6_unblock() { ip netns exec "$1" nft delete table inet rd-kea6-block 2>/dev/null || true; }
+
+# rd_kea6_close DIR / rd_kea6_open DIR: restart (leases kept) with the subnet closed to every client, or
+# open again. Closed, Kea 2.2 answers a RENEW or REBIND with the IA_PD status NoBinding ("no known PD
+# leases"): the one way to get NoBinding from it (it re-creates a binding it lost rather than say so).
+rd_kea6_close() { _rd_kea6_load "$1" && _rd_kea6_set "$1" K6_CLOSED 1 && _rd_kea6_write "$1" && rd_kea6_restart "$1"; }
+rd_kea6_open() { _rd_kea6_load "$1" && _rd_kea6_set "$1" K6_CLOSED 0 && _rd_kea6_write "$1" && rd_kea6_restart "$1"; }
 
 rd_kea6_leases() { cat "$1/kea6-leases.csv" 2>/dev/null; }
