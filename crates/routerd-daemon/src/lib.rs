@@ -6,7 +6,9 @@
 //!   `<epoch>:<n>` that survive restarts, long-polling;
 //! - atomic state files ([`write_json_atomic`], [`read_json`]) and config loading ([`load_config`]);
 //! - the `/v1/*` API server on the daemon's Unix socket, lifecycle events and signals ([`serve`]),
-//!   driven by the [`Daemon`] trait a daemon implements, and the [`StopHandle`] every task listens to.
+//!   driven by the [`Daemon`] trait a daemon implements, and the [`StopHandle`] every task listens to;
+//! - for daemons whose protocol runs in one driver task, the [`driven`] wiring between that task and
+//!   the API (status snapshot, command channel, `main`).
 //!
 //! The contract is `daemon-api.md` (`daemon.routerd.net/v1alpha1`); the wire types live in
 //! `routerd_api::daemon` so routerd and routerctl read exactly what the kit writes.
@@ -16,6 +18,7 @@ mod args;
 mod config;
 mod cursor;
 mod daemon;
+pub mod driven;
 mod entry;
 mod error;
 mod event_log;

@@ -12,9 +12,12 @@
 
 use super::link::{self, LinkInfo, LinkWatcher};
 use super::probe;
+use super::service::Dhcpv4;
 use super::sockets::{self, PacketSocket, ETH_P_IP};
-use routerd_api::daemon::DaemonResourceStatus;
 use routerd_api::Timestamp;
+use routerd_daemon::driven::{
+    self, DriverParts, Handled, Handler, Request as KitRequest, SharedStatus, HEARTBEAT,
+};
 use routerd_daemon::{read_json, write_json_atomic, EventLog};
 use routerd_dhcpv4_client::arp::ProbePlan;
 use routerd_dhcpv4_client::bpf::DHCP_CLIENT_FILTER;
@@ -33,67 +36,20 @@ use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 /// File of the persisted lease in the state directory.
 pub const LEASE_FILE: &str = "lease.json";
-/// The loop wakes at least this often, so `/v1/healthz` can tell a wedged loop from an idle one.
-pub const HEARTBEAT: Duration = Duration::from_secs(30);
 /// How often the interface is looked up while it is missing (besides netlink notifications).
 const POLL: Duration = Duration::from_secs(2);
 /// Frames and datagrams larger than this are not DHCP replies we could use.
 const BUFFER: usize = 2048;
 
-/// What the API side asks of the loop; each carries where to send the answer.
-pub enum Request {
-    Command(Command, oneshot::Sender<Result<String, String>>),
-    Reload(Box<DaemonConfig>, oneshot::Sender<Result<String, String>>),
-    Shutdown(oneshot::Sender<()>),
-}
-
-/// What the loop shares with the API side.
-pub struct Shared {
-    status: Mutex<DaemonResourceStatus>,
-    heartbeat: Mutex<tokio::time::Instant>,
-}
-
-impl Shared {
-    pub fn new(status: DaemonResourceStatus) -> Shared {
-        Shared {
-            status: Mutex::new(status),
-            heartbeat: Mutex::new(tokio::time::Instant::now()),
-        }
-    }
-
-    pub fn status(&self) -> DaemonResourceStatus {
-        self.status
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    /// Time since the loop last went round.
-    pub fn since_heartbeat(&self) -> Duration {
-        self.heartbeat
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .elapsed()
-    }
-
-    fn beat(&self) {
-        *self
-            .heartbeat
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = tokio::time::Instant::now();
-    }
-
-    fn set_status(&self, s: DaemonResourceStatus) {
-        *self.status.lock().unwrap_or_else(PoisonError::into_inner) = s;
-    }
-}
+/// What the API side asks of the loop.
+type Request = KitRequest<Command, DaemonConfig>;
 
 type ProbeFuture = Pin<Box<dyn Future<Output = ProbeResult> + Send>>;
 
@@ -112,7 +68,7 @@ pub struct Driver {
     config: DaemonConfig,
     lease_path: PathBuf,
     events: EventLog,
-    shared: Arc<Shared>,
+    shared: Arc<SharedStatus>,
     requests: mpsc::Receiver<Request>,
     client: Option<Client>,
     /// Whether `Input::Start` has been given (the interface was there with carrier once).
@@ -132,17 +88,18 @@ pub struct Driver {
 }
 
 impl Driver {
-    pub fn new(
-        name: &str,
-        config: DaemonConfig,
-        state_dir: PathBuf,
-        events: EventLog,
-        shared: Arc<Shared>,
-        requests: mpsc::Receiver<Request>,
-    ) -> Driver {
-        let projection = StatusProjection::new(name, &config.ifname, Timestamp::now());
+    pub fn new(parts: DriverParts<Dhcpv4>) -> Driver {
+        let DriverParts {
+            name,
+            config,
+            state_dir,
+            events,
+            shared,
+            requests,
+        } = parts;
+        let projection = StatusProjection::new(&name, &config.ifname, Timestamp::now());
         Driver {
-            name: name.to_string(),
+            name,
             lease_path: state_dir.join(LEASE_FILE),
             config,
             events,
@@ -192,18 +149,17 @@ impl Driver {
                     r = recv_datagram(udp.as_ref(), udp_buf) => Wake::Datagram(r),
                     r = run_probe(probe) => Wake::Probe(r),
                     r = link_changed(watcher.as_ref()) => Wake::LinkChanged(r),
-                    _ = sleep_until(deadline) => Wake::Timer,
+                    _ = driven::sleep_until(deadline.map(tokio::time::Instant::from_std)) => Wake::Timer,
                     _ = tokio::time::sleep(poll) => Wake::Tick,
                 }
             };
             match wake {
                 Wake::Request(None) => break,
-                Wake::Request(Some(Request::Shutdown(done))) => {
-                    self.shutdown();
-                    let _ = done.send(());
-                    break;
+                Wake::Request(Some(r)) => {
+                    if r.handle(&mut self) == Handled::ShutDown {
+                        break;
+                    }
                 }
-                Wake::Request(Some(r)) => self.request(r),
                 Wake::Frame(Ok(n)) => self.on_frame(n),
                 Wake::Frame(Err(e)) => {
                     tracing::warn!(error = %e, "packet socket failed; reopening it");
@@ -596,23 +552,16 @@ impl Driver {
         }
     }
 
-    fn request(&mut self, r: Request) {
-        match r {
-            Request::Command(command, reply) => {
-                let answer = self.command(command);
-                let _ = reply.send(answer);
-            }
-            Request::Reload(config, reply) => {
-                let answer = self.reload(*config);
-                let _ = reply.send(answer);
-            }
-            Request::Shutdown(done) => {
-                self.shutdown();
-                let _ = done.send(());
-            }
-        }
+    fn publish_status(&mut self) {
+        let status = self
+            .projection
+            .update(self.client.as_ref(), self.interface, Timestamp::now());
+        self.shared.set_status(status);
     }
+}
 
+/// The API side's requests, carried out on the loop.
+impl Handler<Command, DaemonConfig> for Driver {
     fn command(&mut self, command: Command) -> Result<String, String> {
         let ifname = self.config.ifname.clone();
         let Some(client) = self.client.as_mut() else {
@@ -666,13 +615,6 @@ impl Driver {
         self.udp = None;
         self.publish_status();
     }
-
-    fn publish_status(&mut self) {
-        let status = self
-            .projection
-            .update(self.client.as_ref(), self.interface, Timestamp::now());
-        self.shared.set_status(status);
-    }
 }
 
 fn message_name(state: State) -> &'static str {
@@ -709,13 +651,6 @@ async fn run_probe(probe: &mut Option<ProbeFuture>) -> ProbeResult {
 async fn link_changed(watcher: Option<&LinkWatcher>) -> std::io::Result<()> {
     match watcher {
         Some(w) => w.changed().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn sleep_until(deadline: Option<std::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
         None => std::future::pending().await,
     }
 }

@@ -11,9 +11,12 @@
 
 use super::identity::{self, Origin};
 use super::link::{self, LinkInfo, LinkWatcher};
+use super::service::Dhcpv6;
 use super::sockets::{self, BindError, ClientSocket, SERVER_PORT};
-use routerd_api::daemon::DaemonResourceStatus;
 use routerd_api::Timestamp;
+use routerd_daemon::driven::{
+    self, DriverParts, Handled, Handler, Request as KitRequest, SharedStatus, HEARTBEAT,
+};
 use routerd_daemon::sansio::XorShift;
 use routerd_daemon::{read_json, write_json_atomic, EventLog};
 use routerd_dhcpv6_client::duid::to_hex;
@@ -24,14 +27,12 @@ use routerd_dhcpv6_client::{
 };
 use std::net::{Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 /// File of the persisted lease in the state directory.
 pub const LEASE_FILE: &str = "lease.json";
-/// The loop wakes at least this often, so `/v1/healthz` can tell a wedged loop from an idle one.
-pub const HEARTBEAT: Duration = Duration::from_secs(30);
 /// How often the interface is looked up while it is missing or not usable (besides netlink).
 const POLL: Duration = Duration::from_secs(2);
 /// How often a bind to a tentative link-local address is retried (DAD takes about 1–2 s).
@@ -39,53 +40,8 @@ const BIND_RETRY: Duration = Duration::from_millis(100);
 /// Datagrams larger than this are truncated and then fail to parse; DHCPv6 replies are far smaller.
 const BUFFER: usize = 8192;
 
-/// What the API side asks of the loop; each carries where to send the answer.
-pub enum Request {
-    Command(Command, oneshot::Sender<Result<String, String>>),
-    Reload(Box<DaemonConfig>, oneshot::Sender<Result<String, String>>),
-    Shutdown(oneshot::Sender<()>),
-}
-
-/// What the loop shares with the API side: the last status and when the loop last went round.
-pub struct Shared {
-    status: Mutex<DaemonResourceStatus>,
-    heartbeat: Mutex<tokio::time::Instant>,
-}
-
-impl Shared {
-    pub fn new(status: DaemonResourceStatus) -> Shared {
-        Shared {
-            status: Mutex::new(status),
-            heartbeat: Mutex::new(tokio::time::Instant::now()),
-        }
-    }
-
-    pub fn status(&self) -> DaemonResourceStatus {
-        self.status
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    /// Time since the loop last went round.
-    pub fn since_heartbeat(&self) -> Duration {
-        self.heartbeat
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .elapsed()
-    }
-
-    fn beat(&self) {
-        *self
-            .heartbeat
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = tokio::time::Instant::now();
-    }
-
-    fn set_status(&self, s: DaemonResourceStatus) {
-        *self.status.lock().unwrap_or_else(PoisonError::into_inner) = s;
-    }
-}
+/// What the API side asks of the loop.
+type Request = KitRequest<Command, DaemonConfig>;
 
 /// The socket and what it is bound to.
 struct Bound {
@@ -109,7 +65,7 @@ pub struct Driver {
     state_dir: PathBuf,
     lease_path: PathBuf,
     events: EventLog,
-    shared: Arc<Shared>,
+    shared: Arc<SharedStatus>,
     requests: mpsc::Receiver<Request>,
     client: Option<Client>,
     /// Whether `Input::Start` has been given (the link was usable once).
@@ -130,17 +86,18 @@ pub struct Driver {
 }
 
 impl Driver {
-    pub fn new(
-        name: &str,
-        config: DaemonConfig,
-        state_dir: PathBuf,
-        events: EventLog,
-        shared: Arc<Shared>,
-        requests: mpsc::Receiver<Request>,
-    ) -> Driver {
-        let projection = StatusProjection::new(name, &config.ifname, Timestamp::now());
+    pub fn new(parts: DriverParts<Dhcpv6>) -> Driver {
+        let DriverParts {
+            name,
+            config,
+            state_dir,
+            events,
+            shared,
+            requests,
+        } = parts;
+        let projection = StatusProjection::new(&name, &config.ifname, Timestamp::now());
         Driver {
-            name: name.to_string(),
+            name,
             lease_path: state_dir.join(LEASE_FILE),
             state_dir,
             config,
@@ -186,19 +143,18 @@ impl Driver {
                     r = requests.recv() => Wake::Request(r),
                     r = recv_datagram(socket.as_ref(), buf) => Wake::Datagram(r),
                     r = link_changed(watcher.as_ref()) => Wake::LinkChanged(r),
-                    _ = sleep_until(deadline.map(tokio::time::Instant::from_std)) => Wake::Timer,
-                    _ = sleep_until(*retry_bind) => Wake::RetryBind,
+                    _ = driven::sleep_until(deadline.map(tokio::time::Instant::from_std)) => Wake::Timer,
+                    _ = driven::sleep_until(*retry_bind) => Wake::RetryBind,
                     _ = tokio::time::sleep(poll) => Wake::Tick,
                 }
             };
             match wake {
                 Wake::Request(None) => break,
-                Wake::Request(Some(Request::Shutdown(done))) => {
-                    self.shutdown();
-                    let _ = done.send(());
-                    break;
+                Wake::Request(Some(r)) => {
+                    if r.handle(&mut self) == Handled::ShutDown {
+                        break;
+                    }
                 }
-                Wake::Request(Some(r)) => self.request(r),
                 Wake::Datagram(Ok((n, from))) => self.on_datagram(n, from),
                 Wake::Datagram(Err(e)) => {
                     // Bound again after a pause, not at once: an error that persists must not spin.
@@ -562,23 +518,16 @@ impl Driver {
         }
     }
 
-    fn request(&mut self, r: Request) {
-        match r {
-            Request::Command(command, reply) => {
-                let answer = self.command(command);
-                let _ = reply.send(answer);
-            }
-            Request::Reload(config, reply) => {
-                let answer = self.reload(*config);
-                let _ = reply.send(answer);
-            }
-            Request::Shutdown(done) => {
-                self.shutdown();
-                let _ = done.send(());
-            }
-        }
+    fn publish_status(&mut self) {
+        let status = self
+            .projection
+            .update(self.client.as_ref(), self.interface, Timestamp::now());
+        self.shared.set_status(status);
     }
+}
 
+/// The API side's requests, carried out on the loop.
+impl Handler<Command, DaemonConfig> for Driver {
     fn command(&mut self, command: Command) -> Result<String, String> {
         let ifname = self.config.ifname.clone();
         if self.client.is_none() {
@@ -648,13 +597,6 @@ impl Driver {
         self.socket = None;
         self.publish_status();
     }
-
-    fn publish_status(&mut self) {
-        let status = self
-            .projection
-            .update(self.client.as_ref(), self.interface, Timestamp::now());
-        self.shared.set_status(status);
-    }
 }
 
 fn log_lease(change: &LeaseChange) {
@@ -691,13 +633,6 @@ async fn recv_datagram(
 async fn link_changed(watcher: Option<&LinkWatcher>) -> std::io::Result<()> {
     match watcher {
         Some(w) => w.changed().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
     }
 }
