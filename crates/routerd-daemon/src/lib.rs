@@ -8,11 +8,13 @@
 //! - the `/v1/*` API server on the daemon's Unix socket, lifecycle events and signals ([`serve`]),
 //!   driven by the [`Daemon`] trait a daemon implements, and the [`StopHandle`] every task listens to;
 //! - for daemons whose protocol runs in one driver task, the [`driven`] wiring between that task and
-//!   the API (status snapshot, command channel, `main`).
+//!   the API (status snapshot, command channel, `main`);
+//! - rtnetlink change notifications for daemons that follow an interface ([`link_watch`]).
 //!
 //! The contract is `daemon-api.md` (`daemon.routerd.net/v1alpha1`); the wire types live in
 //! `routerd_api::daemon` so routerd and routerctl read exactly what the kit writes.
-#![forbid(unsafe_code)]
+// One `unsafe` call, allowed where it is: registering the netlink socket with tokio (`link_watch.rs`).
+#![deny(unsafe_code)]
 
 mod args;
 mod config;
@@ -22,6 +24,7 @@ pub mod driven;
 mod entry;
 mod error;
 mod event_log;
+pub mod link_watch;
 mod logging;
 pub mod sansio;
 mod server;

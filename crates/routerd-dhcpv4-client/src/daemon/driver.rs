@@ -10,7 +10,7 @@
 //!   REBIND and the RELEASE. If that address is not there (`applyAddress: false`), those go out as
 //!   frames from the leased address instead.
 
-use super::link::{self, LinkInfo, LinkWatcher};
+use super::link::{self, LinkInfo};
 use super::probe;
 use super::service::Dhcpv4;
 use super::sockets::{self, PacketSocket, ETH_P_IP};
@@ -18,6 +18,7 @@ use routerd_api::Timestamp;
 use routerd_daemon::driven::{
     self, DriverParts, Handled, Handler, Request as KitRequest, SharedStatus, HEARTBEAT,
 };
+use routerd_daemon::link_watch::{groups, LinkWatch};
 use routerd_daemon::{read_json, write_json_atomic, EventLog};
 use routerd_dhcpv4_client::arp::ProbePlan;
 use routerd_dhcpv4_client::bpf::DHCP_CLIENT_FILTER;
@@ -75,8 +76,7 @@ pub struct Driver {
     started: bool,
     link: Option<LinkInfo>,
     interface: InterfaceState,
-    watcher: Option<LinkWatcher>,
-    watcher_error_logged: bool,
+    watcher: LinkWatch,
     raw: Option<PacketSocket>,
     udp: Option<UdpSocket>,
     /// The MAC that frames from the server (or its relay) came from, for unicast frames to it.
@@ -109,8 +109,7 @@ impl Driver {
             started: false,
             link: None,
             interface: InterfaceState::Missing,
-            watcher: None,
-            watcher_error_logged: false,
+            watcher: LinkWatch::new(groups::LINK | groups::IPV4_IFADDR),
             raw: None,
             udp: None,
             server_mac: None,
@@ -127,7 +126,7 @@ impl Driver {
         loop {
             self.shared.beat();
             let deadline = self.client.as_ref().and_then(Client::deadline);
-            let poll = if self.interface == InterfaceState::Missing || self.watcher.is_none() {
+            let poll = if self.interface == InterfaceState::Missing || !self.watcher.is_open() {
                 POLL
             } else {
                 HEARTBEAT
@@ -148,7 +147,7 @@ impl Driver {
                     r = recv_frame(raw.as_ref(), raw_buf) => Wake::Frame(r),
                     r = recv_datagram(udp.as_ref(), udp_buf) => Wake::Datagram(r),
                     r = run_probe(probe) => Wake::Probe(r),
-                    r = link_changed(watcher.as_ref()) => Wake::LinkChanged(r),
+                    r = watcher.changed() => Wake::LinkChanged(r),
                     _ = driven::sleep_until(deadline.map(tokio::time::Instant::from_std)) => Wake::Timer,
                     _ = tokio::time::sleep(poll) => Wake::Tick,
                 }
@@ -179,7 +178,7 @@ impl Driver {
                 Wake::LinkChanged(Ok(())) => self.refresh_link(),
                 Wake::LinkChanged(Err(e)) => {
                     tracing::warn!(error = %e, "netlink socket failed; polling the interface instead");
-                    self.watcher = None;
+                    self.watcher.close();
                 }
                 Wake::Timer => self.feed(Input::Timer),
                 Wake::Tick => self.refresh_link(),
@@ -193,16 +192,7 @@ impl Driver {
 
     /// Re-reads the interface and tells the client what changed (appeared, carrier, address).
     fn refresh_link(&mut self) {
-        if self.watcher.is_none() {
-            match LinkWatcher::open() {
-                Ok(w) => self.watcher = Some(w),
-                Err(e) if !self.watcher_error_logged => {
-                    self.watcher_error_logged = true;
-                    tracing::warn!(error = %e, "cannot subscribe to link changes; polling every {}s", POLL.as_secs());
-                }
-                Err(_) => {}
-            }
-        }
+        self.watcher.ensure_open(POLL);
         let ifname = self.config.ifname.clone();
         match link::lookup(&ifname) {
             None => {
@@ -644,13 +634,6 @@ async fn recv_datagram(
 async fn run_probe(probe: &mut Option<ProbeFuture>) -> ProbeResult {
     match probe {
         Some(p) => p.as_mut().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn link_changed(watcher: Option<&LinkWatcher>) -> std::io::Result<()> {
-    match watcher {
-        Some(w) => w.changed().await,
         None => std::future::pending().await,
     }
 }

@@ -10,13 +10,14 @@
 //! bound again (waiting for DAD if the kernel re-runs it) before the client hears `CarrierUp`.
 
 use super::identity::{self, Origin};
-use super::link::{self, LinkInfo, LinkWatcher};
+use super::link::{self, LinkInfo};
 use super::service::Dhcpv6;
 use super::sockets::{self, BindError, ClientSocket, SERVER_PORT};
 use routerd_api::Timestamp;
 use routerd_daemon::driven::{
     self, DriverParts, Handled, Handler, Request as KitRequest, SharedStatus, HEARTBEAT,
 };
+use routerd_daemon::link_watch::{groups, LinkWatch};
 use routerd_daemon::sansio::XorShift;
 use routerd_daemon::{read_json, write_json_atomic, EventLog};
 use routerd_dhcpv6_client::duid::to_hex;
@@ -74,8 +75,7 @@ pub struct Driver {
     usable: bool,
     link: Option<LinkInfo>,
     interface: InterfaceState,
-    watcher: Option<LinkWatcher>,
-    watcher_error_logged: bool,
+    watcher: LinkWatch,
     socket: Option<Bound>,
     /// When to try binding again (the link-local address is tentative).
     retry_bind: Option<tokio::time::Instant>,
@@ -109,8 +109,7 @@ impl Driver {
             usable: false,
             link: None,
             interface: InterfaceState::Missing,
-            watcher: None,
-            watcher_error_logged: false,
+            watcher: LinkWatch::new(groups::LINK | groups::IPV6_IFADDR),
             socket: None,
             retry_bind: None,
             dad_logged: false,
@@ -125,7 +124,7 @@ impl Driver {
         loop {
             self.shared.beat();
             let deadline = self.client.as_ref().and_then(Client::deadline);
-            let poll = if self.interface == InterfaceState::Up && self.watcher.is_some() {
+            let poll = if self.interface == InterfaceState::Up && self.watcher.is_open() {
                 HEARTBEAT
             } else {
                 POLL
@@ -142,7 +141,7 @@ impl Driver {
                 tokio::select! {
                     r = requests.recv() => Wake::Request(r),
                     r = recv_datagram(socket.as_ref(), buf) => Wake::Datagram(r),
-                    r = link_changed(watcher.as_ref()) => Wake::LinkChanged(r),
+                    r = watcher.changed() => Wake::LinkChanged(r),
                     _ = driven::sleep_until(deadline.map(tokio::time::Instant::from_std)) => Wake::Timer,
                     _ = driven::sleep_until(*retry_bind) => Wake::RetryBind,
                     _ = tokio::time::sleep(poll) => Wake::Tick,
@@ -167,7 +166,7 @@ impl Driver {
                 Wake::LinkChanged(Ok(())) => self.refresh_link(),
                 Wake::LinkChanged(Err(e)) => {
                     tracing::warn!(error = %e, "netlink socket failed; polling the interface instead");
-                    self.watcher = None;
+                    self.watcher.close();
                 }
                 Wake::Timer => self.feed(Input::Timer),
                 Wake::RetryBind => {
@@ -181,16 +180,7 @@ impl Driver {
 
     /// Re-reads the interface, (re)binds or closes the socket, and tells the client what changed.
     fn refresh_link(&mut self) {
-        if self.watcher.is_none() {
-            match LinkWatcher::open() {
-                Ok(w) => self.watcher = Some(w),
-                Err(e) if !self.watcher_error_logged => {
-                    self.watcher_error_logged = true;
-                    tracing::warn!(error = %e, "cannot subscribe to link changes; polling every {}s", POLL.as_secs());
-                }
-                Err(_) => {}
-            }
-        }
+        self.watcher.ensure_open(POLL);
         let ifname = self.config.ifname.clone();
         match link::lookup(&ifname) {
             None => {
@@ -626,13 +616,6 @@ async fn recv_datagram(
 ) -> std::io::Result<(usize, SocketAddr)> {
     match socket {
         Some(s) => s.udp.recv.recv_from(buf).await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn link_changed(watcher: Option<&LinkWatcher>) -> std::io::Result<()> {
-    match watcher {
-        Some(w) => w.changed().await,
         None => std::future::pending().await,
     }
 }
