@@ -5,6 +5,7 @@
 //! - the event log ([`EventLog`]): a ring of the newest events, `events.jsonl` with rotation, cursors
 //!   `<epoch>:<n>` that survive restarts, long-polling;
 //! - atomic state files ([`write_json_atomic`], [`read_json`]) and config loading ([`load_config`]);
+//! - phase, `since` and condition transition times across status updates ([`StatusTracker`]);
 //! - the `/v1/*` API server on the daemon's Unix socket, lifecycle events and signals ([`serve`]),
 //!   driven by the [`Daemon`] trait a daemon implements, and the [`StopHandle`] every task listens to;
 //! - for daemons whose protocol runs in one driver task, the [`driven`] wiring between that task and
@@ -26,6 +27,7 @@ mod error;
 mod event_log;
 pub mod link_watch;
 mod logging;
+mod resource_status;
 pub mod sansio;
 mod server;
 mod state_file;
@@ -39,6 +41,7 @@ pub use entry::run_daemon;
 pub use error::{DaemonError, EventQueryError};
 pub use event_log::{clamp_wait, EventLog, EVENTS_FILE, MAX_WAIT, RING_SIZE, ROTATE_BYTES};
 pub use logging::{init_logging, init_logging_for};
+pub use resource_status::StatusTracker;
 pub use server::{
     serve, BODY_LIMIT, DEFAULT_EVENT_LIMIT, HEADER_READ_TIMEOUT, MAX_CONNECTIONS, SOCKET_MODE,
 };
