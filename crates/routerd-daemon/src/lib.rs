@@ -5,21 +5,29 @@
 //! - the event log ([`EventLog`]): a ring of the newest events, `events.jsonl` with rotation, cursors
 //!   `<epoch>:<n>` that survive restarts, long-polling;
 //! - atomic state files ([`write_json_atomic`], [`read_json`]) and config loading ([`load_config`]);
+//! - phase, `since` and condition transition times across status updates ([`StatusTracker`]);
 //! - the `/v1/*` API server on the daemon's Unix socket, lifecycle events and signals ([`serve`]),
-//!   driven by the [`Daemon`] trait a daemon implements, and the [`StopHandle`] every task listens to.
+//!   driven by the [`Daemon`] trait a daemon implements, and the [`StopHandle`] every task listens to;
+//! - for daemons whose protocol runs in one driver task, the [`driven`] wiring between that task and
+//!   the API (status snapshot, command channel, `main`);
+//! - rtnetlink change notifications for daemons that follow an interface ([`link_watch`]).
 //!
 //! The contract is `daemon-api.md` (`daemon.routerd.net/v1alpha1`); the wire types live in
 //! `routerd_api::daemon` so routerd and routerctl read exactly what the kit writes.
-#![forbid(unsafe_code)]
+// One `unsafe` call, allowed where it is: registering the netlink socket with tokio (`link_watch.rs`).
+#![deny(unsafe_code)]
 
 mod args;
 mod config;
 mod cursor;
 mod daemon;
+pub mod driven;
 mod entry;
 mod error;
 mod event_log;
+pub mod link_watch;
 mod logging;
+mod resource_status;
 pub mod sansio;
 mod server;
 mod state_file;
@@ -33,6 +41,7 @@ pub use entry::run_daemon;
 pub use error::{DaemonError, EventQueryError};
 pub use event_log::{clamp_wait, EventLog, EVENTS_FILE, MAX_WAIT, RING_SIZE, ROTATE_BYTES};
 pub use logging::{init_logging, init_logging_for};
+pub use resource_status::StatusTracker;
 pub use server::{
     serve, BODY_LIMIT, DEFAULT_EVENT_LIMIT, HEADER_READ_TIMEOUT, MAX_CONNECTIONS, SOCKET_MODE,
 };

@@ -9,11 +9,10 @@
 use crate::client::{Client, Halt, Loss, State, REPEATED_NAK};
 use crate::events::RESOURCE_KIND;
 use crate::lease::Lease;
-use routerd_api::condition::merge_transition_times;
-use routerd_api::daemon::{DaemonResourceStatus, ResourceRef};
-use routerd_api::kind::NET_API_VERSION;
+use routerd_api::daemon::DaemonResourceStatus;
 use routerd_api::status::DHCPv4Lease;
 use routerd_api::{Condition, Phase, Timestamp};
+use routerd_daemon::StatusTracker;
 use serde::{Deserialize, Serialize};
 
 /// Condition type the daemon reports (`AddressApplied` and `DefaultRouteInstalled` are routerd's).
@@ -101,22 +100,16 @@ pub enum InterfaceState {
 /// Phase, `since` and conditions across updates, so transition times say when a fact became true.
 #[derive(Debug, Clone)]
 pub struct StatusProjection {
-    name: String,
+    tracker: StatusTracker,
     ifname: String,
-    phase: Phase,
-    since: Timestamp,
-    conditions: Vec<Condition>,
     fault: Option<String>,
 }
 
 impl StatusProjection {
     pub fn new(name: &str, ifname: &str, now: Timestamp) -> StatusProjection {
         StatusProjection {
-            name: name.to_string(),
+            tracker: StatusTracker::new(RESOURCE_KIND, name, now),
             ifname: ifname.to_string(),
-            phase: Phase::Pending,
-            since: now,
-            conditions: Vec::new(),
             fault: None,
         }
     }
@@ -128,7 +121,7 @@ impl StatusProjection {
     }
 
     pub fn phase(&self) -> Phase {
-        self.phase
+        self.tracker.phase()
     }
 
     pub fn set_ifname(&mut self, ifname: &str) {
@@ -143,29 +136,8 @@ impl StatusProjection {
         now: Timestamp,
     ) -> DaemonResourceStatus {
         let (phase, condition) = self.assess(client, interface);
-        if phase != self.phase {
-            self.phase = phase;
-            self.since = now;
-        }
-        let mut conditions = vec![condition];
-        merge_transition_times(&self.conditions, &mut conditions, now);
-        self.conditions = conditions.clone();
-        let observed = match serde_json::to_value(LeaseObservation::of(client)) {
-            Ok(serde_json::Value::Object(m)) => m,
-            // A struct of strings, numbers and lists always serialises to an object.
-            _ => serde_json::Map::new(),
-        };
-        DaemonResourceStatus {
-            resource: ResourceRef {
-                api_version: NET_API_VERSION.to_string(),
-                kind: RESOURCE_KIND.to_string(),
-                name: self.name.clone(),
-            },
-            phase,
-            conditions,
-            observed,
-            since: Some(self.since),
-        }
+        self.tracker
+            .update(phase, vec![condition], &LeaseObservation::of(client), now)
     }
 
     fn assess(&self, client: Option<&Client>, interface: InterfaceState) -> (Phase, Condition) {

@@ -17,11 +17,10 @@ use crate::duid::to_hex;
 use crate::events::RESOURCE_KIND;
 use crate::lease::{Information, Lease};
 use crate::message::status_name;
-use routerd_api::condition::merge_transition_times;
-use routerd_api::daemon::{DaemonResourceStatus, ResourceRef};
-use routerd_api::kind::NET_API_VERSION;
+use routerd_api::daemon::DaemonResourceStatus;
 use routerd_api::status::{DHCPv6Lease, DHCPv6PrefixDelegationStatus, PreviousPrefix};
 use routerd_api::{Condition, Phase, Timestamp};
+use routerd_daemon::StatusTracker;
 
 /// True while a delegated prefix is held.
 pub const CONDITION_PREFIX_BOUND: &str = "PrefixBound";
@@ -107,22 +106,16 @@ pub struct Fault {
 /// Phase, `since` and conditions across updates, so transition times say when a fact became true.
 #[derive(Debug, Clone)]
 pub struct StatusProjection {
-    name: String,
+    tracker: StatusTracker,
     ifname: String,
-    phase: Phase,
-    since: Timestamp,
-    conditions: Vec<Condition>,
     fault: Option<Fault>,
 }
 
 impl StatusProjection {
     pub fn new(name: &str, ifname: &str, now: Timestamp) -> StatusProjection {
         StatusProjection {
-            name: name.to_string(),
+            tracker: StatusTracker::new(RESOURCE_KIND, name, now),
             ifname: ifname.to_string(),
-            phase: Phase::Pending,
-            since: now,
-            conditions: Vec::new(),
             fault: None,
         }
     }
@@ -137,7 +130,7 @@ impl StatusProjection {
     }
 
     pub fn phase(&self) -> Phase {
-        self.phase
+        self.tracker.phase()
     }
 
     pub fn set_ifname(&mut self, ifname: &str) {
@@ -152,32 +145,12 @@ impl StatusProjection {
         now: Timestamp,
     ) -> DaemonResourceStatus {
         let (phase, bound) = self.assess(client, interface);
-        if phase != self.phase {
-            self.phase = phase;
-            self.since = now;
-        }
-        let mut conditions = vec![
+        let conditions = vec![
             bound,
             information_condition(client.and_then(Client::information)),
         ];
-        merge_transition_times(&self.conditions, &mut conditions, now);
-        self.conditions = conditions.clone();
-        let observed = match serde_json::to_value(observe(client)) {
-            Ok(serde_json::Value::Object(m)) => m,
-            // A struct of strings, numbers and lists always serialises to an object.
-            _ => serde_json::Map::new(),
-        };
-        DaemonResourceStatus {
-            resource: ResourceRef {
-                api_version: NET_API_VERSION.to_string(),
-                kind: RESOURCE_KIND.to_string(),
-                name: self.name.clone(),
-            },
-            phase,
-            conditions,
-            observed,
-            since: Some(self.since),
-        }
+        self.tracker
+            .update(phase, conditions, &observe(client), now)
     }
 
     fn assess(&self, client: Option<&Client>, interface: InterfaceState) -> (Phase, Condition) {

@@ -10,11 +10,15 @@
 //!   REBIND and the RELEASE. If that address is not there (`applyAddress: false`), those go out as
 //!   frames from the leased address instead.
 
-use super::link::{self, LinkInfo, LinkWatcher};
+use super::link::{self, LinkInfo};
 use super::probe;
+use super::service::Dhcpv4;
 use super::sockets::{self, PacketSocket, ETH_P_IP};
-use routerd_api::daemon::DaemonResourceStatus;
 use routerd_api::Timestamp;
+use routerd_daemon::driven::{
+    self, DriverParts, Handled, Handler, Request as KitRequest, SharedStatus, HEARTBEAT,
+};
+use routerd_daemon::link_watch::{groups, LinkWatch};
 use routerd_daemon::{read_json, write_json_atomic, EventLog};
 use routerd_dhcpv4_client::arp::ProbePlan;
 use routerd_dhcpv4_client::bpf::DHCP_CLIENT_FILTER;
@@ -33,67 +37,20 @@ use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 /// File of the persisted lease in the state directory.
 pub const LEASE_FILE: &str = "lease.json";
-/// The loop wakes at least this often, so `/v1/healthz` can tell a wedged loop from an idle one.
-pub const HEARTBEAT: Duration = Duration::from_secs(30);
 /// How often the interface is looked up while it is missing (besides netlink notifications).
 const POLL: Duration = Duration::from_secs(2);
 /// Frames and datagrams larger than this are not DHCP replies we could use.
 const BUFFER: usize = 2048;
 
-/// What the API side asks of the loop; each carries where to send the answer.
-pub enum Request {
-    Command(Command, oneshot::Sender<Result<String, String>>),
-    Reload(Box<DaemonConfig>, oneshot::Sender<Result<String, String>>),
-    Shutdown(oneshot::Sender<()>),
-}
-
-/// What the loop shares with the API side.
-pub struct Shared {
-    status: Mutex<DaemonResourceStatus>,
-    heartbeat: Mutex<tokio::time::Instant>,
-}
-
-impl Shared {
-    pub fn new(status: DaemonResourceStatus) -> Shared {
-        Shared {
-            status: Mutex::new(status),
-            heartbeat: Mutex::new(tokio::time::Instant::now()),
-        }
-    }
-
-    pub fn status(&self) -> DaemonResourceStatus {
-        self.status
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    /// Time since the loop last went round.
-    pub fn since_heartbeat(&self) -> Duration {
-        self.heartbeat
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .elapsed()
-    }
-
-    fn beat(&self) {
-        *self
-            .heartbeat
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = tokio::time::Instant::now();
-    }
-
-    fn set_status(&self, s: DaemonResourceStatus) {
-        *self.status.lock().unwrap_or_else(PoisonError::into_inner) = s;
-    }
-}
+/// What the API side asks of the loop.
+type Request = KitRequest<Command, DaemonConfig>;
 
 type ProbeFuture = Pin<Box<dyn Future<Output = ProbeResult> + Send>>;
 
@@ -112,15 +69,14 @@ pub struct Driver {
     config: DaemonConfig,
     lease_path: PathBuf,
     events: EventLog,
-    shared: Arc<Shared>,
+    shared: Arc<SharedStatus>,
     requests: mpsc::Receiver<Request>,
     client: Option<Client>,
     /// Whether `Input::Start` has been given (the interface was there with carrier once).
     started: bool,
     link: Option<LinkInfo>,
     interface: InterfaceState,
-    watcher: Option<LinkWatcher>,
-    watcher_error_logged: bool,
+    watcher: LinkWatch,
     raw: Option<PacketSocket>,
     udp: Option<UdpSocket>,
     /// The MAC that frames from the server (or its relay) came from, for unicast frames to it.
@@ -132,17 +88,18 @@ pub struct Driver {
 }
 
 impl Driver {
-    pub fn new(
-        name: &str,
-        config: DaemonConfig,
-        state_dir: PathBuf,
-        events: EventLog,
-        shared: Arc<Shared>,
-        requests: mpsc::Receiver<Request>,
-    ) -> Driver {
-        let projection = StatusProjection::new(name, &config.ifname, Timestamp::now());
+    pub fn new(parts: DriverParts<Dhcpv4>) -> Driver {
+        let DriverParts {
+            name,
+            config,
+            state_dir,
+            events,
+            shared,
+            requests,
+        } = parts;
+        let projection = StatusProjection::new(&name, &config.ifname, Timestamp::now());
         Driver {
-            name: name.to_string(),
+            name,
             lease_path: state_dir.join(LEASE_FILE),
             config,
             events,
@@ -152,8 +109,7 @@ impl Driver {
             started: false,
             link: None,
             interface: InterfaceState::Missing,
-            watcher: None,
-            watcher_error_logged: false,
+            watcher: LinkWatch::new(groups::LINK | groups::IPV4_IFADDR),
             raw: None,
             udp: None,
             server_mac: None,
@@ -170,7 +126,7 @@ impl Driver {
         loop {
             self.shared.beat();
             let deadline = self.client.as_ref().and_then(Client::deadline);
-            let poll = if self.interface == InterfaceState::Missing || self.watcher.is_none() {
+            let poll = if self.interface == InterfaceState::Missing || !self.watcher.is_open() {
                 POLL
             } else {
                 HEARTBEAT
@@ -191,19 +147,18 @@ impl Driver {
                     r = recv_frame(raw.as_ref(), raw_buf) => Wake::Frame(r),
                     r = recv_datagram(udp.as_ref(), udp_buf) => Wake::Datagram(r),
                     r = run_probe(probe) => Wake::Probe(r),
-                    r = link_changed(watcher.as_ref()) => Wake::LinkChanged(r),
-                    _ = sleep_until(deadline) => Wake::Timer,
+                    r = watcher.changed() => Wake::LinkChanged(r),
+                    _ = driven::sleep_until(deadline.map(tokio::time::Instant::from_std)) => Wake::Timer,
                     _ = tokio::time::sleep(poll) => Wake::Tick,
                 }
             };
             match wake {
                 Wake::Request(None) => break,
-                Wake::Request(Some(Request::Shutdown(done))) => {
-                    self.shutdown();
-                    let _ = done.send(());
-                    break;
+                Wake::Request(Some(r)) => {
+                    if r.handle(&mut self) == Handled::ShutDown {
+                        break;
+                    }
                 }
-                Wake::Request(Some(r)) => self.request(r),
                 Wake::Frame(Ok(n)) => self.on_frame(n),
                 Wake::Frame(Err(e)) => {
                     tracing::warn!(error = %e, "packet socket failed; reopening it");
@@ -223,7 +178,7 @@ impl Driver {
                 Wake::LinkChanged(Ok(())) => self.refresh_link(),
                 Wake::LinkChanged(Err(e)) => {
                     tracing::warn!(error = %e, "netlink socket failed; polling the interface instead");
-                    self.watcher = None;
+                    self.watcher.close();
                 }
                 Wake::Timer => self.feed(Input::Timer),
                 Wake::Tick => self.refresh_link(),
@@ -237,16 +192,7 @@ impl Driver {
 
     /// Re-reads the interface and tells the client what changed (appeared, carrier, address).
     fn refresh_link(&mut self) {
-        if self.watcher.is_none() {
-            match LinkWatcher::open() {
-                Ok(w) => self.watcher = Some(w),
-                Err(e) if !self.watcher_error_logged => {
-                    self.watcher_error_logged = true;
-                    tracing::warn!(error = %e, "cannot subscribe to link changes; polling every {}s", POLL.as_secs());
-                }
-                Err(_) => {}
-            }
-        }
+        self.watcher.ensure_open(POLL);
         let ifname = self.config.ifname.clone();
         match link::lookup(&ifname) {
             None => {
@@ -596,23 +542,16 @@ impl Driver {
         }
     }
 
-    fn request(&mut self, r: Request) {
-        match r {
-            Request::Command(command, reply) => {
-                let answer = self.command(command);
-                let _ = reply.send(answer);
-            }
-            Request::Reload(config, reply) => {
-                let answer = self.reload(*config);
-                let _ = reply.send(answer);
-            }
-            Request::Shutdown(done) => {
-                self.shutdown();
-                let _ = done.send(());
-            }
-        }
+    fn publish_status(&mut self) {
+        let status = self
+            .projection
+            .update(self.client.as_ref(), self.interface, Timestamp::now());
+        self.shared.set_status(status);
     }
+}
 
+/// The API side's requests, carried out on the loop.
+impl Handler<Command, DaemonConfig> for Driver {
     fn command(&mut self, command: Command) -> Result<String, String> {
         let ifname = self.config.ifname.clone();
         let Some(client) = self.client.as_mut() else {
@@ -666,13 +605,6 @@ impl Driver {
         self.udp = None;
         self.publish_status();
     }
-
-    fn publish_status(&mut self) {
-        let status = self
-            .projection
-            .update(self.client.as_ref(), self.interface, Timestamp::now());
-        self.shared.set_status(status);
-    }
 }
 
 fn message_name(state: State) -> &'static str {
@@ -702,20 +634,6 @@ async fn recv_datagram(
 async fn run_probe(probe: &mut Option<ProbeFuture>) -> ProbeResult {
     match probe {
         Some(p) => p.as_mut().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn link_changed(watcher: Option<&LinkWatcher>) -> std::io::Result<()> {
-    match watcher {
-        Some(w) => w.changed().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn sleep_until(deadline: Option<std::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
         None => std::future::pending().await,
     }
 }

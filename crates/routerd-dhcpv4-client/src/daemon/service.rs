@@ -1,122 +1,41 @@
-//! The managed-daemon API side: status from the loop's last snapshot, commands forwarded to the loop
-//! (`renew`, `rebind`, `release`, `reload`), and an orderly shutdown.
+//! The managed-daemon API side: which commands the daemon takes (`renew`, `rebind`, `release`; `reload`
+//! and `stop` are the kit's), its config and its first status. The kit's [`routerd_daemon::driven`]
+//! forwards them to the loop in `driver.rs`.
 
-use super::driver::{Request, Shared};
-use routerd_api::daemon::{CommandResult, DaemonResourceStatus};
-use routerd_daemon::{load_config, CommandError, Daemon};
-use routerd_dhcpv4_client::{Command, DaemonConfig};
-use std::future::Future;
-use std::path::PathBuf;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use routerd_api::daemon::DaemonResourceStatus;
+use routerd_api::Timestamp;
+use routerd_daemon::driven::Protocol;
+use routerd_dhcpv4_client::status::InterfaceState;
+use routerd_dhcpv4_client::{Command, DaemonConfig, StatusProjection};
 
-/// How long the loop may go without a heartbeat before `/v1/healthz` reports it wedged.
-const WEDGED_AFTER: Duration = Duration::from_secs(120);
-/// How long `stop` waits for the loop to finish.
-const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
+/// The DHCPv4 client as the kit sees it.
+pub struct Dhcpv4;
 
-pub struct Dhcpv4Daemon {
-    config_path: PathBuf,
-    requests: mpsc::Sender<Request>,
-    shared: Arc<Shared>,
-}
+impl Protocol for Dhcpv4 {
+    const KIND: &'static str = "routerd-dhcpv4-client";
+    const EXTRA_COMMANDS: &'static [&'static str] = &["rebind", "release"];
+    const OBSERVED_KEY: &'static str = "lease";
+    type Command = Command;
+    type Config = DaemonConfig;
 
-impl Dhcpv4Daemon {
-    pub fn new(
-        config_path: PathBuf,
-        requests: mpsc::Sender<Request>,
-        shared: Arc<Shared>,
-    ) -> Dhcpv4Daemon {
-        Dhcpv4Daemon {
-            config_path,
-            requests,
-            shared,
+    fn command(name: &str) -> Option<Command> {
+        match name {
+            "renew" => Some(Command::Renew),
+            "rebind" => Some(Command::Rebind),
+            "release" => Some(Command::Release),
+            _ => None,
         }
     }
 
-    async fn ask(
-        &self,
-        make: impl FnOnce(oneshot::Sender<Result<String, String>>) -> Request,
-    ) -> Result<String, CommandError> {
-        let (tx, rx) = oneshot::channel();
-        let gone = || CommandError::Rejected("the client loop has stopped".into());
-        self.requests.send(make(tx)).await.map_err(|_| gone())?;
-        match rx.await {
-            Ok(Ok(message)) => Ok(message),
-            Ok(Err(reason)) => Err(CommandError::Rejected(reason)),
-            Err(_) => Err(gone()),
-        }
+    fn validate(config: &DaemonConfig) -> Result<(), String> {
+        config.validate()
     }
 
-    fn result(&self, command: &str, message: String) -> CommandResult {
-        let status = self.shared.status();
-        CommandResult {
-            command: command.to_string(),
-            accepted: true,
-            message,
-            result: Some(serde_json::json!({
-                "phase": status.phase,
-                "lease": status.observed,
-            })),
-        }
-    }
-}
-
-impl Daemon for Dhcpv4Daemon {
-    fn resources(&self) -> Vec<DaemonResourceStatus> {
-        vec![self.shared.status()]
-    }
-
-    fn command<'a>(
-        &'a self,
-        name: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<CommandResult, CommandError>> + Send + 'a>> {
-        Box::pin(async move {
-            let command = match name {
-                "renew" => Command::Renew,
-                "rebind" => Command::Rebind,
-                "release" => Command::Release,
-                "reload" => {
-                    let config: DaemonConfig = load_config(&self.config_path).map_err(|e| {
-                        CommandError::Rejected(format!(
-                            "config not reloaded, the previous one stays in force: {e}"
-                        ))
-                    })?;
-                    let message = self.ask(|tx| Request::Reload(Box::new(config), tx)).await?;
-                    return Ok(self.result(name, message));
-                }
-                _ => return Err(CommandError::Unknown),
-            };
-            let message = self.ask(|tx| Request::Command(command, tx)).await?;
-            Ok(self.result(name, message))
-        })
-    }
-
-    fn extra_commands(&self) -> &'static [&'static str] {
-        &["rebind", "release"]
-    }
-
-    fn shutdown<'a>(&'a self) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
-        Box::pin(async move {
-            let (tx, rx) = oneshot::channel();
-            if self.requests.send(Request::Shutdown(tx)).await.is_ok()
-                && tokio::time::timeout(SHUTDOWN_WAIT, rx).await.is_err()
-            {
-                tracing::warn!("the client loop did not stop in time");
-            }
-        })
-    }
-
-    fn health(&self) -> Result<(), String> {
-        let age = self.shared.since_heartbeat();
-        if age > WEDGED_AFTER {
-            return Err(format!(
-                "the client loop has not run for {}s",
-                age.as_secs()
-            ));
-        }
-        Ok(())
+    fn initial_status(name: &str, config: &DaemonConfig) -> DaemonResourceStatus {
+        StatusProjection::new(name, &config.ifname, Timestamp::now()).update(
+            None,
+            InterfaceState::Missing,
+            Timestamp::now(),
+        )
     }
 }

@@ -8,7 +8,6 @@ use routerd_dhcpv4_client::bpf::Instruction;
 use socket2::{Domain, Protocol, SockAddr, SockAddrStorage, SockFilter, Socket, Type};
 use std::io::{self, Read};
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::os::fd::OwnedFd;
 use tokio::io::unix::AsyncFd;
 
 pub const ETH_P_IP: u16 = 0x0800;
@@ -73,13 +72,6 @@ impl PacketSocket {
             }
         }
     }
-}
-
-/// Registers an owned descriptor (the rtnetlink socket) with the runtime.
-pub fn register_owned(fd: OwnedFd) -> io::Result<AsyncFd<OwnedFd>> {
-    // SAFETY: `OwnedFd` owns its descriptor: it stays open, and `as_raw_fd` returns the same one,
-    // until the `AsyncFd` (which owns the `OwnedFd`) is dropped.
-    Ok(unsafe { AsyncFd::register(fd) }?)
 }
 
 /// `sockaddr_ll` for binding a packet socket to `ifindex` and `protocol`.

@@ -10,10 +10,14 @@
 //! bound again (waiting for DAD if the kernel re-runs it) before the client hears `CarrierUp`.
 
 use super::identity::{self, Origin};
-use super::link::{self, LinkInfo, LinkWatcher};
+use super::link::{self, LinkInfo};
+use super::service::Dhcpv6;
 use super::sockets::{self, BindError, ClientSocket, SERVER_PORT};
-use routerd_api::daemon::DaemonResourceStatus;
 use routerd_api::Timestamp;
+use routerd_daemon::driven::{
+    self, DriverParts, Handled, Handler, Request as KitRequest, SharedStatus, HEARTBEAT,
+};
+use routerd_daemon::link_watch::{groups, LinkWatch};
 use routerd_daemon::sansio::XorShift;
 use routerd_daemon::{read_json, write_json_atomic, EventLog};
 use routerd_dhcpv6_client::duid::to_hex;
@@ -24,14 +28,12 @@ use routerd_dhcpv6_client::{
 };
 use std::net::{Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 /// File of the persisted lease in the state directory.
 pub const LEASE_FILE: &str = "lease.json";
-/// The loop wakes at least this often, so `/v1/healthz` can tell a wedged loop from an idle one.
-pub const HEARTBEAT: Duration = Duration::from_secs(30);
 /// How often the interface is looked up while it is missing or not usable (besides netlink).
 const POLL: Duration = Duration::from_secs(2);
 /// How often a bind to a tentative link-local address is retried (DAD takes about 1–2 s).
@@ -39,53 +41,8 @@ const BIND_RETRY: Duration = Duration::from_millis(100);
 /// Datagrams larger than this are truncated and then fail to parse; DHCPv6 replies are far smaller.
 const BUFFER: usize = 8192;
 
-/// What the API side asks of the loop; each carries where to send the answer.
-pub enum Request {
-    Command(Command, oneshot::Sender<Result<String, String>>),
-    Reload(Box<DaemonConfig>, oneshot::Sender<Result<String, String>>),
-    Shutdown(oneshot::Sender<()>),
-}
-
-/// What the loop shares with the API side: the last status and when the loop last went round.
-pub struct Shared {
-    status: Mutex<DaemonResourceStatus>,
-    heartbeat: Mutex<tokio::time::Instant>,
-}
-
-impl Shared {
-    pub fn new(status: DaemonResourceStatus) -> Shared {
-        Shared {
-            status: Mutex::new(status),
-            heartbeat: Mutex::new(tokio::time::Instant::now()),
-        }
-    }
-
-    pub fn status(&self) -> DaemonResourceStatus {
-        self.status
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    /// Time since the loop last went round.
-    pub fn since_heartbeat(&self) -> Duration {
-        self.heartbeat
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .elapsed()
-    }
-
-    fn beat(&self) {
-        *self
-            .heartbeat
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = tokio::time::Instant::now();
-    }
-
-    fn set_status(&self, s: DaemonResourceStatus) {
-        *self.status.lock().unwrap_or_else(PoisonError::into_inner) = s;
-    }
-}
+/// What the API side asks of the loop.
+type Request = KitRequest<Command, DaemonConfig>;
 
 /// The socket and what it is bound to.
 struct Bound {
@@ -109,7 +66,7 @@ pub struct Driver {
     state_dir: PathBuf,
     lease_path: PathBuf,
     events: EventLog,
-    shared: Arc<Shared>,
+    shared: Arc<SharedStatus>,
     requests: mpsc::Receiver<Request>,
     client: Option<Client>,
     /// Whether `Input::Start` has been given (the link was usable once).
@@ -118,8 +75,7 @@ pub struct Driver {
     usable: bool,
     link: Option<LinkInfo>,
     interface: InterfaceState,
-    watcher: Option<LinkWatcher>,
-    watcher_error_logged: bool,
+    watcher: LinkWatch,
     socket: Option<Bound>,
     /// When to try binding again (the link-local address is tentative).
     retry_bind: Option<tokio::time::Instant>,
@@ -130,17 +86,18 @@ pub struct Driver {
 }
 
 impl Driver {
-    pub fn new(
-        name: &str,
-        config: DaemonConfig,
-        state_dir: PathBuf,
-        events: EventLog,
-        shared: Arc<Shared>,
-        requests: mpsc::Receiver<Request>,
-    ) -> Driver {
-        let projection = StatusProjection::new(name, &config.ifname, Timestamp::now());
+    pub fn new(parts: DriverParts<Dhcpv6>) -> Driver {
+        let DriverParts {
+            name,
+            config,
+            state_dir,
+            events,
+            shared,
+            requests,
+        } = parts;
+        let projection = StatusProjection::new(&name, &config.ifname, Timestamp::now());
         Driver {
-            name: name.to_string(),
+            name,
             lease_path: state_dir.join(LEASE_FILE),
             state_dir,
             config,
@@ -152,8 +109,7 @@ impl Driver {
             usable: false,
             link: None,
             interface: InterfaceState::Missing,
-            watcher: None,
-            watcher_error_logged: false,
+            watcher: LinkWatch::new(groups::LINK | groups::IPV6_IFADDR),
             socket: None,
             retry_bind: None,
             dad_logged: false,
@@ -168,7 +124,7 @@ impl Driver {
         loop {
             self.shared.beat();
             let deadline = self.client.as_ref().and_then(Client::deadline);
-            let poll = if self.interface == InterfaceState::Up && self.watcher.is_some() {
+            let poll = if self.interface == InterfaceState::Up && self.watcher.is_open() {
                 HEARTBEAT
             } else {
                 POLL
@@ -185,20 +141,19 @@ impl Driver {
                 tokio::select! {
                     r = requests.recv() => Wake::Request(r),
                     r = recv_datagram(socket.as_ref(), buf) => Wake::Datagram(r),
-                    r = link_changed(watcher.as_ref()) => Wake::LinkChanged(r),
-                    _ = sleep_until(deadline.map(tokio::time::Instant::from_std)) => Wake::Timer,
-                    _ = sleep_until(*retry_bind) => Wake::RetryBind,
+                    r = watcher.changed() => Wake::LinkChanged(r),
+                    _ = driven::sleep_until(deadline.map(tokio::time::Instant::from_std)) => Wake::Timer,
+                    _ = driven::sleep_until(*retry_bind) => Wake::RetryBind,
                     _ = tokio::time::sleep(poll) => Wake::Tick,
                 }
             };
             match wake {
                 Wake::Request(None) => break,
-                Wake::Request(Some(Request::Shutdown(done))) => {
-                    self.shutdown();
-                    let _ = done.send(());
-                    break;
+                Wake::Request(Some(r)) => {
+                    if r.handle(&mut self) == Handled::ShutDown {
+                        break;
+                    }
                 }
-                Wake::Request(Some(r)) => self.request(r),
                 Wake::Datagram(Ok((n, from))) => self.on_datagram(n, from),
                 Wake::Datagram(Err(e)) => {
                     // Bound again after a pause, not at once: an error that persists must not spin.
@@ -211,7 +166,7 @@ impl Driver {
                 Wake::LinkChanged(Ok(())) => self.refresh_link(),
                 Wake::LinkChanged(Err(e)) => {
                     tracing::warn!(error = %e, "netlink socket failed; polling the interface instead");
-                    self.watcher = None;
+                    self.watcher.close();
                 }
                 Wake::Timer => self.feed(Input::Timer),
                 Wake::RetryBind => {
@@ -225,16 +180,7 @@ impl Driver {
 
     /// Re-reads the interface, (re)binds or closes the socket, and tells the client what changed.
     fn refresh_link(&mut self) {
-        if self.watcher.is_none() {
-            match LinkWatcher::open() {
-                Ok(w) => self.watcher = Some(w),
-                Err(e) if !self.watcher_error_logged => {
-                    self.watcher_error_logged = true;
-                    tracing::warn!(error = %e, "cannot subscribe to link changes; polling every {}s", POLL.as_secs());
-                }
-                Err(_) => {}
-            }
-        }
+        self.watcher.ensure_open(POLL);
         let ifname = self.config.ifname.clone();
         match link::lookup(&ifname) {
             None => {
@@ -562,23 +508,16 @@ impl Driver {
         }
     }
 
-    fn request(&mut self, r: Request) {
-        match r {
-            Request::Command(command, reply) => {
-                let answer = self.command(command);
-                let _ = reply.send(answer);
-            }
-            Request::Reload(config, reply) => {
-                let answer = self.reload(*config);
-                let _ = reply.send(answer);
-            }
-            Request::Shutdown(done) => {
-                self.shutdown();
-                let _ = done.send(());
-            }
-        }
+    fn publish_status(&mut self) {
+        let status = self
+            .projection
+            .update(self.client.as_ref(), self.interface, Timestamp::now());
+        self.shared.set_status(status);
     }
+}
 
+/// The API side's requests, carried out on the loop.
+impl Handler<Command, DaemonConfig> for Driver {
     fn command(&mut self, command: Command) -> Result<String, String> {
         let ifname = self.config.ifname.clone();
         if self.client.is_none() {
@@ -648,13 +587,6 @@ impl Driver {
         self.socket = None;
         self.publish_status();
     }
-
-    fn publish_status(&mut self) {
-        let status = self
-            .projection
-            .update(self.client.as_ref(), self.interface, Timestamp::now());
-        self.shared.set_status(status);
-    }
 }
 
 fn log_lease(change: &LeaseChange) {
@@ -684,20 +616,6 @@ async fn recv_datagram(
 ) -> std::io::Result<(usize, SocketAddr)> {
     match socket {
         Some(s) => s.udp.recv.recv_from(buf).await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn link_changed(watcher: Option<&LinkWatcher>) -> std::io::Result<()> {
-    match watcher {
-        Some(w) => w.changed().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
     }
 }

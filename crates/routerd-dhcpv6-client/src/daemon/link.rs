@@ -1,23 +1,12 @@
 //! The interface: index, hardware address (for a DUID-LLT), carrier (`getifaddrs`), its IPv6 link-local
 //! address with the kernel's DAD state (`/proc/net/if_inet6`, which — unlike `getifaddrs` — says
-//! whether an address is still tentative), and an rtnetlink socket subscribed to link and IPv6 address
-//! changes, so carrier loss and the end of duplicate address detection are seen at once.
-//!
-//! The watcher is the same as the DHCPv4 daemon's except for the IPv6 address group; both could move
-//! into `routerd-daemon` (reported to the lead rather than done here: other crates are not ours).
+//! whether an address is still tentative). The driver re-reads it whenever the kit's rtnetlink watcher
+//! (`routerd_daemon::link_watch`, link and IPv6 address groups) reports a change, so carrier loss and
+//! the end of duplicate address detection are seen at once.
 
 use nix::ifaddrs::getifaddrs;
 use nix::net::if_::{if_nametoindex, InterfaceFlags};
-use nix::sys::socket::{
-    bind, recv, socket, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType,
-};
 use std::net::Ipv6Addr;
-use std::os::fd::{AsRawFd, OwnedFd};
-use tokio::io::unix::AsyncFd;
-
-/// rtnetlink multicast groups (linux/rtnetlink.h): link changes, IPv6 address changes.
-const RTMGRP_LINK: u32 = 0x1;
-const RTMGRP_IPV6_IFADDR: u32 = 0x100;
 
 /// Address flags of `/proc/net/if_inet6` (linux/if_addr.h).
 const IFA_F_DADFAILED: u32 = 0x08;
@@ -135,61 +124,6 @@ pub fn choose_link_local(candidates: &[(Ipv6Addr, u32)]) -> Option<LinkLocal> {
             address,
             tentative: true,
         })
-}
-
-/// Readable whenever a link or an IPv6 address changed somewhere in the namespace.
-pub struct LinkWatcher {
-    fd: AsyncFd<OwnedFd>,
-}
-
-impl LinkWatcher {
-    pub fn open() -> std::io::Result<LinkWatcher> {
-        let fd = socket(
-            AddressFamily::Netlink,
-            SockType::Raw,
-            SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
-            SockProtocol::NetlinkRoute,
-        )?;
-        bind(
-            fd.as_raw_fd(),
-            &NetlinkAddr::new(0, RTMGRP_LINK | RTMGRP_IPV6_IFADDR),
-        )?;
-        Ok(LinkWatcher { fd: register(fd)? })
-    }
-
-    /// Waits for a change notification and drains what is queued. The content is not parsed: the
-    /// caller re-reads the interface, which also covers a dropped notification (ENOBUFS).
-    pub async fn changed(&self) -> std::io::Result<()> {
-        let mut buf = [0u8; 8192];
-        loop {
-            let mut guard = self.fd.readable().await?;
-            let mut got = false;
-            loop {
-                match recv(
-                    self.fd.get_ref().as_raw_fd(),
-                    &mut buf,
-                    MsgFlags::MSG_DONTWAIT,
-                ) {
-                    Ok(_) | Err(nix::errno::Errno::ENOBUFS) => got = true,
-                    Err(nix::errno::Errno::EAGAIN) => break,
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            guard.clear_ready();
-            if got {
-                return Ok(());
-            }
-        }
-    }
-}
-
-/// Registers the netlink socket with the runtime. The only `unsafe` of the daemon: tokio takes raw
-/// descriptors only through an `unsafe fn` (its safe constructor is deprecated as unsound).
-#[allow(unsafe_code)]
-fn register(fd: OwnedFd) -> std::io::Result<AsyncFd<OwnedFd>> {
-    // SAFETY: `OwnedFd` owns its descriptor: it stays open, and `as_raw_fd` returns the same one,
-    // until the `AsyncFd` (which owns the `OwnedFd`) is dropped.
-    Ok(unsafe { AsyncFd::register(fd) }?)
 }
 
 #[cfg(test)]
