@@ -117,6 +117,7 @@ The socket is <runtime-dir>/<daemon>/<name>.sock, e.g. /run/routerd/healthcheck/
 Examples:
   routerctl daemon healthcheck/internet status
   routerctl daemon hc/internet renew
+  routerctl daemon pd/wan-pd rebind              # DHCPv6-PD: REBIND now (also release, info-request)
   routerctl daemon healthcheck/internet events --follow";
 
 /// `routerctl daemon KIND/NAME ACTION`.
@@ -153,6 +154,7 @@ Examples:
   routerctl get resources --phase Error
   routerctl get interfaces -l role=uplink
   routerctl get ipv4staticaddress lan -o yaml
+  routerctl get pd wan-pd                        # DETAIL: the delegated prefix, its state and validity
   routerctl get events --topic 'routerd.healthcheck.**' --severity warning --limit 20";
 
 const DESCRIBE_AFTER_HELP: &str = "\
