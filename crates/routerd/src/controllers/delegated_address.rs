@@ -981,6 +981,12 @@ mod tests {
             self.status.set(&id, 1, update).await;
         }
 
+        /// The delegation bound just now to `prefix`, preferred 3600 s and valid 7200 s.
+        async fn bind_now(&self, prefix: &str) {
+            self.set_pd(Phase::Bound, &bound(prefix, 0, 3600, 7200))
+                .await;
+        }
+
         fn status(&self) -> ResourceStatus {
             self.status
                 .get(&ResourceId::new(KIND, "lan6"))
@@ -1098,11 +1104,7 @@ mod tests {
         assert_eq!(f.status().conditions[0].reason, "Present");
 
         // Renew: new acquisition time, the lifetimes are refreshed in place.
-        f.set_pd(
-            Phase::Bound,
-            &bound("2001:db8:1200:1240::/60", 0, 3600, 7200),
-        )
-        .await;
+        f.bind_now("2001:db8:1200:1240::/60").await;
         f.reconcile().await;
         let addrs = f.addresses().await;
         assert_eq!(addrs.len(), 1);
@@ -1204,8 +1206,7 @@ mod tests {
     #[tokio::test]
     async fn previous_prefix_past_valid_until_is_removed_by_routerd() {
         let f = Fixture::new(json!({"prefixDelegation": "wan-pd", "interface": "lan"}));
-        f.set_pd(Phase::Bound, &bound("2001:db8:a::/56", 0, 3600, 7200))
-            .await;
+        f.bind_now("2001:db8:a::/56").await;
         f.reconcile().await;
         let mut changed = bound("2001:db8:b::/56", 0, 3600, 7200);
         changed.previous_prefixes = vec![PreviousPrefix {
@@ -1246,11 +1247,7 @@ mod tests {
         // An operator's address on the same link is never touched.
         let theirs = Ipv6Address::new(LAN, ip("2001:db8:ffff::1"), 64);
         f.host.add_ipv6_address(theirs).await.unwrap();
-        f.set_pd(
-            Phase::Bound,
-            &bound("2001:db8:1200:1240::/60", 0, 3600, 7200),
-        )
-        .await;
+        f.bind_now("2001:db8:1200:1240::/60").await;
         f.reconcile().await;
         assert_eq!(f.addresses().await.len(), 2);
         f.set_spec(None);
@@ -1267,11 +1264,7 @@ mod tests {
         let mut f = Fixture::new(json!({"prefixDelegation": "wan-pd", "interface": "lan"}));
         let theirs = Ipv6Address::new(LAN, ip("2001:db8:1200:1240::1"), 64);
         f.host.add_ipv6_address(theirs).await.unwrap();
-        f.set_pd(
-            Phase::Bound,
-            &bound("2001:db8:1200:1240::/60", 0, 3600, 7200),
-        )
-        .await;
+        f.bind_now("2001:db8:1200:1240::/60").await;
         f.reconcile().await;
         let s = f.status();
         assert_eq!(s.phase, Phase::Applied);
@@ -1290,11 +1283,7 @@ mod tests {
         let mut f = Fixture::new(
             json!({"prefixDelegation": "wan-pd", "interface": "lan", "subnetID": "1"}),
         );
-        f.set_pd(
-            Phase::Bound,
-            &bound("2001:db8:1200:1240::/60", 0, 3600, 7200),
-        )
-        .await;
+        f.bind_now("2001:db8:1200:1240::/60").await;
         f.reconcile().await;
         assert_eq!(f.addresses().await.len(), 1);
 
