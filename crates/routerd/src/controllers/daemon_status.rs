@@ -2,12 +2,14 @@
 //! the resource, the status to show when the daemon cannot be started or does not answer, and stopping
 //! the daemons of deleted resources.
 
+use super::interface::link_of;
 use super::runtime::Context;
 use super::status_book::StatusUpdate;
 use crate::daemon_client::request;
 use crate::supervisor::{DaemonRequest, DaemonState, DaemonView, SupervisorError};
 use routerd_api::daemon::DaemonResourceStatus;
 use routerd_api::{Condition, Kind, Phase, ResourceId};
+use routerd_host::Link;
 use std::time::Duration;
 
 /// How long a controller waits for a daemon's `/v1/status`.
@@ -17,6 +19,32 @@ const STATUS_TIMEOUT: Duration = Duration::from_secs(2);
 const START_RETRY: Duration = Duration::from_secs(10);
 /// The next look at a daemon that is starting or restarting.
 const ANSWER_RETRY: Duration = Duration::from_secs(1);
+
+/// The link (and its name) of the `Interface` resource `interface` that resource `id`'s daemon is to run
+/// on. Without it there is nothing to start: the resource shows `Error` with its main condition
+/// `condition` false for `InterfaceMissing`, and the result is `None`.
+pub async fn link_for<'l>(
+    ctx: &Context,
+    id: &ResourceId,
+    links: &'l [Link],
+    interface: &str,
+    condition: &str,
+) -> Option<(String, &'l Link)> {
+    match link_of(ctx, links, interface) {
+        Ok(found) => Some(found),
+        Err(msg) => {
+            let cond = Condition::new(condition, false, "InterfaceMissing", msg);
+            ctx.status
+                .set(
+                    id,
+                    ctx.desired.generation,
+                    StatusUpdate::new(Phase::Error, vec![cond]),
+                )
+                .await;
+            None
+        }
+    }
+}
 
 /// Starts resource `id`'s daemon, or keeps it running with this config. When the supervisor cannot,
 /// the resource shows [`start_failed`], `requeue` asks for another try and the result is `None`.

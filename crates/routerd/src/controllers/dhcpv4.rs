@@ -5,7 +5,6 @@
 //! the host itself: it holds the protocol, routerd holds the host.
 
 use super::daemon_status;
-use super::interface::link_of;
 use super::ownership::{self, Artifact, RemoveFuture};
 use super::runtime::{Action, Context, Controller, ReconcileFuture};
 use super::status_book::StatusUpdate;
@@ -258,15 +257,10 @@ impl Controller for DHCPv4ClientController {
                 let id = r.id();
                 let name = r.name();
                 names.push(name.to_string());
-                let (ifname, link) = match link_of(ctx, &links, &spec.interface) {
-                    Ok(found) => found,
-                    Err(msg) => {
-                        let cond = Condition::new("LeaseBound", false, "InterfaceMissing", msg);
-                        ctx.status
-                            .set(&id, gen, StatusUpdate::new(Phase::Error, vec![cond]))
-                            .await;
-                        continue;
-                    }
+                let Some((ifname, link)) =
+                    daemon_status::link_for(ctx, &id, &links, &spec.interface, "LeaseBound").await
+                else {
+                    continue;
                 };
                 let request = DaemonRequest {
                     executable: EXECUTABLE,

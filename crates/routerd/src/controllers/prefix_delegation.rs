@@ -5,12 +5,10 @@
 //! woken by its changes (`status:DHCPv6PrefixDelegation`).
 
 use super::daemon_status;
-use super::interface::link_of;
 use super::runtime::{Action, Context, Controller, ReconcileFuture};
-use super::status_book::StatusUpdate;
 use crate::supervisor::DaemonRequest;
 use routerd_api::spec::ResourceSpec;
-use routerd_api::{Condition, Kind, Phase};
+use routerd_api::Kind;
 
 pub const EXECUTABLE: &str = "routerd-dhcpv6-client";
 const KIND: Kind = Kind::DHCPv6PrefixDelegation;
@@ -47,15 +45,10 @@ impl Controller for PrefixDelegationController {
                 let id = r.id();
                 let name = r.name();
                 names.push(name.to_string());
-                let ifname = match link_of(ctx, &links, &spec.interface) {
-                    Ok((ifname, _)) => ifname,
-                    Err(msg) => {
-                        let cond = Condition::new("PrefixBound", false, "InterfaceMissing", msg);
-                        ctx.status
-                            .set(&id, gen, StatusUpdate::new(Phase::Error, vec![cond]))
-                            .await;
-                        continue;
-                    }
+                let Some((ifname, _)) =
+                    daemon_status::link_for(ctx, &id, &links, &spec.interface, "PrefixBound").await
+                else {
+                    continue;
                 };
                 let request = DaemonRequest {
                     executable: EXECUTABLE,
