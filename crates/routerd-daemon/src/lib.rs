@@ -10,7 +10,9 @@
 //!   driven by the [`Daemon`] trait a daemon implements, and the [`StopHandle`] every task listens to;
 //! - for daemons whose protocol runs in one driver task, the [`driven`] wiring between that task and
 //!   the API (status snapshot, command channel, `main`);
-//! - rtnetlink change notifications for daemons that follow an interface ([`link_watch`]).
+//! - rtnetlink change notifications for daemons that follow an interface ([`link_watch`]), and the
+//!   check of the `ifname` they are given ([`check_ifname`]);
+//! - the hex text of identifiers in events and status ([`hex`]).
 //!
 //! The contract is `daemon-api.md` (`daemon.routerd.net/v1alpha1`); the wire types live in
 //! `routerd_api::daemon` so routerd and routerctl read exactly what the kit writes.
@@ -25,6 +27,8 @@ pub mod driven;
 mod entry;
 mod error;
 mod event_log;
+pub mod hex;
+mod ifname;
 pub mod link_watch;
 mod logging;
 mod resource_status;
@@ -40,6 +44,7 @@ pub use daemon::{CommandError, Daemon};
 pub use entry::run_daemon;
 pub use error::{DaemonError, EventQueryError};
 pub use event_log::{clamp_wait, EventLog, EVENTS_FILE, MAX_WAIT, RING_SIZE, ROTATE_BYTES};
+pub use ifname::{check_ifname, MAX_IFNAME};
 pub use logging::{init_logging, init_logging_for};
 pub use resource_status::StatusTracker;
 pub use server::{

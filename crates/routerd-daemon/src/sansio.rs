@@ -1,7 +1,9 @@
 //! What the sans-IO protocol state machines (the DHCPv4 and DHCPv6 clients) share: the injected clock
 //! ([`Now`]) and the injected randomness ([`Random`], with [`XorShift`] for daemons and [`Sequence`]
 //! for tests). Injecting both is what lets tests replay exact schedules on a virtual clock.
+//! Events a state machine emits carry that injected time too ([`resource_event`]).
 
+use routerd_api::event::{NewEvent, Severity};
 use routerd_api::Timestamp;
 use std::time::{Duration, Instant};
 
@@ -33,6 +35,22 @@ impl Now {
     pub fn mono_of(self, t: Timestamp) -> Instant {
         self.mono + self.wall.until(t)
     }
+}
+
+/// An event about the state machine's resource `resource_kind`/`resource_name`, stamped with the
+/// input's wall-clock time rather than the time it is logged, so a replayed schedule yields the same
+/// events.
+pub fn resource_event(
+    resource_kind: &str,
+    resource_name: &str,
+    topic: &str,
+    severity: Severity,
+    message: String,
+    now: Now,
+) -> NewEvent {
+    let mut e = NewEvent::new(topic, severity, message).resource(resource_kind, resource_name);
+    e.time = now.wall;
+    e
 }
 
 /// A source of random numbers.
@@ -143,5 +161,14 @@ mod tests {
         assert_eq!(later.mono - n.mono, Duration::from_secs(5));
         assert_eq!(n.mono_of(later.wall), later.mono);
         assert_eq!(later.mono_of(n.wall), later.mono, "the past is now");
+    }
+
+    #[test]
+    fn resource_events_carry_the_input_time() {
+        let now = Now::system().after(Duration::from_secs(60));
+        let e = resource_event("Kind", "name", "a.b.c", Severity::Info, "m".into(), now);
+        assert_eq!(e.time, now.wall);
+        assert_eq!(e.resource_kind(), Some("Kind"));
+        assert_eq!(e.resource_name(), Some("name"));
     }
 }

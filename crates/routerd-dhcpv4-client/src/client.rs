@@ -27,12 +27,14 @@
 //! - §3.7 a lost and returned carrier means INIT-REBOOT (the link may lead somewhere else now).
 //! - RFC 6842: a reply that echoes a client identifier other than ours is not for us.
 
+use crate::config::mac_text;
 use crate::events::{self, attr};
 use crate::lease::{usable_address, Lease};
 use crate::message::{ClientIdentity, ClientMessage, Outgoing, Reply, ReplyKind};
 use crate::random::Random;
 use crate::retransmit::{backoff, halfway};
 use routerd_api::event::{NewEvent, Severity};
+use routerd_daemon::sansio::resource_event;
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
@@ -1175,11 +1177,7 @@ impl Client {
 
     /// RFC 2131 §3.1.5 / RFC 5227 §2.1.1: the address is in use; DHCPDECLINE, then INIT after 10 s.
     fn decline(&mut self, lease: Lease, mac: [u8; 6], now: Now, out: &mut Vec<Output>) {
-        let mac_text = mac
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<Vec<_>>()
-            .join(":");
+        let mac_text = mac_text(&mac);
         out.push(Output::Event(
             self.lease_event(
                 events::ADDRESS_CONFLICT,
@@ -1256,10 +1254,14 @@ impl Client {
     }
 
     fn event(&self, topic: &str, severity: Severity, message: String, now: Now) -> NewEvent {
-        let mut e = NewEvent::new(topic, severity, message)
-            .resource(events::RESOURCE_KIND, &self.config.name);
-        e.time = now.wall;
-        e
+        resource_event(
+            events::RESOURCE_KIND,
+            &self.config.name,
+            topic,
+            severity,
+            message,
+            now,
+        )
     }
 
     /// An event with the catalogue's lease attributes.

@@ -4,11 +4,9 @@
 use crate::client::ClientConfig;
 use crate::message::ClientIdentity;
 use routerd_api::spec::DHCPv4ClientSpec;
+use routerd_daemon::check_ifname;
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
-
-/// Longest Linux interface name (IFNAMSIZ - 1).
-pub const MAX_IFNAME: usize = 15;
 
 /// `config.json` of one `DHCPv4Client`, written by routerd.
 ///
@@ -35,12 +33,7 @@ impl DaemonConfig {
 
     /// Checks what the state machine relies on; the error names the field.
     pub fn validate(&self) -> Result<(), String> {
-        let ifname = &self.ifname;
-        if ifname.is_empty() || ifname.len() > MAX_IFNAME || ifname.contains(['/', ' ', '\0']) {
-            return Err(format!(
-                "ifname: {ifname:?} is not a Linux interface name (1 to {MAX_IFNAME} characters, no '/' or spaces)"
-            ));
-        }
+        check_ifname(&self.ifname)?;
         if let Some(id) = &self.spec.client_id {
             let bytes = hex_decode(id).map_err(|e| format!("spec.clientID: {e}"))?;
             if !(2..=255).contains(&bytes.len()) {
@@ -131,11 +124,6 @@ pub fn hex_decode(s: &str) -> Result<Vec<u8>, String> {
         .collect()
 }
 
-/// Bytes as lower-case hex without separators.
-pub fn hex_encode(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// `aa:bb:cc:dd:ee:ff`.
 pub fn mac_text(mac: &[u8; 6]) -> String {
     mac.iter()
@@ -213,7 +201,6 @@ mod tests {
         assert_eq!(hex_decode("01-ab").unwrap(), [1, 0xab]);
         assert!(hex_decode("").is_err());
         assert!(hex_decode("abc").is_err());
-        assert_eq!(hex_encode(&[1, 0xab]), "01ab");
         assert_eq!(mac_text(&[2, 0, 0x5e, 0, 0, 0xff]), "02:00:5e:00:00:ff");
     }
 }

@@ -48,7 +48,7 @@ use crate::message::{
 use crate::retransmit::{self, Params, Retransmission};
 use routerd_api::event::{NewEvent, Severity};
 use routerd_api::Timestamp;
-use routerd_daemon::sansio::Random;
+use routerd_daemon::sansio::{resource_event, Random};
 use std::fmt;
 use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
@@ -1653,10 +1653,14 @@ impl Client {
     // ----- events ----------------------------------------------------------------------------------
 
     fn event(&self, topic: &str, severity: Severity, message: String, now: Now) -> NewEvent {
-        let mut e = NewEvent::new(topic, severity, message)
-            .resource(events::RESOURCE_KIND, &self.config.name);
-        e.time = now.wall;
-        e
+        resource_event(
+            events::RESOURCE_KIND,
+            &self.config.name,
+            topic,
+            severity,
+            message,
+            now,
+        )
     }
 
     /// An event with the lease attributes.

@@ -8,10 +8,8 @@ use crate::client::ClientConfig;
 use crate::duid::{from_hex, iaid_for};
 use crate::message::MAX_DUID;
 use routerd_api::spec::DHCPv6PrefixDelegationSpec;
+use routerd_daemon::check_ifname;
 use serde::{Deserialize, Serialize};
-
-/// Longest Linux interface name (IFNAMSIZ - 1).
-pub const MAX_IFNAME: usize = 15;
 
 /// A DUID is a 2-byte type plus 1 to 128 bytes of identifier (RFC 8415 §11.1).
 pub const DUID_LEN: std::ops::RangeInclusive<usize> = 3..=MAX_DUID;
@@ -64,12 +62,7 @@ impl DaemonConfig {
 
     /// Checks what the state machine relies on; the error names the field.
     pub fn validate(&self) -> Result<(), String> {
-        let ifname = &self.ifname;
-        if ifname.is_empty() || ifname.len() > MAX_IFNAME || ifname.contains(['/', ' ', '\0']) {
-            return Err(format!(
-                "ifname: {ifname:?} is not a Linux interface name (1 to {MAX_IFNAME} characters, no '/' or spaces)"
-            ));
-        }
+        check_ifname(&self.ifname)?;
         self.configured_duid()?;
         if let Some(h) = self.spec.prefix_length_hint {
             if !(1..=128).contains(&h) {

@@ -7,7 +7,6 @@
 //! a hash of the resource name rather than something that needs storing.
 
 use routerd_api::Timestamp;
-use std::fmt::Write as _;
 
 /// DUID type 1, link-layer address plus time.
 pub const DUID_LLT: u16 = 1;
@@ -39,14 +38,8 @@ pub fn iaid_for(name: &str) -> u32 {
     h
 }
 
-/// Lower-case hex text of bytes.
-pub fn to_hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
-}
+/// Lower-case hex text of bytes, as every daemon writes identifiers.
+pub use routerd_daemon::hex::to_hex;
 
 /// Bytes of hex text; `:` separators are allowed (`00:01:00:01:...`). `None` when not hex.
 pub fn from_hex(text: &str) -> Option<Vec<u8>> {

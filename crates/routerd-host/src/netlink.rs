@@ -7,6 +7,7 @@
 //! whichever thread later polls them.
 
 use std::fmt::Display;
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use futures::{Stream, StreamExt, TryStreamExt};
@@ -75,12 +76,27 @@ impl NetlinkHost {
     }
 }
 
-impl NetHost for NetlinkHost {
-    fn links(&self) -> HostFuture<'_, Vec<Link>> {
+impl NetlinkHost {
+    /// Every request runs through here: the kernel serves one dump at a time
+    /// per netlink socket, so `request` only starts once the requests of
+    /// other controllers on this host are done.
+    fn serialized<'a, T, F, Fut>(&'a self, request: F) -> HostFuture<'a, T>
+    where
+        F: FnOnce(Handle) -> Fut + Send + 'a,
+        Fut: Future<Output = Result<T, HostError>> + Send + 'a,
+    {
         let handle = self.handle.clone();
         let serial = self.serial.clone();
         Box::pin(async move {
             let _serial = serial.lock().await;
+            request(handle).await
+        })
+    }
+}
+
+impl NetHost for NetlinkHost {
+    fn links(&self) -> HostFuture<'_, Vec<Link>> {
+        self.serialized(|handle| async move {
             handle
                 .link()
                 .get()
@@ -93,10 +109,7 @@ impl NetHost for NetlinkHost {
     }
 
     fn set_link(&self, ifindex: u32, change: LinkChange) -> HostFuture<'_, ()> {
-        let handle = self.handle.clone();
-        let serial = self.serial.clone();
-        Box::pin(async move {
-            let _serial = serial.lock().await;
+        self.serialized(move |handle| async move {
             let mut builder = LinkUnspec::new_with_index(ifindex);
             if let Some(mtu) = change.mtu {
                 builder = builder.mtu(mtu);
@@ -119,21 +132,21 @@ impl NetHost for NetlinkHost {
     }
 
     fn ipv4_addresses(&self) -> HostFuture<'_, Vec<Ipv4Address>> {
-        let handle = self.handle.clone();
-        let serial = self.serial.clone();
-        Box::pin(async move {
-            let _serial = serial.lock().await;
-            dump_ipv4_addresses(&handle).await
+        self.serialized(|handle| async move {
+            dump_addresses(
+                &handle,
+                AddressFamily::Inet,
+                "list addresses",
+                ipv4_address_from_message,
+            )
+            .await
         })
     }
 
     fn add_ipv4_address(&self, addr: Ipv4Address) -> HostFuture<'_, ()> {
-        let handle = self.handle.clone();
-        let serial = self.serial.clone();
-        Box::pin(async move {
-            let _serial = serial.lock().await;
+        self.serialized(move |handle| async move {
             let context = format!("add address {addr}");
-            check_prefix_len(addr.prefix_len, &context)?;
+            check_prefix_len(addr.prefix_len, IPV4_BITS, &context)?;
             handle
                 .address()
                 .add(addr.ifindex, IpAddr::V4(addr.address), addr.prefix_len)
@@ -144,51 +157,34 @@ impl NetHost for NetlinkHost {
     }
 
     fn del_ipv4_address(&self, addr: Ipv4Address) -> HostFuture<'_, ()> {
-        let handle = self.handle.clone();
-        let serial = self.serial.clone();
-        Box::pin(async move {
-            let _serial = serial.lock().await;
+        self.serialized(move |handle| async move {
             let context = format!("delete address {addr}");
-            check_prefix_len(addr.prefix_len, &context)?;
-            // IFA_LOCAL plus IFA_ADDRESS with the prefix length make the
-            // kernel match address *and* prefix, not just the address.
-            let message = AddressMessageBuilder::<Ipv4Addr>::new()
-                .index(addr.ifindex)
-                .address(addr.address, addr.prefix_len)
-                .build();
-            handle
-                .address()
-                .del(message)
-                .execute()
-                .await
-                .map_err(|e| HostError::from_rtnetlink(e, context))
+            check_prefix_len(addr.prefix_len, IPV4_BITS, &context)?;
+            delete_address(
+                &handle,
+                addr.ifindex,
+                IpAddr::V4(addr.address),
+                addr.prefix_len,
+                context,
+            )
+            .await
         })
     }
 
     fn ipv6_addresses(&self) -> HostFuture<'_, Vec<Ipv6Address>> {
-        let handle = self.handle.clone();
-        let serial = self.serial.clone();
-        Box::pin(async move {
-            let _serial = serial.lock().await;
-            let mut request = handle.address().get();
-            request.message_mut().header.family = AddressFamily::Inet6;
-            let messages: Vec<AddressMessage> = request
-                .execute()
-                .try_collect()
-                .await
-                .map_err(|e| HostError::from_rtnetlink(e, "list IPv6 addresses"))?;
-            Ok(messages
-                .iter()
-                .filter_map(ipv6_address_from_message)
-                .collect())
+        self.serialized(|handle| async move {
+            dump_addresses(
+                &handle,
+                AddressFamily::Inet6,
+                "list IPv6 addresses",
+                ipv6_address_from_message,
+            )
+            .await
         })
     }
 
     fn add_ipv6_address(&self, addr: Ipv6Address) -> HostFuture<'_, ()> {
-        let handle = self.handle.clone();
-        let serial = self.serial.clone();
-        Box::pin(async move {
-            let _serial = serial.lock().await;
+        self.serialized(move |handle| async move {
             let context = format!("add address {addr}");
             addr.check_lifetimes()
                 .map_err(|why| HostError::from_errno(libc::EINVAL, format!("{context}: {why}")))?;
@@ -208,47 +204,28 @@ impl NetHost for NetlinkHost {
     }
 
     fn del_ipv6_address(&self, addr: Ipv6Address) -> HostFuture<'_, ()> {
-        let handle = self.handle.clone();
-        let serial = self.serial.clone();
-        Box::pin(async move {
-            let _serial = serial.lock().await;
+        self.serialized(move |handle| async move {
             let context = format!("delete address {addr}");
-            if addr.prefix_len > 128 {
-                return Err(HostError::from_errno(
-                    libc::EINVAL,
-                    format!("{context}: prefix length {} exceeds 128", addr.prefix_len),
-                ));
-            }
-            // The kernel deletes only when the prefix length matches too.
-            let message = AddressMessageBuilder::<Ipv6Addr>::new()
-                .index(addr.ifindex)
-                .address(addr.address, addr.prefix_len)
-                .build();
-            handle
-                .address()
-                .del(message)
-                .execute()
-                .await
-                .map_err(|e| HostError::from_rtnetlink(e, context))
+            check_prefix_len(addr.prefix_len, IPV6_BITS, &context)?;
+            delete_address(
+                &handle,
+                addr.ifindex,
+                IpAddr::V6(addr.address),
+                addr.prefix_len,
+                context,
+            )
+            .await
         })
     }
 
     fn ipv4_routes(&self, table: u32) -> HostFuture<'_, Vec<Ipv4Route>> {
-        let handle = self.handle.clone();
-        let serial = self.serial.clone();
-        Box::pin(async move {
-            let _serial = serial.lock().await;
-            dump_ipv4_routes(&handle, table).await
-        })
+        self.serialized(move |handle| async move { dump_ipv4_routes(&handle, table).await })
     }
 
     fn add_ipv4_route(&self, route: Ipv4Route) -> HostFuture<'_, ()> {
-        let handle = self.handle.clone();
-        let serial = self.serial.clone();
-        Box::pin(async move {
-            let _serial = serial.lock().await;
+        self.serialized(move |handle| async move {
             let context = format!("add route {route}");
-            check_prefix_len(route.prefix_len, &context)?;
+            check_prefix_len(route.prefix_len, IPV4_BITS, &context)?;
             handle
                 .route()
                 .add(route_message(&route, RouteOp::Add))
@@ -259,12 +236,9 @@ impl NetHost for NetlinkHost {
     }
 
     fn del_ipv4_route(&self, route: Ipv4Route) -> HostFuture<'_, ()> {
-        let handle = self.handle.clone();
-        let serial = self.serial.clone();
-        Box::pin(async move {
-            let _serial = serial.lock().await;
+        self.serialized(move |handle| async move {
             let context = format!("delete route {route}");
-            check_prefix_len(route.prefix_len, &context)?;
+            check_prefix_len(route.prefix_len, IPV4_BITS, &context)?;
             // The kernel treats an absent metric or gateway in a delete
             // request as a wildcard, so `ip route del` semantics could remove
             // a different route. Resolve the exact route first and delete
@@ -296,28 +270,65 @@ impl NetHost for NetlinkHost {
     }
 }
 
-fn check_prefix_len(prefix_len: u8, context: &str) -> Result<(), HostError> {
-    if prefix_len > 32 {
+const IPV4_BITS: u8 = 32;
+const IPV6_BITS: u8 = 128;
+
+/// Refused here with EINVAL, like the kernel would, so the error names the
+/// request instead of being a bare netlink error.
+fn check_prefix_len(prefix_len: u8, bits: u8, context: &str) -> Result<(), HostError> {
+    if prefix_len > bits {
         return Err(HostError::from_errno(
             libc::EINVAL,
-            format!("{context}: prefix length {prefix_len} exceeds 32"),
+            format!("{context}: prefix length {prefix_len} exceeds {bits}"),
         ));
     }
     Ok(())
 }
 
-async fn dump_ipv4_addresses(handle: &Handle) -> Result<Vec<Ipv4Address>, HostError> {
+/// One family's addresses: the dump is asked for `family` only, and `parse`
+/// drops whatever else a kernel still sends.
+async fn dump_addresses<T>(
+    handle: &Handle,
+    family: AddressFamily,
+    context: &str,
+    parse: fn(&AddressMessage) -> Option<T>,
+) -> Result<Vec<T>, HostError> {
     let mut request = handle.address().get();
-    request.message_mut().header.family = AddressFamily::Inet;
+    request.message_mut().header.family = family;
     let messages: Vec<AddressMessage> = request
         .execute()
         .try_collect()
         .await
-        .map_err(|e| HostError::from_rtnetlink(e, "list addresses"))?;
-    Ok(messages
-        .iter()
-        .filter_map(ipv4_address_from_message)
-        .collect())
+        .map_err(|e| HostError::from_rtnetlink(e, context))?;
+    Ok(messages.iter().filter_map(parse).collect())
+}
+
+/// Deletes exactly `address/prefix_len` on `ifindex`: IFA_LOCAL plus
+/// IFA_ADDRESS with the prefix length make the kernel match address *and*
+/// prefix, not just the address.
+async fn delete_address(
+    handle: &Handle,
+    ifindex: u32,
+    address: IpAddr,
+    prefix_len: u8,
+    context: String,
+) -> Result<(), HostError> {
+    let message = match address {
+        IpAddr::V4(ip) => AddressMessageBuilder::<Ipv4Addr>::new()
+            .index(ifindex)
+            .address(ip, prefix_len)
+            .build(),
+        IpAddr::V6(ip) => AddressMessageBuilder::<Ipv6Addr>::new()
+            .index(ifindex)
+            .address(ip, prefix_len)
+            .build(),
+    };
+    handle
+        .address()
+        .del(message)
+        .execute()
+        .await
+        .map_err(|e| HostError::from_rtnetlink(e, context))
 }
 
 async fn dump_ipv4_routes(handle: &Handle, table: u32) -> Result<Vec<Ipv4Route>, HostError> {

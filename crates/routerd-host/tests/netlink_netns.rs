@@ -14,6 +14,7 @@ use nix::sched::{setns, CloneFlags};
 use routerd_host::{
     HostError, Ipv4Address, Ipv4Route, Ipv6Address, LinkChange, NetHost, NetlinkHost, OperState,
 };
+use tokio::sync::mpsc;
 
 /// Upper bound for one test body; netlink answers in milliseconds.
 const BODY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -147,13 +148,46 @@ impl Drop for TestNetns {
     }
 }
 
+/// A veth pair v0/v1 in the namespace, both down; their ifindexes.
+fn veth(ip: &Ip) -> (u32, u32) {
+    ip.run(&["link", "add", "v0", "type", "veth", "peer", "name", "v1"]);
+    (ip.ifindex("v0"), ip.ifindex("v1"))
+}
+
 /// A veth pair v0/v1 in the namespace, both up, 10.1.0.1/24 on v0.
 fn veth_with_address(ip: &Ip) -> (u32, u32) {
-    ip.run(&["link", "add", "v0", "type", "veth", "peer", "name", "v1"]);
+    let pair = veth(ip);
     ip.run(&["link", "set", "v0", "up"]);
     ip.run(&["link", "set", "v1", "up"]);
     ip.run(&["addr", "add", "10.1.0.1/24", "dev", "v0"]);
-    (ip.ifindex("v0"), ip.ifindex("v1"))
+    pair
+}
+
+/// `$result` must be an error of variant `HostError::$variant`: controllers
+/// branch on the variant, so the kind matters, not just the failure.
+macro_rules! assert_host_err {
+    ($result:expr, $variant:ident, $what:expr) => {{
+        let err = $result.expect_err($what);
+        assert!(matches!(err, HostError::$variant(_)), "{}: {err}", $what);
+    }};
+}
+
+/// Waits up to 10 s for a change notification that `wanted` accepts; fails
+/// listing the notifications seen meanwhile.
+async fn expect_change(changes: &mut mpsc::Receiver<String>, wanted: impl Fn(&str) -> bool) {
+    let mut seen = Vec::new();
+    let found = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(message) = changes.recv().await {
+            let hit = wanted(&message);
+            seen.push(message);
+            if hit {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(found, Ok(true), "notifications seen: {seen:?}");
 }
 
 fn ipv4(s: &str) -> Ipv4Addr {
@@ -165,10 +199,7 @@ fn links_are_listed_and_changed() {
     let Some(ns) = TestNetns::create() else {
         return;
     };
-    ns.ip
-        .run(&["link", "add", "v0", "type", "veth", "peer", "name", "v1"]);
-    let v0 = ns.ip.ifindex("v0");
-    let v1 = ns.ip.ifindex("v1");
+    let (v0, v1) = veth(&ns.ip);
     ns.run(move |host, ip| async move {
         let links = host.links().await.expect("links");
         let mut names: Vec<&str> = links.iter().map(|l| l.name.as_str()).collect();
@@ -236,11 +267,11 @@ fn links_are_listed_and_changed() {
         let shown = ip.run(&["link", "show", "dev", "v0"]);
         assert!(shown.contains("state DOWN"), "{shown}");
 
-        let err = host
-            .set_link(9999, LinkChange::default())
-            .await
-            .expect_err("unknown link");
-        assert!(matches!(err, HostError::NotFound(_)), "{err}");
+        assert_host_err!(
+            host.set_link(9999, LinkChange::default()).await,
+            NotFound,
+            "unknown link"
+        );
     });
 }
 
@@ -249,9 +280,7 @@ fn address_lifecycle() {
     let Some(ns) = TestNetns::create() else {
         return;
     };
-    ns.ip
-        .run(&["link", "add", "v0", "type", "veth", "peer", "name", "v1"]);
-    let v0 = ns.ip.ifindex("v0");
+    let (v0, _v1) = veth(&ns.ip);
     ns.run(move |host, ip| async move {
         let addr = Ipv4Address {
             ifindex: v0,
@@ -263,8 +292,11 @@ fn address_lifecycle() {
         assert!(shown.contains("inet 10.5.0.1/24"), "{shown}");
         assert!(host.ipv4_addresses().await.expect("list").contains(&addr));
 
-        let err = host.add_ipv4_address(addr).await.expect_err("duplicate");
-        assert!(matches!(err, HostError::AlreadyExists(_)), "{err}");
+        assert_host_err!(
+            host.add_ipv4_address(addr).await,
+            AlreadyExists,
+            "duplicate"
+        );
 
         // Same address, other prefix: a different assignment, untouched by
         // deleting the first one.
@@ -282,17 +314,17 @@ fn address_lifecycle() {
         assert!(!listed.contains(&addr), "{listed:?}");
         assert!(listed.contains(&other), "{listed:?}");
 
-        let err = host.del_ipv4_address(addr).await.expect_err("absent");
-        assert!(matches!(err, HostError::NotFound(_)), "{err}");
+        assert_host_err!(host.del_ipv4_address(addr).await, NotFound, "absent");
 
-        let err = host
-            .add_ipv4_address(Ipv4Address {
+        assert_host_err!(
+            host.add_ipv4_address(Ipv4Address {
                 ifindex: 9999,
                 ..addr
             })
-            .await
-            .expect_err("unknown link");
-        assert!(matches!(err, HostError::NotFound(_)), "{err}");
+            .await,
+            NotFound,
+            "unknown link"
+        );
     });
 }
 
@@ -331,8 +363,7 @@ fn routes_are_added_listed_and_deleted_exactly() {
             "{main:?}"
         );
 
-        let err = host.add_ipv4_route(via).await.expect_err("duplicate");
-        assert!(matches!(err, HostError::AlreadyExists(_)), "{err}");
+        assert_host_err!(host.add_ipv4_route(via).await, AlreadyExists, "duplicate");
 
         // Gateway not on any subnet, with and without a default route.
         let far = Ipv4Route {
@@ -340,8 +371,11 @@ fn routes_are_added_listed_and_deleted_exactly() {
             gateway: Some(ipv4("192.168.99.1")),
             ..via
         };
-        let err = host.add_ipv4_route(far).await.expect_err("unreachable gw");
-        assert!(matches!(err, HostError::Unreachable(_)), "{err}");
+        assert_host_err!(
+            host.add_ipv4_route(far).await,
+            Unreachable,
+            "unreachable gw"
+        );
         let default = Ipv4Route {
             destination: Ipv4Addr::UNSPECIFIED,
             prefix_len: 0,
@@ -350,8 +384,11 @@ fn routes_are_added_listed_and_deleted_exactly() {
         host.add_ipv4_route(default).await.expect("add default");
         let shown = ip.run(&["route", "show", "default"]);
         assert!(shown.contains("default via 10.1.0.254"), "{shown}");
-        let err = host.add_ipv4_route(far).await.expect_err("unreachable gw");
-        assert!(matches!(err, HostError::Unreachable(_)), "{err}");
+        assert_host_err!(
+            host.add_ipv4_route(far).await,
+            Unreachable,
+            "unreachable gw"
+        );
         host.del_ipv4_route(default).await.expect("delete default");
 
         // Device route without gateway gets scope link.
@@ -365,14 +402,15 @@ fn routes_are_added_listed_and_deleted_exactly() {
         let shown = ip.run(&["route", "show", "10.7.0.0/24"]);
         assert!(shown.contains("dev v0 proto static scope link"), "{shown}");
         // A gateway-less delete must not remove the route via a gateway.
-        let err = host
-            .del_ipv4_route(Ipv4Route {
+        assert_host_err!(
+            host.del_ipv4_route(Ipv4Route {
                 gateway: None,
                 ..via
             })
-            .await
-            .expect_err("no such device route");
-        assert!(matches!(err, HostError::NotFound(_)), "{err}");
+            .await,
+            NotFound,
+            "no such device route"
+        );
         host.del_ipv4_route(device)
             .await
             .expect("delete device route");
@@ -411,18 +449,18 @@ fn routes_are_added_listed_and_deleted_exactly() {
         let shown = ip.run(&["route", "show", "table", "100"]);
         assert!(!shown.contains("metric 50"), "{shown}");
         assert!(shown.contains("metric 60"), "{shown}");
-        let err = host.del_ipv4_route(m50).await.expect_err("already gone");
-        assert!(matches!(err, HostError::NotFound(_)), "{err}");
+        assert_host_err!(host.del_ipv4_route(m50).await, NotFound, "already gone");
         // Without a metric `ip route del` would remove the metric 60 route;
         // this API only deletes a metric-0 route.
-        let err = host
-            .del_ipv4_route(Ipv4Route {
+        assert_host_err!(
+            host.del_ipv4_route(Ipv4Route {
                 metric: None,
                 ..m60
             })
-            .await
-            .expect_err("no metric 0 route");
-        assert!(matches!(err, HostError::NotFound(_)), "{err}");
+            .await,
+            NotFound,
+            "no metric 0 route"
+        );
         assert!(ip
             .run(&["route", "show", "table", "100"])
             .contains("metric 60"));
@@ -463,32 +501,17 @@ fn watch_reports_address_removed_by_someone_else() {
     ns.run(move |host, ip| async move {
         let mut changes = host.watch_changes();
         ip.run(&["addr", "del", "10.1.0.1/24", "dev", "v0"]);
-        let mut seen = Vec::new();
-        let found = tokio::time::timeout(Duration::from_secs(10), async {
-            while let Some(message) = changes.recv().await {
-                let hit = message.starts_with("address removed") && message.contains("10.1.0.1/24");
-                seen.push(message);
-                if hit {
-                    return true;
-                }
-            }
-            false
+        expect_change(&mut changes, |m| {
+            m.starts_with("address removed") && m.contains("10.1.0.1/24")
         })
         .await;
-        assert_eq!(found, Ok(true), "notifications seen: {seen:?}");
 
         // Link changes are reported as well.
         ip.run(&["link", "set", "v1", "mtu", "1300"]);
-        let found = tokio::time::timeout(Duration::from_secs(10), async {
-            while let Some(message) = changes.recv().await {
-                if message.starts_with("link changed") && message.contains("v1") {
-                    return true;
-                }
-            }
-            false
+        expect_change(&mut changes, |m| {
+            m.starts_with("link changed") && m.contains("v1")
         })
         .await;
-        assert_eq!(found, Ok(true));
     });
 }
 
@@ -563,32 +586,33 @@ fn ipv6_addresses_with_lifetimes() {
         );
 
         // Lifetimes the kernel refuses.
-        let err = host
-            .add_ipv6_address(addr.with_lifetimes(Some(10), Some(5)))
-            .await
-            .expect_err("preferred above valid");
-        assert!(matches!(err, HostError::Netlink(_)), "{err}");
+        assert_host_err!(
+            host.add_ipv6_address(addr.with_lifetimes(Some(10), Some(5)))
+                .await,
+            Netlink,
+            "preferred above valid"
+        );
 
         // Delete is exact about the prefix length.
-        let err = host
-            .del_ipv6_address(Ipv6Address::new(v0, ip6, 56))
-            .await
-            .expect_err("other prefix length");
-        assert!(matches!(err, HostError::NotFound(_)), "{err}");
+        assert_host_err!(
+            host.del_ipv6_address(Ipv6Address::new(v0, ip6, 56)).await,
+            NotFound,
+            "other prefix length"
+        );
         host.del_ipv6_address(addr).await.expect("delete");
         let shown = ip.run(&["-6", "addr", "show", "dev", "v0"]);
         assert!(!shown.contains("2001:db8:1241::1"), "{shown}");
         assert!(find(&host.ipv6_addresses().await.expect("list")).is_none());
-        let err = host.del_ipv6_address(addr).await.expect_err("absent");
-        assert!(matches!(err, HostError::NotFound(_)), "{err}");
-        let err = host
-            .add_ipv6_address(Ipv6Address {
+        assert_host_err!(host.del_ipv6_address(addr).await, NotFound, "absent");
+        assert_host_err!(
+            host.add_ipv6_address(Ipv6Address {
                 ifindex: 9999,
                 ..addr
             })
-            .await
-            .expect_err("unknown link");
-        assert!(matches!(err, HostError::NotFound(_)), "{err}");
+            .await,
+            NotFound,
+            "unknown link"
+        );
     });
 }
 
@@ -602,19 +626,9 @@ fn watch_reports_ipv6_address_changes() {
         let mut changes = host.watch_changes();
         ip.run(&["addr", "add", "2001:db8:5::1/64", "dev", "v0", "nodad"]);
         ip.run(&["addr", "del", "2001:db8:5::1/64", "dev", "v0"]);
-        let mut seen = Vec::new();
-        let found = tokio::time::timeout(Duration::from_secs(10), async {
-            while let Some(message) = changes.recv().await {
-                let hit =
-                    message.starts_with("address removed") && message.contains("2001:db8:5::1/64");
-                seen.push(message);
-                if hit {
-                    return true;
-                }
-            }
-            false
+        expect_change(&mut changes, |m| {
+            m.starts_with("address removed") && m.contains("2001:db8:5::1/64")
         })
         .await;
-        assert_eq!(found, Ok(true), "notifications seen: {seen:?}");
     });
 }

@@ -18,12 +18,13 @@ use routerd_api::Timestamp;
 use routerd_daemon::driven::{
     self, DriverParts, Handled, Handler, Request as KitRequest, SharedStatus, HEARTBEAT,
 };
+use routerd_daemon::hex::to_hex;
 use routerd_daemon::link_watch::{groups, LinkWatch};
 use routerd_daemon::{read_json, write_json_atomic, EventLog};
 use routerd_dhcpv4_client::arp::ProbePlan;
 use routerd_dhcpv4_client::bpf::DHCP_CLIENT_FILTER;
 use routerd_dhcpv4_client::client::Halt;
-use routerd_dhcpv4_client::config::{hex_encode, mac_text};
+use routerd_dhcpv4_client::config::mac_text;
 use routerd_dhcpv4_client::frame::{
     parse_udp_frame, udp_frame, BROADCAST_MAC, DHCP_CLIENT_PORT, DHCP_SERVER_PORT,
 };
@@ -266,7 +267,7 @@ impl Driver {
                 return;
             }
         };
-        let client_id = hex_encode(&client_config.identity.client_id);
+        let client_id = to_hex(&client_config.identity.client_id);
         let remembered = match read_json::<PersistedLease>(&self.lease_path) {
             Ok(Some(p)) if p.ifname == self.config.ifname && p.client_id == client_id => {
                 Some(p.lease)
@@ -376,7 +377,7 @@ impl Driver {
         let Some(client) = &self.client else { return };
         let record = PersistedLease {
             ifname: self.config.ifname.clone(),
-            client_id: hex_encode(&client.config().identity.client_id),
+            client_id: to_hex(&client.config().identity.client_id),
             lease: lease.clone(),
         };
         if let Err(e) = write_json_atomic(&self.lease_path, &record) {

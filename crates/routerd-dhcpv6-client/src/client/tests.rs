@@ -207,6 +207,16 @@ fn grant(kind: MessageKind, xid: [u8; 3], server: &[u8]) -> Reply {
     )
 }
 
+/// Server A's reply to `xid` granting `prefixes`, with the usual T1 1800 and T2 2880.
+fn reply_granting(xid: [u8; 3], prefixes: Vec<IaPrefix>) -> Reply {
+    msg(
+        MessageKind::Reply,
+        xid,
+        SERVER_A,
+        Some(ia(prefixes, 1800, 2880)),
+    )
+}
+
 const SERVER_ADDR: &str = "fe80::a";
 
 fn receive(c: &mut Client, r: &Reply, now: Now) -> Vec<Output> {
@@ -217,6 +227,11 @@ fn receive(c: &mut Client, r: &Reply, now: Now) -> Vec<Output> {
         },
         now,
     )
+}
+
+/// The RENEW a client bound at `start` (see [`bound`]) sends at T1, 1800 s later.
+fn renew_at_t1(c: &mut Client, start: Now) -> Transmit {
+    one_send(&c.handle(Input::Timer, start.after(s(1800)))).clone()
 }
 
 /// Delivers timers until `end`; returns (offset from `origin`, transmit) of everything sent.
@@ -827,7 +842,7 @@ fn no_prefix_avail_to_renew_is_not_a_renewal() {
     let t = t0();
     let (mut c, start) = bound(config(), t);
     let before = c.lease().cloned().unwrap();
-    let ren = one_send(&c.handle(Input::Timer, start.after(s(1800)))).clone();
+    let ren = renew_at_t1(&mut c, start);
     let mut r = grant(MessageKind::Reply, ren.xid, SERVER_A);
     r.ia_pds[0].prefixes.clear();
     r.ia_pds[0].status = Some(Status {
@@ -862,7 +877,7 @@ fn no_prefix_avail_to_renew_is_not_a_renewal() {
 fn no_binding_to_renew_sends_request_and_binds() {
     let t = t0();
     let (mut c, start) = bound(config(), t);
-    let ren = one_send(&c.handle(Input::Timer, start.after(s(1800)))).clone();
+    let ren = renew_at_t1(&mut c, start);
     let mut r = grant(MessageKind::Reply, ren.xid, SERVER_A);
     r.ia_pds[0].prefixes.clear();
     r.ia_pds[0].status = status(status_code::NO_BINDING);
@@ -924,7 +939,7 @@ fn use_multicast_resends_by_multicast_and_stops_unicasting() {
 fn unspec_fail_is_like_no_answer() {
     let t = t0();
     let (mut c, start) = bound(config(), t);
-    let ren = one_send(&c.handle(Input::Timer, start.after(s(1800)))).clone();
+    let ren = renew_at_t1(&mut c, start);
     let mut r = msg(MessageKind::Reply, ren.xid, SERVER_A, None);
     r.status = status(status_code::UNSPEC_FAIL);
     let out = receive(&mut c, &r, start.after(s(1801)));
@@ -940,19 +955,13 @@ fn unspec_fail_is_like_no_answer() {
 fn a_withdrawn_prefix_replaced_by_a_new_one_is_a_change() {
     let t = t0();
     let (mut c, start) = bound(config(), t);
-    let ren = one_send(&c.handle(Input::Timer, start.after(s(1800)))).clone();
-    let r = msg(
-        MessageKind::Reply,
+    let ren = renew_at_t1(&mut c, start);
+    let r = reply_granting(
         ren.xid,
-        SERVER_A,
-        Some(ia(
-            vec![
-                pfx("2001:db8:1200::", 56, 0, 0),
-                pfx("2001:db8:3400::", 56, 3600, 7200),
-            ],
-            1800,
-            2880,
-        )),
+        vec![
+            pfx("2001:db8:1200::", 56, 0, 0),
+            pfx("2001:db8:3400::", 56, 3600, 7200),
+        ],
     );
     let out = receive(&mut c, &r, start.after(s(1801)));
     let [LeaseChange::Changed { lease, previous }] = changes(&out)[..] else {
@@ -977,14 +986,9 @@ fn a_withdrawn_prefix_replaced_by_a_new_one_is_a_change() {
 fn a_replaced_prefix_is_kept_as_previous_until_its_valid_lifetime_ends() {
     let t = t0();
     let (mut c, start) = bound(config(), t);
-    let ren = one_send(&c.handle(Input::Timer, start.after(s(1800)))).clone();
+    let ren = renew_at_t1(&mut c, start);
     // The old prefix is not listed: it keeps what remained of its own valid lifetime (7200 - 1801).
-    let r = msg(
-        MessageKind::Reply,
-        ren.xid,
-        SERVER_A,
-        Some(ia(vec![pfx("2001:db8:3400::", 56, 3600, 7200)], 1800, 2880)),
-    );
+    let r = reply_granting(ren.xid, vec![pfx("2001:db8:3400::", 56, 3600, 7200)]);
     let out = receive(&mut c, &r, start.after(s(1801)));
     assert!(matches!(changes(&out)[..], [LeaseChange::Changed { .. }]));
     let prev = c.previous_prefixes().to_vec();
@@ -1007,19 +1011,13 @@ fn a_replaced_prefix_is_kept_as_previous_until_its_valid_lifetime_ends() {
     );
     // A listed old prefix with a remaining lifetime keeps that one.
     let (mut c, start) = bound(config(), t);
-    let ren = one_send(&c.handle(Input::Timer, start.after(s(1800)))).clone();
-    let r = msg(
-        MessageKind::Reply,
+    let ren = renew_at_t1(&mut c, start);
+    let r = reply_granting(
         ren.xid,
-        SERVER_A,
-        Some(ia(
-            vec![
-                pfx("2001:db8:1200::", 56, 0, 300),
-                pfx("2001:db8:3400::", 56, 3600, 7200),
-            ],
-            1800,
-            2880,
-        )),
+        vec![
+            pfx("2001:db8:1200::", 56, 0, 300),
+            pfx("2001:db8:3400::", 56, 3600, 7200),
+        ],
     );
     receive(&mut c, &r, start.after(s(1801)));
     // The server still lists the old prefix as valid, and it is the one held: it stays current.

@@ -6,10 +6,10 @@ use super::interface::link_of;
 use super::ownership::{self, Artifact, RemoveFuture};
 use super::runtime::{Action, Context, Controller, ReconcileError, ReconcileFuture};
 use super::status_book::StatusUpdate;
-use routerd_api::event::{topics, NewEvent};
+use routerd_api::event::topics;
 use routerd_api::spec::{parse_ipv4_cidr, ResourceSpec};
 use routerd_api::status::IPv4StaticAddressStatus;
-use routerd_api::{Condition, Kind, Phase, Severity};
+use routerd_api::{Condition, Kind, Phase};
 use routerd_host::{HostError, Ipv4Address};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -46,14 +46,8 @@ async fn emit(
     ifname: &str,
     reason: &str,
 ) {
-    let ev = NewEvent::new(topic, Severity::Info, message)
-        .resource(KIND.as_str(), name)
-        .attr("address", addr)
-        .attr("interface", ifname)
-        .attr("reason", reason);
-    if let Err(e) = ctx.bus.publish(ev).await {
-        tracing::warn!(error = %e, "address event could not be stored");
-    }
+    let attrs = [("address", addr), ("interface", ifname), ("reason", reason)];
+    ctx.emit(KIND, topic, name, message, &attrs).await;
 }
 
 impl Artifact for AddressArtifact {
@@ -101,16 +95,8 @@ impl Controller for AddressController {
     }
     fn reconcile<'a>(&'a self, ctx: &'a Context) -> ReconcileFuture<'a> {
         Box::pin(async move {
-            let links = ctx
-                .host
-                .links()
-                .await
-                .map_err(|e| ReconcileError(format!("cannot list links: {e}")))?;
-            let present = ctx
-                .host
-                .ipv4_addresses()
-                .await
-                .map_err(|e| ReconcileError(format!("cannot list addresses: {e}")))?;
+            let links = ctx.links().await?;
+            let present = ctx.ipv4_addresses().await?;
             let mut requeue = None;
             let mut failures = Vec::new();
 

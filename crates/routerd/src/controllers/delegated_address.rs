@@ -13,12 +13,12 @@ use super::interface::link_of;
 use super::ownership::{self, Artifact, RemoveFuture};
 use super::runtime::{Action, Context, Controller, ReconcileError, ReconcileFuture};
 use super::status_book::StatusUpdate;
-use routerd_api::event::{topics, NewEvent};
+use routerd_api::event::topics;
 use routerd_api::spec::{parse_ip_cidr, IPv6DelegatedAddressSpec, ResourceSpec};
 use routerd_api::status::{
     DHCPv6PrefixDelegationStatus, IPv6DelegatedAddressStatus, ResourceStatus,
 };
-use routerd_api::{Condition, Kind, Phase, ResourceId, Severity, Timestamp};
+use routerd_api::{Condition, Kind, Phase, ResourceId, Timestamp};
 use routerd_host::{HostError, Ipv6Address};
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv6Addr};
@@ -330,16 +330,6 @@ struct DelegatedArtifact {
     addresses: Vec<Installed>,
 }
 
-async fn emit(ctx: &Context, topic: &str, name: &str, message: String, attrs: &[(&str, &str)]) {
-    let mut ev = NewEvent::new(topic, Severity::Info, message).resource(KIND.as_str(), name);
-    for (k, v) in attrs {
-        ev = ev.attr(k, *v);
-    }
-    if let Err(e) = ctx.bus.publish(ev).await {
-        tracing::warn!(error = %e, "delegated address event could not be stored");
-    }
-}
-
 /// Deletes one installed address ("already gone" is success: the kernel removes it at valid 0).
 async fn remove_one(
     ctx: &Context,
@@ -351,13 +341,13 @@ async fn remove_one(
     match ctx.host.del_ipv6_address(a.host()).await {
         Ok(()) => {
             let cidr = a.cidr();
-            emit(
-                ctx,
+            ctx.emit(
+                KIND,
                 topics::ADDRESS_REMOVED,
                 name,
                 format!("removed {cidr} from {ifname} ({reason})"),
                 &[
-                    ("address", &cidr),
+                    ("address", cidr.as_str()),
                     ("interface", ifname),
                     ("reason", reason),
                 ],
@@ -453,17 +443,9 @@ impl Controller for DelegatedAddressController {
     }
     fn reconcile<'a>(&'a self, ctx: &'a Context) -> ReconcileFuture<'a> {
         Box::pin(async move {
-            let links = ctx
-                .host
-                .links()
-                .await
-                .map_err(|e| ReconcileError(format!("cannot list links: {e}")))?;
+            let links = ctx.links().await?;
             let mut failures = ownership::remove_deleted::<DelegatedArtifact>(ctx).await?;
-            let present = ctx
-                .host
-                .ipv6_addresses()
-                .await
-                .map_err(|e| ReconcileError(format!("cannot list IPv6 addresses: {e}")))?;
+            let present = ctx.ipv6_addresses().await?;
             let now = Timestamp::now();
             let gen = ctx.desired.generation;
             let mut requeue = RESYNC;
@@ -676,13 +658,13 @@ async fn reconcile_one(
                             ("created", format!("added {cidr} to {ifname}"))
                         };
                         let valid = want.valid.map_or("forever".to_string(), |v| v.to_string());
-                        emit(
-                            ctx,
+                        ctx.emit(
+                            KIND,
                             topics::ADDRESS_APPLIED,
                             name,
                             text,
                             &[
-                                ("address", &cidr),
+                                ("address", cidr.as_str()),
                                 ("interface", &ifname),
                                 ("reason", why),
                                 ("validLifetimeSeconds", &valid),
@@ -999,6 +981,12 @@ mod tests {
             self.status.set(&id, 1, update).await;
         }
 
+        /// The delegation bound just now to `prefix`, preferred 3600 s and valid 7200 s.
+        async fn bind_now(&self, prefix: &str) {
+            self.set_pd(Phase::Bound, &bound(prefix, 0, 3600, 7200))
+                .await;
+        }
+
         fn status(&self) -> ResourceStatus {
             self.status
                 .get(&ResourceId::new(KIND, "lan6"))
@@ -1116,11 +1104,7 @@ mod tests {
         assert_eq!(f.status().conditions[0].reason, "Present");
 
         // Renew: new acquisition time, the lifetimes are refreshed in place.
-        f.set_pd(
-            Phase::Bound,
-            &bound("2001:db8:1200:1240::/60", 0, 3600, 7200),
-        )
-        .await;
+        f.bind_now("2001:db8:1200:1240::/60").await;
         f.reconcile().await;
         let addrs = f.addresses().await;
         assert_eq!(addrs.len(), 1);
@@ -1222,8 +1206,7 @@ mod tests {
     #[tokio::test]
     async fn previous_prefix_past_valid_until_is_removed_by_routerd() {
         let f = Fixture::new(json!({"prefixDelegation": "wan-pd", "interface": "lan"}));
-        f.set_pd(Phase::Bound, &bound("2001:db8:a::/56", 0, 3600, 7200))
-            .await;
+        f.bind_now("2001:db8:a::/56").await;
         f.reconcile().await;
         let mut changed = bound("2001:db8:b::/56", 0, 3600, 7200);
         changed.previous_prefixes = vec![PreviousPrefix {
@@ -1264,11 +1247,7 @@ mod tests {
         // An operator's address on the same link is never touched.
         let theirs = Ipv6Address::new(LAN, ip("2001:db8:ffff::1"), 64);
         f.host.add_ipv6_address(theirs).await.unwrap();
-        f.set_pd(
-            Phase::Bound,
-            &bound("2001:db8:1200:1240::/60", 0, 3600, 7200),
-        )
-        .await;
+        f.bind_now("2001:db8:1200:1240::/60").await;
         f.reconcile().await;
         assert_eq!(f.addresses().await.len(), 2);
         f.set_spec(None);
@@ -1285,11 +1264,7 @@ mod tests {
         let mut f = Fixture::new(json!({"prefixDelegation": "wan-pd", "interface": "lan"}));
         let theirs = Ipv6Address::new(LAN, ip("2001:db8:1200:1240::1"), 64);
         f.host.add_ipv6_address(theirs).await.unwrap();
-        f.set_pd(
-            Phase::Bound,
-            &bound("2001:db8:1200:1240::/60", 0, 3600, 7200),
-        )
-        .await;
+        f.bind_now("2001:db8:1200:1240::/60").await;
         f.reconcile().await;
         let s = f.status();
         assert_eq!(s.phase, Phase::Applied);
@@ -1308,11 +1283,7 @@ mod tests {
         let mut f = Fixture::new(
             json!({"prefixDelegation": "wan-pd", "interface": "lan", "subnetID": "1"}),
         );
-        f.set_pd(
-            Phase::Bound,
-            &bound("2001:db8:1200:1240::/60", 0, 3600, 7200),
-        )
-        .await;
+        f.bind_now("2001:db8:1200:1240::/60").await;
         f.reconcile().await;
         assert_eq!(f.addresses().await.len(), 1);
 

@@ -5,14 +5,13 @@
 //! the host itself: it holds the protocol, routerd holds the host.
 
 use super::daemon_status;
-use super::interface::link_of;
 use super::ownership::{self, Artifact, RemoveFuture};
 use super::runtime::{Action, Context, Controller, ReconcileFuture};
 use super::status_book::StatusUpdate;
 use crate::supervisor::DaemonRequest;
-use routerd_api::event::{topics, NewEvent};
+use routerd_api::event::topics;
 use routerd_api::spec::ResourceSpec;
-use routerd_api::{Condition, ConditionStatus, Kind, Phase, Severity};
+use routerd_api::{Condition, ConditionStatus, Kind, Phase};
 use routerd_host::{HostError, Ipv4Address, Ipv4Route, MAIN_TABLE};
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
@@ -72,16 +71,6 @@ impl RouteSpec {
     }
 }
 
-async fn emit(ctx: &Context, topic: &str, name: &str, message: String, attrs: &[(&str, String)]) {
-    let mut ev = NewEvent::new(topic, Severity::Info, message).resource(KIND.as_str(), name);
-    for (k, v) in attrs {
-        ev = ev.attr(k, v.clone());
-    }
-    if let Err(e) = ctx.bus.publish(ev).await {
-        tracing::warn!(error = %e, "dhcpv4 event could not be stored");
-    }
-}
-
 async fn remove_route(
     ctx: &Context,
     name: &str,
@@ -91,8 +80,8 @@ async fn remove_route(
     let route = r.route();
     match ctx.host.del_ipv4_route(route).await {
         Ok(()) => {
-            emit(
-                ctx,
+            ctx.emit(
+                KIND,
                 topics::ROUTE_REMOVED,
                 name,
                 format!("removed route {route} ({reason})"),
@@ -119,8 +108,8 @@ async fn remove_address(
     match ctx.host.del_ipv4_address(a.host()).await {
         Ok(()) => {
             let cidr = format!("{}/{}", a.address, a.prefix_len);
-            emit(
-                ctx,
+            ctx.emit(
+                KIND,
                 topics::ADDRESS_REMOVED,
                 name,
                 format!("removed {cidr} from {ifname} ({reason})"),
@@ -260,10 +249,7 @@ impl Controller for DHCPv4ClientController {
             let mut names = Vec::new();
             let gen = ctx.desired.generation;
             let mut failures = ownership::remove_deleted::<LeaseArtifact>(ctx).await?;
-            let links =
-                ctx.host.links().await.map_err(|e| {
-                    super::runtime::ReconcileError(format!("cannot list links: {e}"))
-                })?;
+            let links = ctx.links().await?;
             for r in ctx.desired.of_kind(KIND) {
                 let ResourceSpec::DHCPv4Client(spec) = &r.spec else {
                     continue;
@@ -271,40 +257,22 @@ impl Controller for DHCPv4ClientController {
                 let id = r.id();
                 let name = r.name();
                 names.push(name.to_string());
-                let (ifname, link) = match link_of(ctx, &links, &spec.interface) {
-                    Ok(found) => found,
-                    Err(msg) => {
-                        let cond = Condition::new("LeaseBound", false, "InterfaceMissing", msg);
-                        ctx.status
-                            .set(&id, gen, StatusUpdate::new(Phase::Error, vec![cond]))
-                            .await;
-                        continue;
-                    }
+                let Some((ifname, link)) =
+                    daemon_status::link_for(ctx, &id, &links, &spec.interface, "LeaseBound").await
+                else {
+                    continue;
                 };
-                let config = serde_json::json!({"spec": spec, "ifname": ifname});
-                let view = match ctx
-                    .supervisor
-                    .ensure(DaemonRequest {
-                        executable: EXECUTABLE,
-                        instance: name.to_string(),
-                        config,
-                    })
-                    .await
-                {
-                    Ok(v) => v,
-                    Err(e) => {
-                        ctx.status
-                            .set(&id, gen, daemon_status::start_failed(&e))
-                            .await;
-                        requeue = Some(Duration::from_secs(10));
-                        continue;
-                    }
+                let request = DaemonRequest {
+                    executable: EXECUTABLE,
+                    instance: name.to_string(),
+                    config: serde_json::json!({"spec": spec, "ifname": ifname}),
                 };
-                let Some(daemon) = daemon_status::read(&view, name).await else {
-                    requeue = Some(Duration::from_secs(1));
-                    ctx.status
-                        .set(&id, gen, daemon_status::not_answering(ctx, &id, &view))
-                        .await;
+                let Some(view) = daemon_status::ensure(ctx, &id, request, &mut requeue).await
+                else {
+                    continue;
+                };
+                let Some(daemon) = daemon_status::read_or_wait(ctx, &id, &view, &mut requeue).await
+                else {
                     continue;
                 };
                 let lease: ObservedLease =
@@ -352,8 +320,8 @@ impl Controller for DHCPv4ClientController {
                     match ctx.host.add_ipv4_address(a.host()).await {
                         Ok(()) => {
                             let cidr = format!("{}/{}", a.address, a.prefix_len);
-                            emit(
-                                ctx,
+                            ctx.emit(
+                                KIND,
                                 topics::ADDRESS_APPLIED,
                                 name,
                                 format!("added leased {cidr} to {ifname}"),
@@ -426,8 +394,8 @@ impl Controller for DHCPv4ClientController {
                     let route = r.route();
                     match ctx.host.add_ipv4_route(route).await {
                         Ok(()) => {
-                            emit(
-                                ctx,
+                            ctx.emit(
+                                KIND,
                                 topics::ROUTE_INSTALLED,
                                 name,
                                 format!("installed route {route} from the lease"),
@@ -491,12 +459,7 @@ impl Controller for DHCPv4ClientController {
                 u.since = daemon.since;
                 ctx.status.set(&id, gen, u).await;
             }
-            ctx.supervisor
-                .retain(EXECUTABLE, &names, Some("release"))
-                .await;
-            let desired = ctx.desired.clone();
-            ctx.status
-                .retain_kind(KIND, &|n| desired.get(KIND, n).is_some());
+            daemon_status::retain(ctx, EXECUTABLE, KIND, &names, Some("release")).await;
             if !failures.is_empty() {
                 return Err(super::runtime::ReconcileError(failures.join("; ")));
             }

@@ -50,14 +50,9 @@ impl Controller for HealthCheckController {
                     instance: r.name().to_string(),
                     config,
                 };
-                match ctx.supervisor.ensure(request_).await {
-                    Ok(view) => running.push((r.id(), view)),
-                    Err(e) => {
-                        ctx.status
-                            .set(&r.id(), gen, daemon_status::start_failed(&e))
-                            .await;
-                        requeue = Some(Duration::from_secs(10));
-                    }
+                let id = r.id();
+                if let Some(view) = daemon_status::ensure(ctx, &id, request_, &mut requeue).await {
+                    running.push((id, view));
                 }
             }
             // ... then read every daemon's status at once (one slow daemon does not delay the others).
@@ -89,11 +84,7 @@ impl Controller for HealthCheckController {
                 };
                 ctx.status.set(&id, gen, update).await;
             }
-            ctx.supervisor.retain(EXECUTABLE, &names, None).await;
-            let desired = ctx.desired.clone();
-            ctx.status.retain_kind(Kind::HealthCheck, &|n| {
-                desired.get(Kind::HealthCheck, n).is_some()
-            });
+            daemon_status::retain(ctx, EXECUTABLE, Kind::HealthCheck, &names, None).await;
             Ok(requeue.map(Action::Requeue).unwrap_or(Action::Idle))
         })
     }

@@ -1,6 +1,6 @@
 //! `Interface`: finds the named link, applies `adminUp`/`mtu`/`macAddress`, and reports its state.
 
-use super::runtime::{Action, Context, Controller, ReconcileError, ReconcileFuture};
+use super::runtime::{Action, Context, Controller, ReconcileFuture};
 use super::status_book::StatusUpdate;
 use routerd_api::spec::ResourceSpec;
 use routerd_api::status::InterfaceStatus;
@@ -53,16 +53,8 @@ impl Controller for InterfaceController {
     }
     fn reconcile<'a>(&'a self, ctx: &'a Context) -> ReconcileFuture<'a> {
         Box::pin(async move {
-            let links = ctx
-                .host
-                .links()
-                .await
-                .map_err(|e| ReconcileError(format!("cannot list links: {e}")))?;
-            let addrs = ctx
-                .host
-                .ipv4_addresses()
-                .await
-                .map_err(|e| ReconcileError(format!("cannot list addresses: {e}")))?;
+            let links = ctx.links().await?;
+            let addrs = ctx.ipv4_addresses().await?;
             let mut requeue = None;
             for r in ctx.desired.of_kind(Kind::Interface) {
                 let ResourceSpec::Interface(spec) = &r.spec else {

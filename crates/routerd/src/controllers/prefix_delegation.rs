@@ -5,13 +5,10 @@
 //! woken by its changes (`status:DHCPv6PrefixDelegation`).
 
 use super::daemon_status;
-use super::interface::link_of;
-use super::runtime::{Action, Context, Controller, ReconcileError, ReconcileFuture};
-use super::status_book::StatusUpdate;
+use super::runtime::{Action, Context, Controller, ReconcileFuture};
 use crate::supervisor::DaemonRequest;
 use routerd_api::spec::ResourceSpec;
-use routerd_api::{Condition, Kind, Phase};
-use std::time::Duration;
+use routerd_api::Kind;
 
 pub const EXECUTABLE: &str = "routerd-dhcpv6-client";
 const KIND: Kind = Kind::DHCPv6PrefixDelegation;
@@ -40,11 +37,7 @@ impl Controller for PrefixDelegationController {
             let mut requeue = None;
             let mut names = Vec::new();
             let gen = ctx.desired.generation;
-            let links = ctx
-                .host
-                .links()
-                .await
-                .map_err(|e| ReconcileError(format!("cannot list links: {e}")))?;
+            let links = ctx.links().await?;
             for r in ctx.desired.of_kind(KIND) {
                 let ResourceSpec::DHCPv6PrefixDelegation(spec) = &r.spec else {
                     continue;
@@ -52,47 +45,26 @@ impl Controller for PrefixDelegationController {
                 let id = r.id();
                 let name = r.name();
                 names.push(name.to_string());
-                let ifname = match link_of(ctx, &links, &spec.interface) {
-                    Ok((ifname, _)) => ifname,
-                    Err(msg) => {
-                        let cond = Condition::new("PrefixBound", false, "InterfaceMissing", msg);
-                        ctx.status
-                            .set(&id, gen, StatusUpdate::new(Phase::Error, vec![cond]))
-                            .await;
-                        continue;
-                    }
+                let Some((ifname, _)) =
+                    daemon_status::link_for(ctx, &id, &links, &spec.interface, "PrefixBound").await
+                else {
+                    continue;
                 };
                 let request = DaemonRequest {
                     executable: EXECUTABLE,
                     instance: name.to_string(),
                     config: serde_json::json!({"spec": spec, "ifname": ifname}),
                 };
-                let view = match ctx.supervisor.ensure(request).await {
-                    Ok(v) => v,
-                    Err(e) => {
-                        ctx.status
-                            .set(&id, gen, daemon_status::start_failed(&e))
-                            .await;
-                        requeue = Some(Duration::from_secs(10));
-                        continue;
-                    }
+                let Some(view) = daemon_status::ensure(ctx, &id, request, &mut requeue).await
+                else {
+                    continue;
                 };
-                let update = match daemon_status::read(&view, name).await {
-                    Some(s) => daemon_status::projected(s),
-                    None => {
-                        requeue = Some(Duration::from_secs(1));
-                        daemon_status::not_answering(ctx, &id, &view)
-                    }
-                };
-                ctx.status.set(&id, gen, update).await;
+                if let Some(s) = daemon_status::read_or_wait(ctx, &id, &view, &mut requeue).await {
+                    ctx.status.set(&id, gen, daemon_status::projected(s)).await;
+                }
             }
             // A deleted resource gives its prefix back (RELEASE) before its daemon stops.
-            ctx.supervisor
-                .retain(EXECUTABLE, &names, Some("release"))
-                .await;
-            let desired = ctx.desired.clone();
-            ctx.status
-                .retain_kind(KIND, &|n| desired.get(KIND, n).is_some());
+            daemon_status::retain(ctx, EXECUTABLE, KIND, &names, Some("release")).await;
             Ok(requeue.map(Action::Requeue).unwrap_or(Action::Idle))
         })
     }

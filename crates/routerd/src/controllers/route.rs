@@ -123,11 +123,7 @@ impl Controller for RouteController {
     }
     fn reconcile<'a>(&'a self, ctx: &'a Context) -> ReconcileFuture<'a> {
         Box::pin(async move {
-            let links = ctx
-                .host
-                .links()
-                .await
-                .map_err(|e| ReconcileError(format!("cannot list links: {e}")))?;
+            let links = ctx.links().await?;
             let mut failures = Vec::new();
             let mut requeue = None;
 

@@ -10,7 +10,7 @@ use routerd_api::control::ControllerStatus;
 use routerd_api::event::{topics, NewEvent};
 use routerd_api::topic::TopicPattern;
 use routerd_api::{GoDuration, Kind, Severity, Timestamp};
-use routerd_host::NetHost;
+use routerd_host::{Ipv4Address, Ipv6Address, Link, NetHost};
 use routerd_store::{EventFilter, StateStore};
 use std::future::Future;
 use std::pin::Pin;
@@ -44,6 +44,50 @@ pub struct Context {
     pub state: Arc<StateStore>,
     pub supervisor: Arc<crate::supervisor::Supervisor>,
     pub trigger: String,
+}
+
+/// The host reads most reconciles start with. Without them no resource can be judged, so a failure
+/// fails the whole reconcile (the runtime retries it) rather than one resource.
+impl Context {
+    pub async fn links(&self) -> Result<Vec<Link>, ReconcileError> {
+        self.host
+            .links()
+            .await
+            .map_err(|e| ReconcileError(format!("cannot list links: {e}")))
+    }
+
+    pub async fn ipv4_addresses(&self) -> Result<Vec<Ipv4Address>, ReconcileError> {
+        self.host
+            .ipv4_addresses()
+            .await
+            .map_err(|e| ReconcileError(format!("cannot list addresses: {e}")))
+    }
+
+    pub async fn ipv6_addresses(&self) -> Result<Vec<Ipv6Address>, ReconcileError> {
+        self.host
+            .ipv6_addresses()
+            .await
+            .map_err(|e| ReconcileError(format!("cannot list IPv6 addresses: {e}")))
+    }
+
+    /// Publishes an event about resource `kind`/`name` that this reconcile caused. A store failure is
+    /// only logged: what the event reports has happened, and the resource's status shows it.
+    pub async fn emit<V: AsRef<str>>(
+        &self,
+        kind: Kind,
+        topic: &str,
+        name: &str,
+        message: String,
+        attrs: &[(&str, V)],
+    ) {
+        let mut ev = NewEvent::new(topic, Severity::Info, message).resource(kind.as_str(), name);
+        for (k, v) in attrs {
+            ev = ev.attr(k, v.as_ref());
+        }
+        if let Err(e) = self.bus.publish(ev).await {
+            tracing::warn!(error = %e, topic, "{kind} event could not be stored");
+        }
+    }
 }
 
 pub trait Controller: Send + Sync + 'static {
