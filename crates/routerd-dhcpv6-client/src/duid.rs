@@ -44,7 +44,8 @@ pub use routerd_daemon::hex::to_hex;
 /// Bytes of hex text; `:` separators are allowed (`00:01:00:01:...`). `None` when not hex.
 pub fn from_hex(text: &str) -> Option<Vec<u8>> {
     let digits: Vec<u8> = text.bytes().filter(|b| *b != b':').collect();
-    if !digits.len().is_multiple_of(2) {
+    // Only hex digits: `from_str_radix` alone would also take a sign ("+a").
+    if !digits.len().is_multiple_of(2) || !digits.iter().all(u8::is_ascii_hexdigit) {
         return None;
     }
     digits
@@ -100,6 +101,8 @@ mod tests {
         assert_eq!(from_hex("0001AB"), Some(vec![0, 1, 0xab]));
         assert_eq!(from_hex("abc"), None);
         assert_eq!(from_hex("zz"), None);
+        assert_eq!(from_hex("+a"), None, "a sign is not a hex digit");
+        assert_eq!(from_hex("-1"), None);
         assert_eq!(from_hex(""), Some(vec![]));
     }
 }
