@@ -29,6 +29,9 @@
 //!   NoPrefixAvail to RENEW/REBIND is *not* a renewal (lifetimes and T1/T2 stay, the exchange goes on on
 //!   schedule); NoPrefixAvail to REQUEST sends the client back to SOLICIT and the server is passed over
 //!   for [`REFUSED_SERVER_HOLD`]; NotOnLink → SOLICIT. Every status other than Success is an event.
+//! - §18.2 / §21.24-25 every ORO asks for SOL_MAX_RT (INF_MAX_RT in INFORMATION-REQUEST); a value in
+//!   60..86400 s from any server message for us (even an unusable ADVERTISE) caps later SOLICIT
+//!   (INFORMATION-REQUEST) retransmissions, including those of the exchange under way.
 //! - §14.2 / §21.21 T1/T2 of 0 (or T1 > T2): 0.5 and 0.8 of the preferred lifetime (`lease.rs`).
 //! - A REPLY whose prefix differs from the one held (the old one withdrawn with lifetime 0, or a new
 //!   prefix after a loss) is a [`LeaseChange::Changed`]; a still-valid old prefix is kept in
@@ -42,8 +45,8 @@ use crate::duid::to_hex;
 use crate::events::{self, attr};
 use crate::lease::{choose_prefix, DelegatedPrefix, Information, Lease, PreviousPrefix, INFINITE};
 use crate::message::{
-    self, encode, status_code, status_name, IaPd, IaPrefix, MessageKind, Outgoing, OutgoingIaPd,
-    Reply, StatusCode,
+    self, encode, option, status_code, status_name, IaPd, IaPrefix, MessageKind, Outgoing,
+    OutgoingIaPd, Reply, StatusCode,
 };
 use crate::retransmit::{self, Params, Retransmission};
 use routerd_api::event::{NewEvent, Severity};
@@ -338,6 +341,9 @@ pub struct Client {
     refused: Vec<(Vec<u8>, Instant)>,
     /// The server asked for multicast (UseMulticast): no more unicast until the next lease.
     unicast_refused: bool,
+    /// SOL_MAX_RT and INF_MAX_RT in force: the RFC's 3600 s until a server sends its own (§21.24/25).
+    sol_max_rt: Duration,
+    inf_max_rt: Duration,
 }
 
 impl fmt::Debug for Client {
@@ -353,6 +359,15 @@ impl fmt::Debug for Client {
 }
 
 /// A transaction id: 3 random bytes.
+/// `codes` plus `code` if it is not there yet.
+fn with_code(codes: &[u16], code: u16) -> Vec<u16> {
+    let mut out = codes.to_vec();
+    if !out.contains(&code) {
+        out.push(code);
+    }
+    out
+}
+
 fn new_xid(random: &mut dyn Random) -> [u8; 3] {
     let v = random.next_u32().to_be_bytes();
     [v[1], v[2], v[3]]
@@ -407,6 +422,12 @@ impl Client {
             last_status: None,
             refused: Vec::new(),
             unicast_refused: false,
+            sol_max_rt: retransmit::SOLICIT
+                .mrt
+                .unwrap_or(retransmit::MAX_RT_OPTION_MAX),
+            inf_max_rt: retransmit::INFORMATION_REQUEST
+                .mrt
+                .unwrap_or(retransmit::MAX_RT_OPTION_MAX),
         }
     }
 
@@ -605,10 +626,14 @@ impl Client {
         server_id: Option<Vec<u8>>,
         ia_pd: Option<OutgoingIaPd>,
     ) -> Outgoing {
-        let oro = if kind == MessageKind::Release {
-            Vec::new()
-        } else {
-            self.config.request_options.clone()
+        // RFC 8415 §18.2: every ORO carries SOL_MAX_RT (INF_MAX_RT for Information-request), so a
+        // server can slow down clients that SOLICIT in vain.
+        let oro = match kind {
+            MessageKind::Release => Vec::new(),
+            MessageKind::InformationRequest => {
+                with_code(&self.config.request_options, option::INF_MAX_RT)
+            }
+            _ => with_code(&self.config.request_options, option::SOL_MAX_RT),
         };
         Outgoing {
             kind,
@@ -769,9 +794,13 @@ impl Client {
         self.state = State::Soliciting;
         self.advertises.clear();
         let ia = self.ia_pd(None);
+        let params = Params {
+            mrt: Some(self.sol_max_rt),
+            ..retransmit::SOLICIT
+        };
         let ex = self.new_exchange(
             MessageKind::Solicit,
-            retransmit::SOLICIT,
+            params,
             None,
             Some(ia),
             Destination::AllServers,
@@ -858,9 +887,13 @@ impl Client {
     }
 
     fn begin_info_request(&mut self, now: Now, out: &mut Vec<Output>) {
+        let params = Params {
+            mrt: Some(self.inf_max_rt),
+            ..retransmit::INFORMATION_REQUEST
+        };
         let ex = self.new_exchange(
             MessageKind::InformationRequest,
-            retransmit::INFORMATION_REQUEST,
+            params,
             None,
             None,
             Destination::AllServers,
@@ -1114,6 +1147,7 @@ impl Client {
                 return;
             }
         };
+        self.max_rt_options(r, out);
         self.status_events(r, now, out);
         if slot == Slot::Info {
             self.info_reply(r, now, out);
@@ -1145,6 +1179,49 @@ impl Client {
                 "{got} ignored: not expected in answer to {sent} ({})",
                 self.state
             ))),
+        }
+    }
+
+    /// SOL_MAX_RT / INF_MAX_RT from any message for us, whatever its status (RFC 8415 §18.2.9: a server
+    /// with nothing to give uses them to slow clients down). Out-of-range values are ignored (§21.24).
+    fn max_rt_options(&mut self, r: &Reply, out: &mut Vec<Output>) {
+        let valid = |v: u32| {
+            (retransmit::MAX_RT_OPTION_MIN.as_secs()..=retransmit::MAX_RT_OPTION_MAX.as_secs())
+                .contains(&u64::from(v))
+        };
+        for (value, info) in [(r.sol_max_rt, false), (r.inf_max_rt, true)] {
+            let Some(v) = value else {
+                continue;
+            };
+            let name = if info { "INF_MAX_RT" } else { "SOL_MAX_RT" };
+            if !valid(v) {
+                out.push(Output::Note(format!(
+                    "{name} {v} s ignored: outside 60..86400"
+                )));
+                continue;
+            }
+            let new = Duration::from_secs(u64::from(v));
+            let (current, slot) = if info {
+                (&mut self.inf_max_rt, self.info_exchange.as_mut())
+            } else {
+                (&mut self.sol_max_rt, self.exchange.as_mut())
+            };
+            if *current != new {
+                out.push(Output::Note(format!("{name} set to {v} s by the server")));
+                *current = new;
+            }
+            // The exchange under way uses it from its next retransmission on.
+            let wanted = if info {
+                MessageKind::InformationRequest
+            } else {
+                MessageKind::Solicit
+            };
+            if let Some(ex) = slot.filter(|ex| ex.kind() == wanted) {
+                ex.params.mrt = Some(new);
+                if let Some(rt) = ex.retransmission.as_mut() {
+                    rt.params.mrt = Some(new);
+                }
+            }
         }
     }
 

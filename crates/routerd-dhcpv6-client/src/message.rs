@@ -85,6 +85,8 @@ pub mod option {
     pub const IA_PREFIX: u16 = 26;
     pub const SNTP_SERVERS: u16 = 31;
     pub const AFTR_NAME: u16 = 64;
+    pub const SOL_MAX_RT: u16 = 82;
+    pub const INF_MAX_RT: u16 = 83;
 }
 
 /// Longest DUID: 2 bytes of type and at most 128 of content (RFC 8415 §11.1).
@@ -236,6 +238,10 @@ pub struct Reply {
     pub domain_search: Vec<String>,
     pub sntp_servers: Vec<Ipv6Addr>,
     pub aftr_name: Option<String>,
+    /// SOL_MAX_RT option (RFC 8415 §21.24): the server's cap on SOLICIT retransmissions, seconds.
+    pub sol_max_rt: Option<u32>,
+    /// INF_MAX_RT option (RFC 8415 §21.25): the same for INFORMATION-REQUEST.
+    pub inf_max_rt: Option<u32>,
 }
 
 impl Reply {
@@ -255,6 +261,8 @@ impl Reply {
             domain_search: Vec::new(),
             sntp_servers: Vec::new(),
             aftr_name: None,
+            sol_max_rt: None,
+            inf_max_rt: None,
         }
     }
 
@@ -524,6 +532,18 @@ pub fn parse_reply(bytes: &[u8]) -> Result<Reply, ParseError> {
                 r.rapid_commit = true;
             }
             option::IA_PD => r.ia_pds.push(parse_ia_pd(body)?),
+            option::SOL_MAX_RT | option::INF_MAX_RT => {
+                let seconds = match body {
+                    [a, b, c, d] => u32::from_be_bytes([*a, *b, *c, *d]),
+                    _ => return Err(bad_len()),
+                };
+                let slot = if code == option::SOL_MAX_RT {
+                    &mut r.sol_max_rt
+                } else {
+                    &mut r.inf_max_rt
+                };
+                set_once(slot, seconds, code)?;
+            }
             option::DNS_SERVERS => set_once(&mut dns, parse_addresses(code, body)?, code)?,
             option::SNTP_SERVERS => set_once(&mut sntp, parse_addresses(code, body)?, code)?,
             option::DOMAIN_SEARCH => set_once(&mut search, parse_names(code, body)?, code)?,

@@ -76,6 +76,10 @@ pub const INFORMATION_REQUEST: Params = Params {
     mrc: None,
     mrd: None,
 };
+/// The range a server's SOL_MAX_RT / INF_MAX_RT option must fall in to be used (RFC 8415 §21.24/25).
+pub const MAX_RT_OPTION_MIN: Duration = secs(60);
+pub const MAX_RT_OPTION_MAX: Duration = secs(86400);
+
 /// SOL_MAX_DELAY: the first SOLICIT waits a random time up to this (RFC 8415 §18.2.1).
 pub const SOL_MAX_DELAY: Duration = secs(1);
 /// INF_MAX_DELAY: likewise for the first INFORMATION-REQUEST.

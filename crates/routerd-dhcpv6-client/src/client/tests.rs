@@ -320,7 +320,11 @@ fn solicit_carries_ia_pd_with_hint_client_id_elapsed_time_and_oro() {
     match m.opts().get(OptionCode::ORO) {
         Some(DhcpOption::ORO(o)) => assert_eq!(
             o.opts,
-            vec![OptionCode::DomainNameServers, OptionCode::DomainSearchList]
+            vec![
+                OptionCode::DomainNameServers,
+                OptionCode::DomainSearchList,
+                OptionCode::from(82u16) // SOL_MAX_RT, always (RFC 8415 §18.2)
+            ]
         ),
         other => panic!("{other:?}"),
     }
@@ -487,6 +491,63 @@ fn after_the_first_rt_the_first_usable_advertise_is_taken() {
         t.after(s(2)),
     );
     assert_eq!(one_send(&out).kind, MessageKind::Request);
+}
+
+#[test]
+fn sol_max_rt_from_a_server_caps_solicit_retransmissions() {
+    let t = t0();
+    let mut c = new_client(t);
+    let xid = one_send(&c.handle(Input::Start, t)).xid;
+    // Out of range (RFC 8415 §21.24: 60..86400): ignored.
+    let mut too_low = grant(MessageKind::Advertise, xid, SERVER_B);
+    too_low.ia_pds[0].prefixes.clear();
+    too_low.sol_max_rt = Some(30);
+    let out = receive(&mut c, &too_low, t.after(ms(5)));
+    assert!(
+        notes(&out)
+            .iter()
+            .any(|n| n.contains("SOL_MAX_RT 30 s ignored")),
+        "{out:#?}"
+    );
+    // A server with nothing to give asks for SOLICITs at most every 120 s: honoured even though its
+    // ADVERTISE itself is not usable.
+    let mut no_prefix = grant(MessageKind::Advertise, xid, SERVER_A);
+    no_prefix.ia_pds[0].prefixes.clear();
+    no_prefix.ia_pds[0].status = status(status_code::NO_PREFIX_AVAIL);
+    no_prefix.sol_max_rt = Some(120);
+    let out = receive(&mut c, &no_prefix, t.after(ms(10)));
+    assert!(
+        notes(&out)
+            .iter()
+            .any(|n| n.contains("SOL_MAX_RT set to 120 s")),
+        "{out:#?}"
+    );
+    let (sent, _) = run_until(&mut c, t, s(1000));
+    let offsets: Vec<u64> = sent.iter().map(|(d, _)| d.as_millis() as u64).collect();
+    // 1.1, 2.2, ... 70.4 s, then 140.8 capped to the server's 120 s (not the default 3600 s).
+    assert_eq!(
+        offsets[..9],
+        [1100, 3300, 7700, 16500, 34100, 69300, 139700, 259700, 379700]
+    );
+}
+
+#[test]
+fn information_request_asks_for_inf_max_rt() {
+    let t = t0();
+    let mut c = new_client(t);
+    c.handle(Input::Start, t);
+    let out = c.command(Command::InfoRequest, t.after(ms(1))).unwrap();
+    let inf = sends(&out)
+        .into_iter()
+        .find(|x| x.kind == MessageKind::InformationRequest)
+        .expect("an INFORMATION-REQUEST");
+    match decode(inf).opts().get(OptionCode::ORO) {
+        Some(DhcpOption::ORO(o)) => {
+            assert!(o.opts.contains(&OptionCode::from(83u16)), "{o:?}");
+            assert!(!o.opts.contains(&OptionCode::from(82u16)), "{o:?}");
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

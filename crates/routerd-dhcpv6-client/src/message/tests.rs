@@ -94,6 +94,12 @@ fn server_bytes(r: &Reply) -> Vec<u8> {
             encode_names(std::slice::from_ref(a)).unwrap(),
         ));
     }
+    if let Some(v) = r.sol_max_rt {
+        o.insert(unknown(option::SOL_MAX_RT, v.to_be_bytes().to_vec()));
+    }
+    if let Some(v) = r.inf_max_rt {
+        o.insert(unknown(option::INF_MAX_RT, v.to_be_bytes().to_vec()));
+    }
     m.to_vec().unwrap()
 }
 
@@ -240,6 +246,19 @@ fn malformed_options_are_errors() {
     assert_eq!(
         with(&[0, 2, 0, 1, 9]),
         Err(ParseError::BadLength { code: 2, len: 1 })
+    );
+    // SOL_MAX_RT / INF_MAX_RT: exactly 4 bytes, once.
+    assert_eq!(
+        with(&[0, 82, 0, 2, 0, 60]),
+        Err(ParseError::BadLength { code: 82, len: 2 })
+    );
+    assert_eq!(
+        with(&[0, 83, 0, 4, 0, 0, 0, 60, 0, 83, 0, 4, 0, 0, 0, 61]),
+        Err(ParseError::Duplicate(83))
+    );
+    assert_eq!(
+        with(&[0, 82, 0, 4, 0, 0, 0, 120]).map(|r| r.sol_max_rt),
+        Ok(Some(120))
     );
     assert_eq!(
         with(&[0, 2, 0, 2, 0, 1, 0, 2, 0, 2, 0, 1]),
@@ -395,6 +414,8 @@ prop_compose! {
         domain_search in prop::collection::vec(name(), 0..3),
         sntp_servers in prop::collection::vec(addr6(), 0..3),
         aftr_name in prop::option::of(name()),
+        sol_max_rt in prop::option::of(any::<u32>()),
+        inf_max_rt in prop::option::of(any::<u32>()),
     ) -> Reply {
         Reply {
             kind: if advertise { MessageKind::Advertise } else { MessageKind::Reply },
@@ -410,6 +431,8 @@ prop_compose! {
             domain_search,
             sntp_servers,
             aftr_name,
+            sol_max_rt,
+            inf_max_rt,
         }
     }
 }
