@@ -198,6 +198,9 @@ pub enum Output {
     Event(NewEvent),
     /// Why a received message was not used, or another thing worth a debug log line.
     Note(String),
+    /// Something an operator should see in the log although nothing changed (an unauthenticated
+    /// Reconfigure, which protocols.md says is ignored and logged).
+    Warning(String),
 }
 
 /// How the client behaves, from the resource spec and the interface.
@@ -1140,6 +1143,13 @@ impl Client {
     // ----- received messages -----------------------------------------------------------------------
 
     fn received(&mut self, r: &Reply, from: Ipv6Addr, now: Now, out: &mut Vec<Output>) {
+        if r.kind == MessageKind::Reconfigure {
+            out.push(Output::Warning(format!(
+                "RECONFIGURE from {from} ignored: it is accepted only when authenticated, and this \
+                 client does not do DHCPv6 authentication"
+            )));
+            return;
+        }
         let slot = match self.addressed_to_us(r) {
             Ok(slot) => slot,
             Err(why) => {
@@ -1226,13 +1236,10 @@ impl Client {
     }
 
     /// The checks of RFC 8415 §16: an exchange waiting for it, our transaction id, our Client
-    /// Identifier, a Server Identifier. Reconfigure is refused here (no authentication).
+    /// Identifier, a Server Identifier. (Reconfigure never gets here: see `received`.)
     fn addressed_to_us(&self, r: &Reply) -> Result<Slot, String> {
         if !self.started || self.state == State::Stopped || !self.link_up {
             return Err("not listening".into());
-        }
-        if r.kind == MessageKind::Reconfigure {
-            return Err("unauthenticated Reconfigure ignored".into());
         }
         let live = |e: &Option<Exchange>| {
             e.as_ref()

@@ -426,6 +426,7 @@ impl Driver {
                     }
                 }
                 Output::Note(n) => tracing::debug!("{n}"),
+                Output::Warning(w) => tracing::warn!("{w}"),
             }
         }
         if persist {
