@@ -146,6 +146,26 @@ impl FakeHost {
         }
     }
 
+    /// Marks the IPv6 address `address` on `ifindex` as having failed duplicate address detection,
+    /// as the kernel does when another host on the link answers for it. Returns whether it was there.
+    pub fn fail_ipv6_dad(&self, ifindex: u32, address: std::net::Ipv6Addr) -> bool {
+        let mut state = self.state();
+        let mut found = false;
+        for addr in state.ipv6.values_mut() {
+            if addr.ifindex == ifindex && addr.address == address {
+                addr.flags.dad_failed = true;
+                addr.flags.tentative = false;
+                found = true;
+            }
+        }
+        if found {
+            state.notify(format!(
+                "address changed: {address} on ifindex {ifindex} (dadfailed)"
+            ));
+        }
+        found
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         // A panicking test thread must not make every later call fail; the
         // state is always left consistent between statements.

@@ -615,6 +615,21 @@ async fn reconcile_one(
                 have.addresses.retain(|a| *a != want.installed);
                 continue;
             }
+            Some(p)
+                if p.prefix_len == want.installed.prefix_len
+                    && p.flags.dad_failed
+                    && !want.deprecated =>
+            {
+                // The kernel will not use it: say so instead of calling it applied. It stays
+                // recorded (delete still removes it); a new suffix is the operator's fix.
+                fields.address = Some(cidr.clone());
+                let message = format!(
+                    "{cidr} on {ifname} failed duplicate address detection: another host on the link \
+                     uses it; choose another spec.addressSuffix"
+                );
+                current = Some(outcome(Phase::Error, "DuplicateAddress", message));
+                continue;
+            }
             Some(p) if p.prefix_len == want.installed.prefix_len && !needs_refresh(&p, want) => {
                 ("Present", format!("{cidr} on {ifname}"))
             }
@@ -1257,6 +1272,23 @@ mod tests {
         assert_eq!(addrs[0].address, theirs.address);
         assert!(f.status.get(&ResourceId::new(KIND, "lan6")).is_none());
         assert_eq!(f.events().last().unwrap().1, "deleted");
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_address_is_an_error_that_names_the_fix() {
+        let f = Fixture::new(json!({"prefixDelegation": "wan-pd", "interface": "lan"}));
+        f.bind_now("2001:db8:1200:1240::/60").await;
+        f.reconcile().await;
+        assert_eq!(f.status().phase, Phase::Applied);
+        assert!(f.host.fail_ipv6_dad(LAN, ip("2001:db8:1200:1240::1")));
+        f.reconcile().await;
+        let s = f.status();
+        assert_eq!(s.phase, Phase::Error);
+        let (reason, message) = s.reason();
+        assert_eq!(reason, "DuplicateAddress");
+        assert!(message.contains("spec.addressSuffix"), "{message}");
+        // Still ours: delete removes it.
+        assert_eq!(f.addresses().await.len(), 1);
     }
 
     #[tokio::test]
