@@ -86,6 +86,23 @@ check "lifetimes from the lease on rt-lan (preferred valid = $lft, at most 14 20
 check "routerctl get dhcpv6prefixdelegation wan-pd shows the lease" sh -c "routerctl get dhcpv6prefixdelegation wan-pd | grep -F '$P1' | grep -q Bound"
 check "prefix.bound recorded" grew routerd.dhcpv6.client.prefix.bound 0
 
+echo "== duplicate address detection: a LAN host already uses <prefix>:1::99"
+DUP="$(python3 -c "import ipaddress,sys; n=ipaddress.ip_network(sys.argv[1]); print(n.network_address + (1 << 64) + 0x99)" "$P1")"
+ip -n "$NS_LAN" addr add "$DUP/64" dev lan0 nodad
+cat >"$RD_TMP/dup.yaml" <<'YAML'
+apiVersion: net.routerd.net/v1alpha1
+kind: IPv6DelegatedAddress
+metadata: {name: lan-dup}
+spec: {prefixDelegation: wan-pd, interface: lan, subnetID: "1", addressSuffix: "::99"}
+YAML
+check "apply lan-dup (suffix ::99)" routerctl apply -f "$RD_TMP/dup.yaml"
+check "lan-dup Error (DAD failed on the real kernel)" rd_wait_for "DuplicateAddress" 15 rd_phase_is IPv6DelegatedAddress lan-dup Error
+if [ "${RD_E2E_DEBUG:-0}" = 1 ]; then ip -n "$NS_ROUTER" -6 addr show dev rt-lan; routerctl describe ipv6delegatedaddress/lan-dup; fi
+check "reason DuplicateAddress, naming spec.addressSuffix" sh -c "routerctl describe ipv6delegatedaddress/lan-dup | grep -q 'DuplicateAddress' && routerctl describe ipv6delegatedaddress/lan-dup | grep -q addressSuffix"
+check "routerctl delete ipv6delegatedaddress/lan-dup" routerctl delete ipv6delegatedaddress/lan-dup
+check "the failed address is removed from rt-lan" rd_wait_for "dup removal" 10 sh -c "! ip -n $NS_ROUTER -6 addr show dev rt-lan | grep -q '$DUP/'"
+ip -n "$NS_LAN" addr del "$DUP/64" dev lan0
+
 echo "== timers: RENEW at T1 refreshes the LAN lifetimes"
 renewed="$(count routerd.dhcpv6.client.prefix.renewed)"
 check "prefix.renewed at T1" rd_wait_for "renewed" 12 grew routerd.dhcpv6.client.prefix.renewed "$renewed"

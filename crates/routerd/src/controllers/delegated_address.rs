@@ -21,10 +21,89 @@ use routerd_api::status::{
 use routerd_api::{Condition, Kind, Phase, ResourceId, Timestamp};
 use routerd_host::{HostError, Ipv6Address};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
 
-pub struct DelegatedAddressController;
+pub struct DelegatedAddressController {
+    dad: Mutex<DadWatch>,
+}
+
+impl Default for DelegatedAddressController {
+    fn default() -> Self {
+        DelegatedAddressController::with_dad_window(DAD_WINDOW)
+    }
+}
+
+impl DelegatedAddressController {
+    /// A controller that takes an address of its own vanishing within `window` of being added for a
+    /// DAD failure (tests that remove addresses at once use a zero window).
+    pub fn with_dad_window(window: Duration) -> Self {
+        DelegatedAddressController {
+            dad: Mutex::new(DadWatch {
+                window,
+                ..DadWatch::default()
+            }),
+        }
+    }
+}
+
+/// How long after routerd adds an address its duplicate address detection may still be running: a
+/// random delay up to 1 s, then one Neighbor Solicitation answered within 1 s, plus slack.
+const DAD_WINDOW: Duration = Duration::from_secs(4);
+/// How long an address that failed DAD is left off the link before routerd tries it again.
+const DAD_HOLD: Duration = Duration::from_secs(60);
+
+/// Duplicate address detection as routerd can see it. The kernel deletes an address with lifetimes
+/// (not permanent) that fails DAD rather than flag it, so "ours, added moments ago, gone" is the
+/// sign; re-adding it at once would loop (and flood the LAN with DAD probes), so it is held back.
+#[derive(Default)]
+struct DadWatch {
+    /// See [`DAD_WINDOW`].
+    window: Duration,
+    /// When routerd last added each (resource, address) that was not on the link.
+    added: HashMap<(String, Ipv6Addr), Instant>,
+    /// Addresses that failed DAD: not re-added before the instant.
+    held: HashMap<(String, Ipv6Addr), Instant>,
+}
+
+impl DadWatch {
+    fn added(&mut self, name: &str, address: Ipv6Addr, now: Instant) {
+        self.added.insert((name.to_string(), address), now);
+    }
+
+    /// Whether an address of ours that is gone was removed during its DAD (then it is held back).
+    fn vanished_during_dad(&mut self, name: &str, address: Ipv6Addr, now: Instant) -> bool {
+        let key = (name.to_string(), address);
+        match self.added.remove(&key) {
+            Some(at) if now.saturating_duration_since(at) < self.window => {
+                self.held.insert(key, now + DAD_HOLD);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// How much longer a failed address is held back, if it is.
+    fn held_for(&mut self, name: &str, address: Ipv6Addr, now: Instant) -> Option<Duration> {
+        let key = (name.to_string(), address);
+        match self.held.get(&key) {
+            Some(until) if *until > now => Some(*until - now),
+            Some(_) => {
+                self.held.remove(&key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Forgets a resource that is gone (or a spec that changed), so nothing stale is held back.
+    fn retain(&mut self, keep: impl Fn(&str) -> bool) {
+        self.added.retain(|(n, _), _| keep(n));
+        self.held.retain(|(n, _), _| keep(n));
+    }
+}
 
 const KIND: Kind = Kind::IPv6DelegatedAddress;
 const PD_KIND: Kind = Kind::DHCPv6PrefixDelegation;
@@ -454,8 +533,17 @@ impl Controller for DelegatedAddressController {
                     continue;
                 };
                 let name = r.name();
-                let (outcome, next) =
-                    reconcile_one(ctx, name, spec, &links, &present, now, &mut failures).await;
+                let (outcome, next) = reconcile_one(
+                    ctx,
+                    name,
+                    spec,
+                    &links,
+                    &present,
+                    now,
+                    &self.dad,
+                    &mut failures,
+                )
+                .await;
                 requeue = requeue.min(next);
                 let update = StatusUpdate::new(outcome.phase, vec![outcome.condition])
                     .with_fields(&outcome.fields);
@@ -464,6 +552,10 @@ impl Controller for DelegatedAddressController {
             let desired = ctx.desired.clone();
             ctx.status
                 .retain_kind(KIND, &|n| desired.get(KIND, n).is_some());
+            self.dad
+                .lock()
+                .await
+                .retain(|n| desired.get(KIND, n).is_some());
             if !failures.is_empty() {
                 return Err(ReconcileError(failures.join("; ")));
             }
@@ -474,6 +566,7 @@ impl Controller for DelegatedAddressController {
 
 /// Brings one resource's addresses to what its delegation says; returns its status and when to look
 /// again (before the earliest valid lifetime ends).
+#[allow(clippy::too_many_arguments)]
 async fn reconcile_one(
     ctx: &Context,
     name: &str,
@@ -481,8 +574,12 @@ async fn reconcile_one(
     links: &[routerd_host::Link],
     present: &[Ipv6Address],
     now: Timestamp,
+    dad: &Mutex<DadWatch>,
     failures: &mut Vec<String>,
 ) -> (Outcome, Duration) {
+    let mono = Instant::now();
+    // Held for the whole pass: resources are reconciled one after another anyway.
+    let mut dad = dad.lock().await;
     let mut have: DelegatedArtifact = ownership::recorded(ctx, name).unwrap_or_default();
     let pd_status = ctx
         .status
@@ -597,6 +694,33 @@ async fn reconcile_one(
             })
             .find(|p| p.same_address(&want.host()))
             .copied();
+        if found.is_none() && !want.deprecated {
+            if ours && dad.vanished_during_dad(name, want.installed.address, mono) {
+                // The kernel deleted it during DAD: another host on the link has it.
+                have.addresses.retain(|a| *a != want.installed);
+                fields.address = Some(cidr.clone());
+                let message = format!(
+                    "{cidr} on {ifname} failed duplicate address detection (the kernel removed it): \
+                     another host on the link uses it; choose another spec.addressSuffix (tried \
+                     again in {} s)",
+                    DAD_HOLD.as_secs()
+                );
+                current = Some(outcome(Phase::Error, "DuplicateAddress", message));
+                retry = Some(DAD_HOLD);
+                continue;
+            }
+            if let Some(left) = dad.held_for(name, want.installed.address, mono) {
+                fields.address = Some(cidr.clone());
+                let message = format!(
+                    "{cidr} on {ifname} failed duplicate address detection: another host on the \
+                     link uses it; choose another spec.addressSuffix (tried again in {} s)",
+                    left.as_secs().max(1)
+                );
+                current = Some(outcome(Phase::Error, "DuplicateAddress", message));
+                retry = Some(retry.map_or(left, |r: Duration| r.min(left)));
+                continue;
+            }
+        }
         let (reason, message) = match found {
             Some(p) if !ours && !have.addresses.iter().any(|a| p.same_address(&a.host())) => {
                 // Someone else's: left alone, never recorded, never removed.
@@ -647,6 +771,10 @@ async fn reconcile_one(
                 let refresh = found.is_some_and(|p| p.prefix_len == want.installed.prefix_len);
                 match ctx.host.add_ipv6_address(want.host()).await {
                     Ok(()) => {
+                        if found.is_none() && !want.deprecated {
+                            // A new (or re-added) address goes through DAD now.
+                            dad.added(name, want.installed.address, mono);
+                        }
                         if !ours {
                             have.addresses.push(want.installed);
                         }
@@ -910,6 +1038,7 @@ mod tests {
         status: Arc<StatusBook>,
         supervisor: Arc<Supervisor>,
         desired: Arc<DesiredState>,
+        controller: DelegatedAddressController,
         _stop: watch::Sender<bool>,
     }
 
@@ -951,6 +1080,8 @@ mod tests {
                 status,
                 supervisor,
                 desired: Arc::default(),
+                // Addresses removed "at once" in these tests are drift, not DAD failures.
+                controller: DelegatedAddressController::with_dad_window(Duration::ZERO),
                 _stop: stop_tx,
             };
             fixture.set_spec(Some(spec));
@@ -977,7 +1108,7 @@ mod tests {
                 supervisor: self.supervisor.clone(),
                 trigger: "test".into(),
             };
-            DelegatedAddressController.reconcile(&ctx).await.unwrap()
+            self.controller.reconcile(&ctx).await.unwrap()
         }
 
         /// Puts a `DHCPv6PrefixDelegation/wan-pd` status in the book, as its controller would.
@@ -1289,6 +1420,33 @@ mod tests {
         assert!(message.contains("spec.addressSuffix"), "{message}");
         // Still ours: delete removes it.
         assert_eq!(f.addresses().await.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_address_the_kernel_removes_during_dad_is_held_back_not_re_added() {
+        let mut f = Fixture::new(json!({"prefixDelegation": "wan-pd", "interface": "lan"}));
+        f.controller = DelegatedAddressController::default();
+        f.bind_now("2001:db8:1200:1240::/60").await;
+        f.reconcile().await;
+        let added = f.addresses().await;
+        assert_eq!(added.len(), 1);
+        // What the kernel does to a non-permanent address whose DAD fails: deletes it.
+        f.host.del_ipv6_address(added[0]).await.unwrap();
+        let action = f.reconcile().await;
+        let s = f.status();
+        assert_eq!(s.phase, Phase::Error);
+        let (reason, message) = s.reason();
+        assert_eq!(reason, "DuplicateAddress");
+        assert!(message.contains("spec.addressSuffix"), "{message}");
+        assert!(f.addresses().await.is_empty(), "not re-added at once");
+        assert!(
+            matches!(action, Action::Requeue(d) if d <= DAD_HOLD),
+            "{action:?}"
+        );
+        // Still held on the next pass (no DAD probe storm).
+        f.reconcile().await;
+        assert!(f.addresses().await.is_empty());
+        assert_eq!(f.status().reason().0, "DuplicateAddress");
     }
 
     #[tokio::test]
