@@ -31,8 +31,8 @@ use tokio::sync::mpsc;
 use crate::error::HostError;
 use crate::net_host::{HostFuture, NetHost};
 use crate::types::{
-    format_mac, prefix_contains, prefix_mask, Ipv4Address, Ipv4Route, Ipv6Address, Link,
-    LinkChange, OperState, MAIN_TABLE,
+    format_mac, prefix_contains, prefix_mask, DadFailures, Ipv4Address, Ipv4Route, Ipv6Address,
+    Link, LinkChange, OperState, MAIN_TABLE,
 };
 
 /// Per-watcher buffer; like the real monitor, overflow drops notifications.
@@ -55,6 +55,7 @@ struct State {
     ipv6: BTreeMap<(u32, Ipv6Addr), Ipv6Address>,
     routes: Vec<Ipv4Route>,
     watchers: Vec<mpsc::Sender<String>>,
+    dad_failures: DadFailures,
 }
 
 impl FakeHost {
@@ -148,22 +149,28 @@ impl FakeHost {
 
     /// Marks the IPv6 address `address` on `ifindex` as having failed duplicate address detection,
     /// as the kernel does when another host on the link answers for it. Returns whether it was there.
-    pub fn fail_ipv6_dad(&self, ifindex: u32, address: std::net::Ipv6Addr) -> bool {
+    ///
+    /// Like the kernel: a permanent address stays, flagged `dad_failed` (and tentative); one with
+    /// lifetimes is deleted, and the deletion is remembered in [`NetHost::ipv6_dad_failures`].
+    pub fn fail_ipv6_dad(&self, ifindex: u32, address: Ipv6Addr) -> bool {
         let mut state = self.state();
-        let mut found = false;
-        for addr in state.ipv6.values_mut() {
-            if addr.ifindex == ifindex && addr.address == address {
-                addr.flags.dad_failed = true;
-                addr.flags.tentative = false;
-                found = true;
-            }
+        let key = (ifindex, address);
+        let Some(addr) = state.ipv6.get_mut(&key) else {
+            return false;
+        };
+        addr.flags.dad_failed = true;
+        addr.flags.tentative = true;
+        let kept = *addr;
+        if kept.valid_lifetime.is_none() {
+            state.notify(format!("address changed: {kept} (dadfailed)"));
+        } else {
+            state.ipv6.remove(&key);
+            state
+                .dad_failures
+                .record(ifindex, address, std::time::Instant::now());
+            state.notify(format!("address removed: {kept} (dadfailed)"));
         }
-        if found {
-            state.notify(format!(
-                "address changed: {address} on ifindex {ifindex} (dadfailed)"
-            ));
-        }
-        found
+        true
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -503,6 +510,10 @@ impl NetHost for FakeHost {
         let (tx, rx) = mpsc::channel(WATCH_BUFFER);
         self.state().watchers.push(tx);
         rx
+    }
+
+    fn ipv6_dad_failures(&self) -> Vec<crate::Ipv6DadFailure> {
+        self.state().dad_failures.list()
     }
 }
 

@@ -78,4 +78,9 @@ pub trait NetHost: Send + Sync + 'static {
     /// hints, not a change log: when the receiver lags, notifications are
     /// dropped rather than queued, so consumers must re-read host state.
     fn watch_changes(&self) -> tokio::sync::mpsc::Receiver<String>;
+
+    /// IPv6 addresses the kernel deleted during duplicate address detection (seen by the change
+    /// monitor, kept for [`crate::DAD_FAILURE_MEMORY`]), the latest per address. A controller that
+    /// finds its address gone asks here whether to report a duplicate instead of adding it again.
+    fn ipv6_dad_failures(&self) -> Vec<crate::Ipv6DadFailure>;
 }

@@ -24,8 +24,8 @@ use tokio::sync::mpsc;
 use crate::error::HostError;
 use crate::net_host::{HostFuture, NetHost};
 use crate::types::{
-    format_mac, lifetime_from_kernel, lifetime_to_kernel, Ipv4Address, Ipv4Route, Ipv6Address,
-    Ipv6AddressFlags, Link, LinkChange, OperState,
+    format_mac, lifetime_from_kernel, lifetime_to_kernel, DadFailures, Ipv4Address, Ipv4Route,
+    Ipv6Address, Ipv6AddressFlags, Link, LinkChange, OperState,
 };
 
 /// Per-subscriber buffer. Notifications are only hints to resync, so a
@@ -41,6 +41,8 @@ pub struct NetlinkHost {
     /// from concurrent controllers are serialised here.
     serial: std::sync::Arc<tokio::sync::Mutex<()>>,
     subscribe: mpsc::UnboundedSender<mpsc::Sender<String>>,
+    /// Filled by the change monitor from deletions flagged `dadfailed`.
+    dad_failures: std::sync::Arc<std::sync::Mutex<DadFailures>>,
 }
 
 impl NetlinkHost {
@@ -66,12 +68,18 @@ impl NetlinkHost {
         let (subscribe, subscriptions) = mpsc::unbounded_channel();
         runtime.spawn(connection);
         runtime.spawn(monitor_connection);
-        runtime.spawn(run_monitor(events, subscriptions));
+        let dad_failures = std::sync::Arc::default();
+        runtime.spawn(run_monitor(
+            events,
+            subscriptions,
+            std::sync::Arc::clone(&dad_failures),
+        ));
 
         Ok(NetlinkHost {
             handle,
             serial: Default::default(),
             subscribe,
+            dad_failures,
         })
     }
 }
@@ -267,6 +275,13 @@ impl NetHost for NetlinkHost {
             tracing::warn!("netlink change monitor is not running");
         }
         rx
+    }
+
+    fn ipv6_dad_failures(&self) -> Vec<crate::Ipv6DadFailure> {
+        self.dad_failures
+            .lock()
+            .map(|f| f.list())
+            .unwrap_or_default()
     }
 }
 
@@ -546,6 +561,7 @@ type MonitorEvent = (
 async fn run_monitor(
     mut events: impl Stream<Item = MonitorEvent> + Unpin,
     mut subscriptions: mpsc::UnboundedReceiver<mpsc::Sender<String>>,
+    dad_failures: std::sync::Arc<std::sync::Mutex<DadFailures>>,
 ) {
     let mut subscribers: Vec<mpsc::Sender<String>> = Vec::new();
     let mut host_alive = true;
@@ -563,6 +579,11 @@ async fn run_monitor(
                     tracing::warn!("netlink change monitor socket closed");
                     return;
                 };
+                if let Some(failed) = dad_failure(&message) {
+                    if let Ok(mut record) = dad_failures.lock() {
+                        record.record(failed.ifindex, failed.address, std::time::Instant::now());
+                    }
+                }
                 if let Some(description) = describe(&message) {
                     subscribers.retain(|tx| match tx.try_send(description.clone()) {
                         Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => true,
@@ -575,6 +596,16 @@ async fn run_monitor(
         if !host_alive && subscribers.is_empty() {
             return;
         }
+    }
+}
+
+/// The address of an RTM_DELADDR the kernel sent because duplicate address detection failed.
+fn dad_failure(message: &NetlinkMessage<RouteNetlinkMessage>) -> Option<Ipv6Address> {
+    match &message.payload {
+        NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelAddress(addr)) => {
+            ipv6_address_from_message(addr).filter(|a| a.flags.dad_failed)
+        }
+        _ => None,
     }
 }
 

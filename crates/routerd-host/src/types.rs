@@ -106,6 +106,44 @@ impl fmt::Display for Ipv4Address {
     }
 }
 
+/// An IPv6 address the kernel deleted because duplicate address detection failed: another host on
+/// the link answered for it. The kernel deletes an address with lifetimes rather than keep it flagged
+/// (only a permanent one stays, with [`Ipv6AddressFlags::dad_failed`]), so the deletion notification
+/// is the only trace; [`crate::NetHost::ipv6_dad_failures`] keeps them for a while.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ipv6DadFailure {
+    pub ifindex: u32,
+    pub address: Ipv6Addr,
+    /// When the deletion was seen.
+    pub at: std::time::Instant,
+}
+
+/// How long [`crate::NetHost::ipv6_dad_failures`] remembers a failure.
+pub const DAD_FAILURE_MEMORY: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Remembered DAD failures: the latest per (ifindex, address), older ones than
+/// [`DAD_FAILURE_MEMORY`] forgotten, so the record stays small whatever the LAN does.
+#[derive(Debug, Default)]
+pub(crate) struct DadFailures(Vec<Ipv6DadFailure>);
+
+impl DadFailures {
+    pub(crate) fn record(&mut self, ifindex: u32, address: Ipv6Addr, at: std::time::Instant) {
+        self.0.retain(|f| {
+            (f.ifindex, f.address) != (ifindex, address)
+                && at.saturating_duration_since(f.at) < DAD_FAILURE_MEMORY
+        });
+        self.0.push(Ipv6DadFailure {
+            ifindex,
+            address,
+            at,
+        });
+    }
+
+    pub(crate) fn list(&self) -> Vec<Ipv6DadFailure> {
+        self.0.clone()
+    }
+}
+
 /// The kernel's "infinite" lifetime (`INFINITY_LIFE_TIME`); [`Ipv6Address`] spells it `None`.
 pub const INFINITE_LIFETIME: u32 = u32::MAX;
 

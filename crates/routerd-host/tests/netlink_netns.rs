@@ -632,3 +632,39 @@ fn watch_reports_ipv6_address_changes() {
         .await;
     });
 }
+
+#[test]
+fn a_failed_dad_deletion_is_remembered() {
+    let Some(ns) = TestNetns::create() else {
+        return;
+    };
+    let (v0, _) = veth_with_address(&ns.ip);
+    ns.run(move |host, ip| async move {
+        let mut changes = host.watch_changes();
+        // The peer already has the address: DAD on v0 fails, and the kernel deletes an address with
+        // lifetimes instead of keeping it flagged.
+        ip.run(&["addr", "add", "2001:db8:6::99/64", "dev", "v1", "nodad"]);
+        let ours = Ipv6Address::new(v0, "2001:db8:6::99".parse().expect("literal"), 64)
+            .with_lifetimes(Some(50), Some(100));
+        host.add_ipv6_address(ours).await.expect("add");
+        expect_change(&mut changes, |m| {
+            m.starts_with("address removed") && m.contains("2001:db8:6::99/64")
+        })
+        .await;
+        let failures = host.ipv6_dad_failures();
+        assert!(
+            failures
+                .iter()
+                .any(|f| f.ifindex == v0 && f.address == ours.address),
+            "{failures:?}"
+        );
+        // An ordinary delete is not a DAD failure.
+        ip.run(&["addr", "add", "2001:db8:6::1/64", "dev", "v0", "nodad"]);
+        ip.run(&["addr", "del", "2001:db8:6::1/64", "dev", "v0"]);
+        expect_change(&mut changes, |m| {
+            m.starts_with("address removed") && m.contains("2001:db8:6::1/64")
+        })
+        .await;
+        assert_eq!(host.ipv6_dad_failures().len(), 1);
+    });
+}

@@ -19,91 +19,17 @@ use routerd_api::status::{
     DHCPv6PrefixDelegationStatus, IPv6DelegatedAddressStatus, ResourceStatus,
 };
 use routerd_api::{Condition, Kind, Phase, ResourceId, Timestamp};
-use routerd_host::{HostError, Ipv6Address};
+use routerd_host::{HostError, Ipv6Address, Ipv6DadFailure};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
-use std::time::{Duration, Instant};
-use tokio::sync::Mutex;
+use std::time::Duration;
 
-pub struct DelegatedAddressController {
-    dad: Mutex<DadWatch>,
-}
+pub struct DelegatedAddressController;
 
-impl Default for DelegatedAddressController {
-    fn default() -> Self {
-        DelegatedAddressController::with_dad_window(DAD_WINDOW)
-    }
-}
-
-impl DelegatedAddressController {
-    /// A controller that takes an address of its own vanishing within `window` of being added for a
-    /// DAD failure (tests that remove addresses at once use a zero window).
-    pub fn with_dad_window(window: Duration) -> Self {
-        DelegatedAddressController {
-            dad: Mutex::new(DadWatch {
-                window,
-                ..DadWatch::default()
-            }),
-        }
-    }
-}
-
-/// How long after routerd adds an address its duplicate address detection may still be running: a
-/// random delay up to 1 s, then one Neighbor Solicitation answered within 1 s, plus slack.
-const DAD_WINDOW: Duration = Duration::from_secs(4);
-/// How long an address that failed DAD is left off the link before routerd tries it again.
+/// How long an address that failed duplicate address detection is left off the link before routerd
+/// tries it again. The kernel deletes such an address (it has lifetimes); adding it straight back
+/// would loop and flood the LAN with DAD probes. The host remembers the deletions.
 const DAD_HOLD: Duration = Duration::from_secs(60);
-
-/// Duplicate address detection as routerd can see it. The kernel deletes an address with lifetimes
-/// (not permanent) that fails DAD rather than flag it, so "ours, added moments ago, gone" is the
-/// sign; re-adding it at once would loop (and flood the LAN with DAD probes), so it is held back.
-#[derive(Default)]
-struct DadWatch {
-    /// See [`DAD_WINDOW`].
-    window: Duration,
-    /// When routerd last added each (resource, address) that was not on the link.
-    added: HashMap<(String, Ipv6Addr), Instant>,
-    /// Addresses that failed DAD: not re-added before the instant.
-    held: HashMap<(String, Ipv6Addr), Instant>,
-}
-
-impl DadWatch {
-    fn added(&mut self, name: &str, address: Ipv6Addr, now: Instant) {
-        self.added.insert((name.to_string(), address), now);
-    }
-
-    /// Whether an address of ours that is gone was removed during its DAD (then it is held back).
-    fn vanished_during_dad(&mut self, name: &str, address: Ipv6Addr, now: Instant) -> bool {
-        let key = (name.to_string(), address);
-        match self.added.remove(&key) {
-            Some(at) if now.saturating_duration_since(at) < self.window => {
-                self.held.insert(key, now + DAD_HOLD);
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// How much longer a failed address is held back, if it is.
-    fn held_for(&mut self, name: &str, address: Ipv6Addr, now: Instant) -> Option<Duration> {
-        let key = (name.to_string(), address);
-        match self.held.get(&key) {
-            Some(until) if *until > now => Some(*until - now),
-            Some(_) => {
-                self.held.remove(&key);
-                None
-            }
-            None => None,
-        }
-    }
-
-    /// Forgets a resource that is gone (or a spec that changed), so nothing stale is held back.
-    fn retain(&mut self, keep: impl Fn(&str) -> bool) {
-        self.added.retain(|(n, _), _| keep(n));
-        self.held.retain(|(n, _), _| keep(n));
-    }
-}
 
 const KIND: Kind = Kind::IPv6DelegatedAddress;
 const PD_KIND: Kind = Kind::DHCPv6PrefixDelegation;
@@ -512,19 +438,31 @@ impl Controller for DelegatedAddressController {
     fn kinds(&self) -> &'static [Kind] {
         &[KIND]
     }
-    /// The delegation's and the interface's status changes wake it (the runtime wakes readers of
-    /// another kind's status after its writer), as do changes of the specs.
+    /// Spec changes of these wake it.
     fn input_kinds(&self) -> &'static [Kind] {
         &[KIND, Kind::Interface, PD_KIND]
+    }
+    /// The delegation's status changes (a bound, renewed or changed prefix) wake it.
+    fn status_inputs(&self) -> &'static [Kind] {
+        &[PD_KIND]
     }
     fn watches_host(&self) -> bool {
         true
     }
     fn reconcile<'a>(&'a self, ctx: &'a Context) -> ReconcileFuture<'a> {
         Box::pin(async move {
-            let links = ctx.links().await?;
             let mut failures = ownership::remove_deleted::<DelegatedArtifact>(ctx).await?;
+            if ctx.desired.of_kind(KIND).next().is_none() {
+                // Nothing to keep (what was deleted is gone above): no dumps, no periodic look.
+                ctx.status.retain_kind(KIND, &|_| false);
+                if !failures.is_empty() {
+                    return Err(ReconcileError(failures.join("; ")));
+                }
+                return Ok(Action::Idle);
+            }
+            let links = ctx.links().await?;
             let present = ctx.ipv6_addresses().await?;
+            let dad_failures = ctx.host.ipv6_dad_failures();
             let now = Timestamp::now();
             let gen = ctx.desired.generation;
             let mut requeue = RESYNC;
@@ -540,7 +478,7 @@ impl Controller for DelegatedAddressController {
                     &links,
                     &present,
                     now,
-                    &self.dad,
+                    &dad_failures,
                     &mut failures,
                 )
                 .await;
@@ -552,10 +490,6 @@ impl Controller for DelegatedAddressController {
             let desired = ctx.desired.clone();
             ctx.status
                 .retain_kind(KIND, &|n| desired.get(KIND, n).is_some());
-            self.dad
-                .lock()
-                .await
-                .retain(|n| desired.get(KIND, n).is_some());
             if !failures.is_empty() {
                 return Err(ReconcileError(failures.join("; ")));
             }
@@ -574,12 +508,9 @@ async fn reconcile_one(
     links: &[routerd_host::Link],
     present: &[Ipv6Address],
     now: Timestamp,
-    dad: &Mutex<DadWatch>,
+    dad_failures: &[Ipv6DadFailure],
     failures: &mut Vec<String>,
 ) -> (Outcome, Duration) {
-    let mono = Instant::now();
-    // Held for the whole pass: resources are reconciled one after another anyway.
-    let mut dad = dad.lock().await;
     let mut have: DelegatedArtifact = ownership::recorded(ctx, name).unwrap_or_default();
     let pd_status = ctx
         .status
@@ -694,32 +625,26 @@ async fn reconcile_one(
             })
             .find(|p| p.same_address(&want.host()))
             .copied();
-        if found.is_none() && !want.deprecated {
-            if ours && dad.vanished_during_dad(name, want.installed.address, mono) {
-                // The kernel deleted it during DAD: another host on the link has it.
-                have.addresses.retain(|a| *a != want.installed);
-                fields.address = Some(cidr.clone());
-                let message = format!(
-                    "{cidr} on {ifname} failed duplicate address detection (the kernel removed it): \
-                     another host on the link uses it; choose another spec.addressSuffix (tried \
-                     again in {} s)",
-                    DAD_HOLD.as_secs()
-                );
-                current = Some(outcome(Phase::Error, "DuplicateAddress", message));
-                retry = Some(DAD_HOLD);
-                continue;
-            }
-            if let Some(left) = dad.held_for(name, want.installed.address, mono) {
-                fields.address = Some(cidr.clone());
-                let message = format!(
-                    "{cidr} on {ifname} failed duplicate address detection: another host on the \
-                     link uses it; choose another spec.addressSuffix (tried again in {} s)",
-                    left.as_secs().max(1)
-                );
-                current = Some(outcome(Phase::Error, "DuplicateAddress", message));
-                retry = Some(retry.map_or(left, |r: Duration| r.min(left)));
-                continue;
-            }
+        // Gone because the kernel deleted it when duplicate address detection failed (another host
+        // on the link has it): report that and hold it back instead of adding it again at once.
+        let failed_dad = dad_failures.iter().find(|f| {
+            f.ifindex == want.installed.ifindex
+                && f.address == want.installed.address
+                && f.at.elapsed() < DAD_HOLD
+        });
+        if let (None, Some(failure), false) = (found, failed_dad, want.deprecated) {
+            have.addresses.retain(|a| *a != want.installed);
+            fields.address = Some(cidr.clone());
+            let left = DAD_HOLD.saturating_sub(failure.at.elapsed());
+            let message = format!(
+                "{cidr} on {ifname} failed duplicate address detection (the kernel removed it): \
+                 another host on the link uses it; choose another spec.addressSuffix (tried again \
+                 in {} s)",
+                left.as_secs().max(1)
+            );
+            current = Some(outcome(Phase::Error, "DuplicateAddress", message));
+            retry = Some(retry.map_or(left, |r: Duration| r.min(left)));
+            continue;
         }
         let (reason, message) = match found {
             Some(p) if !ours && !have.addresses.iter().any(|a| p.same_address(&a.host())) => {
@@ -771,10 +696,6 @@ async fn reconcile_one(
                 let refresh = found.is_some_and(|p| p.prefix_len == want.installed.prefix_len);
                 match ctx.host.add_ipv6_address(want.host()).await {
                     Ok(()) => {
-                        if found.is_none() && !want.deprecated {
-                            // A new (or re-added) address goes through DAD now.
-                            dad.added(name, want.installed.address, mono);
-                        }
                         if !ours {
                             have.addresses.push(want.installed);
                         }
@@ -880,7 +801,7 @@ mod tests {
     use routerd_api::status::{DHCPv6Lease, PreviousPrefix};
     use routerd_api::topic::TopicPattern;
     use routerd_api::Resource;
-    use routerd_host::{FakeHost, NetHost};
+    use routerd_host::{FakeHost, NetHost, INFINITE_LIFETIME};
     use routerd_store::{EventFilter, StateStore};
     use serde_json::json;
     use std::sync::Arc;
@@ -1038,7 +959,6 @@ mod tests {
         status: Arc<StatusBook>,
         supervisor: Arc<Supervisor>,
         desired: Arc<DesiredState>,
-        controller: DelegatedAddressController,
         _stop: watch::Sender<bool>,
     }
 
@@ -1080,8 +1000,6 @@ mod tests {
                 status,
                 supervisor,
                 desired: Arc::default(),
-                // Addresses removed "at once" in these tests are drift, not DAD failures.
-                controller: DelegatedAddressController::with_dad_window(Duration::ZERO),
                 _stop: stop_tx,
             };
             fixture.set_spec(Some(spec));
@@ -1098,8 +1016,8 @@ mod tests {
             self.desired = Arc::new(DesiredState::from_resources(generation, resources));
         }
 
-        async fn reconcile(&self) -> Action {
-            let ctx = Context {
+        fn context(&self) -> Context {
+            Context {
                 desired: self.desired.clone(),
                 host: self.host.clone(),
                 status: self.status.clone(),
@@ -1107,8 +1025,14 @@ mod tests {
                 state: self.state.clone(),
                 supervisor: self.supervisor.clone(),
                 trigger: "test".into(),
-            };
-            self.controller.reconcile(&ctx).await.unwrap()
+            }
+        }
+
+        async fn reconcile(&self) -> Action {
+            DelegatedAddressController
+                .reconcile(&self.context())
+                .await
+                .unwrap()
         }
 
         /// Puts a `DHCPv6PrefixDelegation/wan-pd` status in the book, as its controller would.
@@ -1406,32 +1330,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_duplicate_address_is_an_error_that_names_the_fix() {
+    async fn an_address_the_kernel_deletes_for_failed_dad_is_held_back_not_re_added() {
         let f = Fixture::new(json!({"prefixDelegation": "wan-pd", "interface": "lan"}));
         f.bind_now("2001:db8:1200:1240::/60").await;
         f.reconcile().await;
         assert_eq!(f.status().phase, Phase::Applied);
+        // The kernel deletes an address with lifetimes whose DAD fails (and says so in the deletion).
         assert!(f.host.fail_ipv6_dad(LAN, ip("2001:db8:1200:1240::1")));
-        f.reconcile().await;
-        let s = f.status();
-        assert_eq!(s.phase, Phase::Error);
-        let (reason, message) = s.reason();
-        assert_eq!(reason, "DuplicateAddress");
-        assert!(message.contains("spec.addressSuffix"), "{message}");
-        // Still ours: delete removes it.
-        assert_eq!(f.addresses().await.len(), 1);
-    }
-
-    #[tokio::test]
-    async fn an_address_the_kernel_removes_during_dad_is_held_back_not_re_added() {
-        let mut f = Fixture::new(json!({"prefixDelegation": "wan-pd", "interface": "lan"}));
-        f.controller = DelegatedAddressController::default();
-        f.bind_now("2001:db8:1200:1240::/60").await;
-        f.reconcile().await;
-        let added = f.addresses().await;
-        assert_eq!(added.len(), 1);
-        // What the kernel does to a non-permanent address whose DAD fails: deletes it.
-        f.host.del_ipv6_address(added[0]).await.unwrap();
+        assert!(f.addresses().await.is_empty());
         let action = f.reconcile().await;
         let s = f.status();
         assert_eq!(s.phase, Phase::Error);
@@ -1443,10 +1349,48 @@ mod tests {
             matches!(action, Action::Requeue(d) if d <= DAD_HOLD),
             "{action:?}"
         );
-        // Still held on the next pass (no DAD probe storm).
+        // Still held on the next pass (no DAD probe storm), and nothing of ours is left recorded.
         f.reconcile().await;
         assert!(f.addresses().await.is_empty());
         assert_eq!(f.status().reason().0, "DuplicateAddress");
+        assert!(ownership::recorded::<DelegatedArtifact>(&f.context(), "lan6").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_permanent_address_flagged_dadfailed_is_an_error_and_stays_ours() {
+        let f = Fixture::new(json!({"prefixDelegation": "wan-pd", "interface": "lan"}));
+        // Infinite lifetimes: the address is permanent, and the kernel keeps it flagged.
+        f.set_pd(
+            Phase::Bound,
+            &bound(
+                "2001:db8:1200:1240::/60",
+                0,
+                INFINITE_LIFETIME,
+                INFINITE_LIFETIME,
+            ),
+        )
+        .await;
+        f.reconcile().await;
+        assert_eq!(f.status().phase, Phase::Applied);
+        assert!(f.host.fail_ipv6_dad(LAN, ip("2001:db8:1200:1240::1")));
+        f.reconcile().await;
+        let s = f.status();
+        assert_eq!(s.phase, Phase::Error);
+        assert_eq!(s.reason().0, "DuplicateAddress");
+        // Still ours: delete removes it.
+        assert_eq!(f.addresses().await.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_address_removed_by_someone_else_is_repaired_not_taken_for_dad() {
+        let f = Fixture::new(json!({"prefixDelegation": "wan-pd", "interface": "lan"}));
+        f.bind_now("2001:db8:1200:1240::/60").await;
+        f.reconcile().await;
+        let added = f.addresses().await;
+        f.host.del_ipv6_address(added[0]).await.unwrap();
+        f.reconcile().await;
+        assert_eq!(f.addresses().await.len(), 1);
+        assert_eq!(f.status().reason().0, "Repaired");
     }
 
     #[tokio::test]

@@ -31,7 +31,7 @@ pub fn builtin(
         Arc::new(route::RouteController),
         Arc::new(healthcheck::HealthCheckController),
         Arc::new(dhcpv4::DHCPv4ClientController),
-        Arc::new(delegated_address::DelegatedAddressController::default()),
+        Arc::new(delegated_address::DelegatedAddressController),
         Arc::new(prefix_delegation::PrefixDelegationController),
         Arc::new(retention::RetentionController { policy: retention }),
     ]

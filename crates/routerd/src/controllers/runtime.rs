@@ -98,6 +98,11 @@ pub trait Controller: Send + Sync + 'static {
     fn input_kinds(&self) -> &'static [Kind] {
         self.kinds()
     }
+    /// Kinds whose *status* it reads (from the status book): it is woken after their writer updates
+    /// them (trigger `status:<Kind>`), so it never acts on the status the writer is about to replace.
+    fn status_inputs(&self) -> &'static [Kind] {
+        &[]
+    }
     /// Event topics (patterns) that wake it.
     fn wake_topics(&self) -> &'static [&'static str] {
         &[]
@@ -171,15 +176,9 @@ impl ControllerRuntime {
                 interval,
                 stop.clone(),
             ));
-            let read_kinds: Vec<Kind> = c
-                .input_kinds()
-                .iter()
-                .copied()
-                .filter(|k| !c.kinds().contains(k))
-                .collect();
-            if !read_kinds.is_empty() {
+            if !c.status_inputs().is_empty() {
                 tokio::spawn(wake_on_status(
-                    read_kinds,
+                    c.status_inputs().to_vec(),
                     deps.status.kind_changes(),
                     tx.clone(),
                     stop.clone(),
@@ -449,7 +448,7 @@ async fn wake_on_topics(
     }
 }
 
-/// Wakes a controller when the status of a kind it reads (an input kind it does not write) changes; the
+/// Wakes a controller when the status of a kind it reads ([`Controller::status_inputs`]) changes; the
 /// trigger is `status:<Kind>`. This orders readers after writers: a controller that acts on another
 /// resource's status sees the new status, where waking on the same daemon event could race its writer.
 async fn wake_on_status(
