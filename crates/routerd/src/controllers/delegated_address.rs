@@ -19,7 +19,7 @@ use routerd_api::status::{
     DHCPv6PrefixDelegationStatus, IPv6DelegatedAddressStatus, ResourceStatus,
 };
 use routerd_api::{Condition, Kind, Phase, ResourceId, Timestamp};
-use routerd_host::{HostError, Ipv6Address, Ipv6DadFailure};
+use routerd_host::{HostError, Ipv6Address, Ipv6DadFailure, INFINITE_LIFETIME};
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
@@ -46,7 +46,7 @@ const EXPIRY_MARGIN: u32 = 2;
 
 /// Seconds left at `now` of a `lifetime` granted at `granted`; `None` is infinite (0xffffffff).
 fn remaining(lifetime: u32, granted: Timestamp, now: Timestamp) -> Option<u32> {
-    if lifetime == u32::MAX {
+    if lifetime == INFINITE_LIFETIME {
         return None;
     }
     let elapsed = granted.until(now).as_secs();
@@ -55,7 +55,7 @@ fn remaining(lifetime: u32, granted: Timestamp, now: Timestamp) -> Option<u32> {
 
 /// Seconds from `now` until `until`, saturated to the largest finite lifetime.
 fn seconds_until(now: Timestamp, until: Timestamp) -> u32 {
-    u32::try_from(now.until(until).as_secs()).unwrap_or(u32::MAX - 1)
+    u32::try_from(now.until(until).as_secs()).unwrap_or(INFINITE_LIFETIME - 1)
 }
 
 fn parse_prefix(text: &str) -> Option<(Ipv6Addr, u8)> {
@@ -150,7 +150,9 @@ fn read_delegation(
             return Err(format!("the delegated prefix {prefix} has expired"));
         }
         let preferred = remaining(
-            lease.preferred_lifetime_seconds.unwrap_or(u32::MAX),
+            lease
+                .preferred_lifetime_seconds
+                .unwrap_or(INFINITE_LIFETIME),
             acquired,
             now,
         );
@@ -628,11 +630,8 @@ async fn reconcile_one(
         }
     }
     have.ifname = ifname;
-    if have.addresses.is_empty() {
-        if let Err(e) = ctx.state.delete_artifact(KIND.as_str(), name) {
-            failures.push(e.to_string());
-        }
-    } else if let Err(e) = ownership::record(ctx, name, &have) {
+    let installed = (!have.addresses.is_empty()).then_some(&have);
+    if let Err(e) = ownership::keep(ctx, name, installed) {
         failures.push(e);
     }
 
@@ -666,7 +665,7 @@ mod tests {
     use routerd_api::status::{DHCPv6Lease, PreviousPrefix};
     use routerd_api::topic::TopicPattern;
     use routerd_api::Resource;
-    use routerd_host::{FakeHost, NetHost, INFINITE_LIFETIME};
+    use routerd_host::{FakeHost, NetHost};
     use routerd_store::{EventFilter, StateStore};
     use serde_json::json;
     use std::sync::Arc;

@@ -439,11 +439,9 @@ impl Controller for DHCPv4ClientController {
                             format!("default via {} dev {ifname} metric {}", d.gateway, d.metric);
                     }
                 }
-                if have.address.is_none() && have.routes.is_empty() {
-                    if let Err(e) = ctx.state.delete_artifact(KIND.as_str(), name) {
-                        failures.push(e.to_string());
-                    }
-                } else if let Err(e) = ownership::record(ctx, name, &have) {
+                let installed =
+                    (have.address.is_some() || !have.routes.is_empty()).then_some(&have);
+                if let Err(e) = ownership::keep(ctx, name, installed) {
                     failures.push(e);
                 }
                 let mut conditions = daemon.conditions.clone();

@@ -34,6 +34,18 @@ pub fn record<A: Artifact>(ctx: &Context, name: &str, artifact: &A) -> Result<()
         .map_err(|e| e.to_string())
 }
 
+/// Records what is installed for `name` now, or forgets the record when nothing is (`None`), so a
+/// resource that holds nothing leaves no row behind.
+pub fn keep<A: Artifact>(ctx: &Context, name: &str, installed: Option<&A>) -> Result<(), String> {
+    match installed {
+        Some(artifact) => record(ctx, name, artifact),
+        None => ctx
+            .state
+            .delete_artifact(A::KIND.as_str(), name)
+            .map_err(|e| e.to_string()),
+    }
+}
+
 /// Removes the object and forgets the record.
 pub async fn remove<A: Artifact>(
     ctx: &Context,
