@@ -142,13 +142,7 @@ rss_of() { grep -Eo '^[0-9]+$' "$1" 2>/dev/null | tail -1; }
 wait_file() { for _ in $(seq "$2"); do [ -s "$1" ] && return 0; sleep 0.005; done; return 1; }
 # wait_dad IFACE: the link-local exists and is no longer tentative.
 wait_dad() {
-    for _ in $(seq 400); do
-        if ip -n "$NC" -6 addr show dev "$1" scope link | grep -q 'inet6 fe80' &&
-            [ -z "$(ip -n "$NC" -6 addr show dev "$1" tentative)" ]; then
-            return 0
-        fi
-        sleep 0.025
-    done
+    rd_wait_linklocal "$NC" "$1" 10 && return 0
     echo "bench/dhcpv6.sh: $1 has no usable link-local after 10 s" >&2
     return 1
 }

@@ -33,6 +33,9 @@ done
 
 W="$RD_TMP/state/dhcpv4-client/wan"
 SOCK="$RD_RUN/dhcpv4-client/wan.sock"
+NAME=wan
+# shellcheck source=../lib/daemon_api.sh
+source "$HERE/lib/daemon_api.sh"
 mkdir -p "$W" "$(dirname "$SOCK")"
 DPID=""
 
@@ -51,38 +54,10 @@ ip -n "$NS_ROUTER" link set wan0 up
 ip -n "$NS_HOST" link set h0 up
 ip -n "$NS_ISP" addr add 198.51.100.1/24 dev br0
 
-py() { python3 -c "$@"; }
-dapi() { curl -sS --max-time 10 --unix-socket "$SOCK" "$@"; }
-status() { dapi http://d/v1/status; }
 # field KEY: a value of the observed lease (Python repr for lists, None for null).
 field() { status | py "import json,sys; print(json.load(sys.stdin)['resources'][0]['observed'].get('$1'))"; }
-phase() { status | py "import json,sys; print(json.load(sys.stdin)['resources'][0]['phase'])"; }
 reason() { status | py "import json,sys; print(json.load(sys.stdin)['resources'][0]['conditions'][0]['reason'])"; }
-phase_is() { [ "$(phase 2>/dev/null)" = "$1" ]; }
-cursor() { status | py "import json,sys; print(json.load(sys.stdin)['eventCursor'])"; }
-# events TOPIC SINCE: the matching events after cursor SINCE, one JSON object per line.
-events() {
-    dapi "http://d/v1/events?since=$2&topic=$1&limit=1000" |
-        py "import json,sys; [print(json.dumps(e)) for e in json.load(sys.stdin)['items']]"
-}
-has_event() { [ -n "$(events "$1" "$2")" ]; }
-no_event() { [ -z "$(events "$1" "$2")" ]; }
-# event_with TOPIC SINCE KEY VALUE: some matching event has attribute KEY = VALUE.
-event_with() {
-    events "$1" "$2" | py "import json,sys; sys.exit(0 if any(json.loads(l)['attributes'].get('$3') == '$4' for l in sys.stdin) else 1)"
-}
-# attr TOPIC SINCE KEY: attribute KEY of the last matching event.
-attr() { events "$1" "$2" | tail -1 | py "import json,sys; print(json.load(sys.stdin)['attributes'].get('$3'))"; }
-command_code() { curl -s --max-time 10 --unix-socket "$SOCK" -X POST -o "$RD_TMP/cmd.json" -w '%{http_code}' "http://d/v1/commands/$1"; }
 T=routerd.dhcpv4.client
-
-start_daemon() {
-    ip netns exec "$NS_ROUTER" "$DAEMON" --name wan --config "$W/config.json" --socket "$SOCK" \
-        --state-dir "$W" >>"$RD_TMP/daemon.log" 2>&1 &
-    DPID=$!
-    RD_PIDS+=("$DPID")
-    rd_wait_for "the daemon's socket" 10 dapi http://d/v1/healthz
-}
 
 # What routerd's controller does with the status: the leased address on wan0, nothing else.
 apply_lease() {
@@ -161,7 +136,7 @@ echo "== dnsmasq: kill -9 while bound, restart: INIT-REBOOT, same address, no DI
 discovers_before="$(grep -c DHCPDISCOVER "$RD_TMP/dnsmasq.log")"
 kill -9 "$DPID"
 wait "$DPID" 2>/dev/null
-C2="$(grep -o '"cursor":"[^"]*"' "$W/events.jsonl" | tail -1 | cut -d'"' -f4)"
+C2="$(last_file_cursor)"
 start_daemon
 check "Bound after the restart" rd_wait_for "lease.bound" 10 has_event "$T.lease.bound" "$C2"
 check_eq "confirmed in REBOOTING" Rebooting "$(attr "$T.lease.bound" "$C2" state)"
@@ -203,7 +178,7 @@ kill "$DNSMASQ"
 wait "$DNSMASQ" 2>/dev/null
 ip -n "$NS_ISP" addr add 203.0.113.1/24 dev br0
 ip -n "$NS_ISP" addr del 198.51.100.1/24 dev br0
-C8="$(grep -o '"cursor":"[^"]*"' "$W/events.jsonl" | tail -1 | cut -d'"' -f4)"
+C8="$(last_file_cursor)"
 start_dnsmasq 203.0.113.100,203.0.113.150 203.0.113.1 2
 start_daemon
 check "nak.received" rd_wait_for "nak.received" 15 has_event "$T.nak.received" "$C8"
@@ -310,14 +285,12 @@ MSOCK="$RD_RUN/dhcpv4-client/other.sock"
 ip netns exec "$NS_ROUTER" "$DAEMON" --name other --config "$M/config.json" --socket "$MSOCK" --state-dir "$M" \
     >>"$RD_TMP/daemon-other.log" 2>&1 &
 RD_PIDS+=("$!")
-mphase() { curl -s --max-time 5 --unix-socket "$MSOCK" http://d/v1/status | py "import json,sys; r=json.load(sys.stdin)['resources'][0]; print(r['phase'], r['conditions'][0]['reason'])"; }
-mphase_is() { [ "$(mphase 2>/dev/null)" = "$1" ]; }
-check "Error InterfaceMissing" rd_wait_for "InterfaceMissing" 10 mphase_is "Error InterfaceMissing"
+check "Error InterfaceMissing" rd_wait_for "InterfaceMissing" 10 phase_reason_is "$MSOCK" "Error InterfaceMissing"
 ip link add wan9 netns "$NS_ROUTER" type veth peer name isp9 netns "$NS_ISP"
 ip -n "$NS_ISP" link set isp9 master br0
 ip -n "$NS_ISP" link set isp9 up
 ip -n "$NS_ROUTER" link set wan9 up
-check "Bound once the interface appears" rd_wait_for "Bound" 20 mphase_is "Bound Bound"
+check "Bound once the interface appears" rd_wait_for "Bound" 20 phase_reason_is "$MSOCK" "Bound Bound"
 
 echo "== bad input"
 check_eq "unknown command" 400 "$(command_code frobnicate)"

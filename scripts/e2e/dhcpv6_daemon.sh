@@ -33,6 +33,9 @@ done
 
 W="$RD_TMP/state/dhcpv6-client/wan-pd"
 SOCK="$RD_RUN/dhcpv6-client/wan-pd.sock"
+NAME=wan-pd
+# shellcheck source=../lib/daemon_api.sh
+source "$HERE/lib/daemon_api.sh"
 KEA_DIR="$RD_TMP/kea6"
 mkdir -p "$W" "$(dirname "$SOCK")"
 DPID=""
@@ -58,29 +61,11 @@ if ! rd_kea6_start "$NS_ISP" br0 "$KEA_DIR"; then
 fi
 ip -n "$NS_ROUTER" link set wan0 down
 
-py() { python3 -c "$@"; }
-dapi() { curl -sS --max-time 10 --unix-socket "$SOCK" "$@"; }
-status() { dapi http://d/v1/status; }
 # obs EXPR: a Python expression over the observed status `o` (e.g. "o['lease']['prefix']").
 obs() { status | py "import json,sys; o=json.load(sys.stdin)['resources'][0]['observed']; print($1)"; }
 prefix() { obs "o['lease']['prefix']"; }
-phase() { status | py "import json,sys; print(json.load(sys.stdin)['resources'][0]['phase'])"; }
 # cond TYPE: "status reason" of that condition.
 cond() { status | py "import json,sys; c=[c for c in json.load(sys.stdin)['resources'][0]['conditions'] if c['type']=='$1'][0]; print(c['status'], c['reason'])"; }
-phase_is() { [ "$(phase 2>/dev/null)" = "$1" ]; }
-cursor() { status | py "import json,sys; print(json.load(sys.stdin)['eventCursor'])"; }
-# events TOPIC SINCE: the matching events after cursor SINCE, one JSON object per line.
-events() {
-    dapi "http://d/v1/events?since=$2&topic=$1&limit=1000" |
-        py "import json,sys; [print(json.dumps(e)) for e in json.load(sys.stdin)['items']]"
-}
-has_event() { [ -n "$(events "$1" "$2")" ]; }
-no_event() { [ -z "$(events "$1" "$2")" ]; }
-# attr TOPIC SINCE KEY: attribute KEY of the last matching event.
-attr() { events "$1" "$2" | tail -1 | py "import json,sys; print(json.load(sys.stdin)['attributes'].get('$3'))"; }
-command_code() { curl -s --max-time 10 --unix-socket "$SOCK" -X POST -o "$RD_TMP/cmd.json" -w '%{http_code}' "http://d/v1/commands/$1"; }
-# last_file_cursor: the newest cursor in events.jsonl (the socket is gone after kill -9).
-last_file_cursor() { grep -o '"cursor":"[^"]*"' "$W/events.jsonl" | tail -1 | cut -d'"' -f4; }
 # seconds_between TOPIC1 TOPIC2: time from the first TOPIC1 event to the first TOPIC2 event in events.jsonl.
 seconds_between() {
     py "
@@ -92,14 +77,6 @@ first={}
 for l in open('$W/events.jsonl'):
     e=json.loads(l); first.setdefault(e['topic'], t(e['time']))
 print('%.3f' % (first['$2']-first['$1']))"
-}
-
-start_daemon() {
-    ip netns exec "$NS_ROUTER" "$DAEMON" --name wan-pd --config "$W/config.json" --socket "$SOCK" \
-        --state-dir "$W" >>"$RD_TMP/daemon.log" 2>&1 &
-    DPID=$!
-    RD_PIDS+=("$DPID")
-    rd_wait_for "the daemon's socket" 10 dapi http://d/v1/healthz
 }
 
 echo '{"spec": {"interface": "wan", "prefixLengthHint": 56}, "ifname": "wan0"}' >"$W/config.json"
@@ -221,18 +198,16 @@ MSOCK="$RD_RUN/dhcpv6-client/other.sock"
 ip netns exec "$NS_ROUTER" "$DAEMON" --name other --config "$M/config.json" --socket "$MSOCK" --state-dir "$M" \
     >>"$RD_TMP/daemon-other.log" 2>&1 &
 RD_PIDS+=("$!")
-mstatus() { curl -s --max-time 5 --unix-socket "$MSOCK" http://d/v1/status | py "import json,sys; r=json.load(sys.stdin)['resources'][0]; print(r['phase'], r['conditions'][0]['reason'])"; }
-mstatus_is() { [ "$(mstatus 2>/dev/null)" = "$1" ]; }
-check "Error InterfaceMissing" rd_wait_for "InterfaceMissing" 10 mstatus_is "Error InterfaceMissing"
+check "Error InterfaceMissing" rd_wait_for "InterfaceMissing" 10 phase_reason_is "$MSOCK" "Error InterfaceMissing"
 ip link add wan9 netns "$NS_ROUTER" type veth peer name isp9 netns "$NS_ISP"
 ip -n "$NS_ISP" link set isp9 master br0
 ip -n "$NS_ISP" link set isp9 up
 ip netns exec "$NS_ROUTER" sysctl -qw net.ipv6.conf.wan9.disable_ipv6=1
 ip -n "$NS_ROUTER" link set wan9 up
-check "IPv6 disabled on wan9: Pending NoLinkLocal" rd_wait_for "NoLinkLocal" 10 mstatus_is "Pending NoLinkLocal"
+check "IPv6 disabled on wan9: Pending NoLinkLocal" rd_wait_for "NoLinkLocal" 10 phase_reason_is "$MSOCK" "Pending NoLinkLocal"
 ip netns exec "$NS_ROUTER" sysctl -qw net.ipv6.conf.wan9.disable_ipv6=0
-check "Bound once wan9 has a link-local address" rd_wait_for "Bound" 20 mstatus_is "Bound Bound"
-P9="$(curl -s --max-time 5 --unix-socket "$MSOCK" http://d/v1/status | py "import json,sys; print(json.load(sys.stdin)['resources'][0]['observed']['lease']['prefix'])")"
+check "Bound once wan9 has a link-local address" rd_wait_for "Bound" 20 phase_reason_is "$MSOCK" "Bound Bound"
+P9="$(SOCK="$MSOCK" prefix)"
 check "another IAID, another prefix ($P9)" test "$P9" != "$P1" -a -n "$P9"
 echo "  second client (initialDelay false): $(W="$M" seconds_between "$T.solicit.sent" "$T.prefix.bound")s from the first SOLICIT to bound"
 

@@ -14,11 +14,12 @@
 #   rd_kea6_exhaust DIR                     the pool becomes one delegated prefix (its first); leases kept
 #   rd_kea6_block NS [MSGTYPE...]           drop udp/547 arriving in NS (all, or only those message types:
 #                                           solicit request confirm renew rebind release decline info-request)
-#   rd_kea6_block_unicast NS                drop udp/547 not sent to ff02::1:2 (unicast Renew/Request/Release)
-#   rd_kea6_unblock NS                      remove what rd_kea6_block / rd_kea6_block_unicast added
-#   rd_kea6_leases DIR                      the lease file (memfile CSV, header first)
+#   rd_kea6_unblock NS                      remove what rd_kea6_block added
+#   rd_kea6_give_away DIR DUID              stop, keep only the newest lease and hand it to DUID (another client),
+#                                           start: that client now holds the prefix (leases otherwise lost)
 #   rd_kea6_close DIR / rd_kea6_open DIR    restart (leases kept) with the subnet closed to every client
 #                                           (RENEW/REBIND → IA_PD NoBinding), or open again
+#   rd_wait_linklocal NS IFACE [SECS]       wait (10 s) until IFACE in NS has a link-local address past DAD
 #
 # Settings, read by rd_kea6_start and kept in DIR/kea6.env for restart/set_pool/exhaust:
 #   RD_KEA6_PD_PREFIX (2001:db8:1200::)  RD_KEA6_PD_LEN (40)  RD_KEA6_DELEGATED_LEN (56)
@@ -62,6 +63,20 @@
 #   - The Reply's addresses: from the link-local of IFACE (or the global one for a unicast RENEW).
 
 RD_KEA6_DEFAULT_ADDR="2001:db8:ffff::1/64"
+
+# rd_wait_linklocal NS IFACE [SECS]: polls (every 25 ms, up to SECS, default 10) until IFACE in NS has a
+# link-local address and no tentative one (DAD done); fails silently on timeout.
+rd_wait_linklocal() {
+    local ns="$1" iface="$2"
+    for _ in $(seq $((${3:-10} * 40))); do
+        if ip -n "$ns" -6 addr show dev "$iface" scope link | grep -q 'inet6 fe80' &&
+            [ -z "$(ip -n "$ns" -6 addr show dev "$iface" tentative)" ]; then
+            return 0
+        fi
+        sleep 0.025
+    done
+    return 1
+}
 
 # _rd_kea6_alive PID: the process exists and is not a zombie.
 _rd_kea6_alive() {
@@ -157,8 +172,7 @@ _rd_kea6_launch() {
     local pid=$!
     echo "$pid" >"$dir/kea6.pid"
     if declare -p RD_PIDS >/dev/null 2>&1; then RD_PIDS+=("$pid"); fi
-    local i
-    for i in $(seq 200); do
+    for _ in $(seq 200); do
         if ! _rd_kea6_alive "$pid"; then
             echo "kea6: kea-dhcp6 exited at start; $dir/kea6.out and kea6.log say:" >&2
             tail -5 "$dir/kea6.out" "$dir/kea6.log" >&2 2>/dev/null
@@ -203,31 +217,23 @@ rd_kea6_start() {
         ip -n "$ns" addr add "$addr" dev "$iface" nodad || return 1
     fi
     # Kea binds the interface's link-local: it must exist and be past DAD (needs the veth peer up).
-    local i
-    for i in $(seq 200); do
-        if ip -n "$ns" -6 addr show dev "$iface" scope link | grep -q 'inet6 fe80' &&
-            [ -z "$(ip -n "$ns" -6 addr show dev "$iface" tentative)" ]; then
-            break
-        fi
-        if [ "$i" = 200 ]; then
-            echo "kea6: $iface in $ns has no usable link-local after 10 s (is the peer up?)" >&2
-            return 1
-        fi
-        sleep 0.05
-    done
+    if ! rd_wait_linklocal "$ns" "$iface" 10; then
+        echo "kea6: $iface in $ns has no usable link-local after 10 s (is the peer up?)" >&2
+        return 1
+    fi
     _rd_kea6_launch "$dir"
 }
 
 # rd_kea6_stop DIR: stops the server (no-op when it is not running).
 rd_kea6_stop() {
-    local dir="$1" pid i
+    local dir="$1" pid
     pid="$(cat "$dir/kea6.pid" 2>/dev/null)"
     [ -n "$pid" ] || return 0
     if _rd_kea6_alive "$pid"; then
         kill -TERM "$pid" 2>/dev/null
-        for i in $(seq 100); do _rd_kea6_alive "$pid" || break; sleep 0.05; done
+        for _ in $(seq 100); do _rd_kea6_alive "$pid" || break; sleep 0.05; done
         _rd_kea6_alive "$pid" && kill -9 "$pid" 2>/dev/null
-        for i in $(seq 40); do _rd_kea6_alive "$pid" || break; sleep 0.05; done
+        for _ in $(seq 40); do _rd_kea6_alive "$pid" || break; sleep 0.05; done
     fi
     wait "$pid" 2>/dev/null
     rm -f "$dir/kea6.pid"
@@ -269,6 +275,30 @@ rd_kea6_exhaust() {
     _rd_kea6_launch "$dir"
 }
 
+# rd_kea6_give_away DIR DUID: another client takes the newest lease: Kea is stopped, its lease file keeps
+# only that lease with its DUID replaced by DUID (hex bytes, colon-separated, e.g. a DUID-LL
+# 00:03:00:01:02:00:00:00:99:99), the LFC companions go, and Kea starts again. With rd_kea6_exhaust first,
+# the pool's one prefix is then taken and its former holder's RENEW gets NoPrefixAvail.
+rd_kea6_give_away() {
+    local dir="$1" duid="$2"
+    [ -s "$dir/kea6-leases.csv" ] || { echo "kea6: no leases in $dir/kea6-leases.csv" >&2; return 1; }
+    rd_kea6_stop "$dir"
+    python3 - "$dir/kea6-leases.csv" "$duid" <<'PY' || return 1
+import csv, sys
+path, duid = sys.argv[1], sys.argv[2]
+rows = list(csv.reader(open(path)))
+head, body = rows[0], rows[1:]
+if not body:
+    sys.exit("kea6: no lease to give away in " + path)
+last = body[-1]
+last[head.index("duid")] = duid
+# Kea refuses \r\n line ends.
+csv.writer(open(path, "w", newline=""), lineterminator="\n").writerows([head, last])
+PY
+    rm -f "$dir"/kea6-leases.csv.*
+    _rd_kea6_launch "$dir"
+}
+
 # _rd_kea6_msgtype NAME: the DHCPv6 message type number (RFC 8415 7.3).
 _rd_kea6_msgtype() {
     case "$1" in
@@ -301,17 +331,6 @@ table inet rd-kea6-block {
 NFT
 }
 
-# rd_kea6_block_unicast NS: only messages to the server's own (unicast) addresses are dropped; multicast
-# to ff02::1:2 (Solicit, Rebind, Renew without Server Unicast) still gets through.
-rd_kea6_block_unicast() {
-    ip netns exec "$1" nft delete table inet rd-kea6-block 2>/dev/null
-    ip netns exec "$1" nft -f - <<NFT
-table inet rd-kea6-block {
-    chain input { type filter hook input priority -10; ip6 daddr != ff02::1:2 udp dport 547 drop; }
-}
-NFT
-}
-
 rd_kea6_unblock() { ip netns exec "$1" nft delete table inet rd-kea6-block 2>/dev/null || true; }
 
 # rd_kea6_close DIR / rd_kea6_open DIR: restart (leases kept) with the subnet closed to every client, or
@@ -319,5 +338,3 @@ rd_kea6_unblock() { ip netns exec "$1" nft delete table inet rd-kea6-block 2>/de
 # leases"): the one way to get NoBinding from it (it re-creates a binding it lost rather than say so).
 rd_kea6_close() { _rd_kea6_load "$1" && _rd_kea6_set "$1" K6_CLOSED 1 && _rd_kea6_write "$1" && rd_kea6_restart "$1"; }
 rd_kea6_open() { _rd_kea6_load "$1" && _rd_kea6_set "$1" K6_CLOSED 0 && _rd_kea6_write "$1" && rd_kea6_restart "$1"; }
-
-rd_kea6_leases() { cat "$1/kea6-leases.csv" 2>/dev/null; }
