@@ -4,14 +4,15 @@
 //! - the command-line flags ([`DaemonArgs`]) and logging set-up ([`init_logging`]);
 //! - the event log ([`EventLog`]): a ring of the newest events, `events.jsonl` with rotation, cursors
 //!   `<epoch>:<n>` that survive restarts, long-polling;
-//! - atomic state files ([`write_json_atomic`], [`read_json`]) and config loading ([`load_config`]);
+//! - atomic state files ([`write_json_atomic`], [`write_atomic`], [`read_json`]) and config loading ([`load_config`]);
 //! - phase, `since` and condition transition times across status updates ([`StatusTracker`]);
 //! - the `/v1/*` API server on the daemon's Unix socket, lifecycle events and signals ([`serve`]),
 //!   driven by the [`Daemon`] trait a daemon implements, and the [`StopHandle`] every task listens to;
 //! - for daemons whose protocol runs in one driver task, the [`driven`] wiring between that task and
 //!   the API (status snapshot, command channel, `main`);
-//! - rtnetlink change notifications for daemons that follow an interface ([`link_watch`]), and the
-//!   check of the `ifname` they are given ([`check_ifname`]);
+//! - rtnetlink change notifications for daemons that follow an interface ([`link_watch`]), the look
+//!   at the interface they re-read on each ([`interface`]), and the check of the `ifname` they are
+//!   given ([`check_ifname`]);
 //! - the hex text of identifiers in events and status ([`hex`]).
 //!
 //! The contract is `daemon-api.md` (`daemon.routerd.net/v1alpha1`); the wire types live in
@@ -29,6 +30,7 @@ mod error;
 mod event_log;
 pub mod hex;
 mod ifname;
+pub mod interface;
 pub mod link_watch;
 mod logging;
 mod resource_status;
@@ -50,7 +52,7 @@ pub use resource_status::StatusTracker;
 pub use server::{
     serve, BODY_LIMIT, DEFAULT_EVENT_LIMIT, HEADER_READ_TIMEOUT, MAX_CONNECTIONS, SOCKET_MODE,
 };
-pub use state_file::{read_json, write_json_atomic};
+pub use state_file::{read_json, write_atomic, write_json_atomic};
 pub use stop::StopHandle;
 
 /// Re-exported so a daemon names the wire types through the kit it is built on.

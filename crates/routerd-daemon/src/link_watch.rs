@@ -141,14 +141,22 @@ mod tests {
         assert!(waited.is_err(), "pending while closed");
     }
 
+    /// Listening to rtnetlink needs no privilege, so a failure here is a real one (the daemons would
+    /// poll instead of hearing changes), not something to skip over.
     #[tokio::test]
-    async fn opens_and_closes() {
-        let mut watch = LinkWatch::new(groups::LINK | groups::IPV6_IFADDR);
-        watch.ensure_open(Duration::from_secs(2));
-        // Netlink route sockets need no privilege to listen; a sandbox may still refuse them.
-        if watch.is_open() {
-            watch.close();
-            assert!(!watch.is_open());
+    async fn opens_closes_and_opens_again() {
+        let wanted = groups::LINK | groups::IPV6_IFADDR;
+        if let Err(e) = LinkWatcher::open(wanted) {
+            panic!("cannot open an rtnetlink socket subscribed to {wanted:#x}: {e}");
         }
+        let mut watch = LinkWatch::new(wanted);
+        watch.ensure_open(Duration::from_secs(2));
+        assert!(watch.is_open());
+        watch.close();
+        assert!(!watch.is_open());
+        let waited = tokio::time::timeout(Duration::from_millis(20), watch.changed()).await;
+        assert!(waited.is_err(), "a closed watch reports nothing");
+        watch.ensure_open(Duration::from_secs(2));
+        assert!(watch.is_open(), "opened again after a close");
     }
 }

@@ -22,6 +22,13 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), Dae
         message: e.to_string(),
     })?;
     bytes.push(b'\n');
+    write_atomic(path, &bytes)
+}
+
+/// Writes `bytes` to `path` atomically, mode 0600, for state that is not JSON (the DHCPv6 DUID file).
+/// The temporary file is created new under a name unique to this process and write, so concurrent
+/// writers and a stale leftover never share or truncate one another's file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DaemonError> {
     let Some(file_name) = path.file_name() else {
         return Err(DaemonError::Io {
             action: "write",
@@ -39,7 +46,7 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), Dae
         std::process::id(),
         TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
-    let result = write_then_rename(&temp, path, &dir, &bytes);
+    let result = write_then_rename(&temp, path, &dir, bytes);
     if result.is_err() {
         let _ = std::fs::remove_file(&temp);
     }
@@ -140,6 +147,21 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(leftovers, ["lease.json"], "no temporary file left behind");
+    }
+
+    #[test]
+    fn raw_bytes_are_written_atomically_with_mode_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("duid");
+        write_atomic(&path, b"0001\n").unwrap();
+        write_atomic(&path, b"0002\n").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"0002\n");
+        assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(leftovers, ["duid"], "no temporary file left behind");
     }
 
     #[test]

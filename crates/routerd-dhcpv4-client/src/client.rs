@@ -31,10 +31,10 @@ use crate::config::mac_text;
 use crate::events::{self, attr};
 use crate::lease::{usable_address, Lease};
 use crate::message::{ClientIdentity, ClientMessage, Outgoing, Reply, ReplyKind};
-use crate::random::Random;
 use crate::retransmit::{backoff, halfway};
 use routerd_api::event::{NewEvent, Severity};
 use routerd_daemon::sansio::resource_event;
+use routerd_daemon::sansio::{Now, Random};
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
@@ -83,9 +83,6 @@ impl fmt::Display for State {
         f.write_str(self.as_str())
     }
 }
-
-/// The injected clock, shared with the DHCPv6 client (see `routerd_daemon::sansio`).
-pub use routerd_daemon::sansio::Now;
 
 /// What the client is told to do, besides messages and timers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

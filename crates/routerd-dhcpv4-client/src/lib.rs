@@ -2,7 +2,8 @@
 //!
 //! - [`client`]: the RFC 2131 state machine ([`Client`]), sans-IO: parsed replies, timer expiries,
 //!   commands, link events and conflict-probe results in; messages to send, lease changes, events and
-//!   the next deadline out. Time ([`Now`]) and randomness ([`random::Random`]) are injected.
+//!   the next deadline out. Time (`routerd_daemon::sansio::Now`) and randomness
+//!   (`routerd_daemon::sansio::Random`) are injected.
 //! - [`message`] and [`options`]: the wire format. dhcproto encodes and decodes; the strict option walker
 //!   in `options` checks every received byte first, so malformed input is an error, never a panic.
 //! - [`lease`] (T1/T2/expiry, `lease.json`), [`retransmit`] (backoff), [`status`] (phase, conditions and
@@ -22,13 +23,12 @@ pub mod frame;
 pub mod lease;
 pub mod message;
 pub mod options;
-pub mod random;
 pub mod retransmit;
 pub mod status;
 
 pub use client::{
-    Client, ClientConfig, Command, Destination, Input, LeaseChange, LinkEvent, Now, Output,
-    ProbeResult, State, Transmit,
+    Client, ClientConfig, Command, Destination, Input, LeaseChange, LinkEvent, Output, ProbeResult,
+    State, Transmit,
 };
 pub use config::DaemonConfig;
 pub use lease::{Lease, PersistedLease};

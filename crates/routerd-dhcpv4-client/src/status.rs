@@ -124,10 +124,6 @@ impl StatusProjection {
         self.tracker.phase()
     }
 
-    pub fn set_ifname(&mut self, ifname: &str) {
-        self.ifname = ifname.to_string();
-    }
-
     /// The resource status for the current `client` (`None` before the interface was first seen).
     pub fn update(
         &mut self,

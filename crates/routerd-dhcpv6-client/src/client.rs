@@ -272,18 +272,28 @@ struct Candidate {
     prefix: Option<DelegatedPrefix>,
 }
 
+/// Where an exchange stands. The retransmission parameters live in exactly one place: here until the
+/// first transmission, then in the [`Retransmission`] built from them (a server's SOL_MAX_RT changes
+/// whichever it is).
+#[derive(Debug, Clone)]
+enum Progress {
+    /// Not sent yet. `at` is when the first transmission is due (after the initial delay); `None`
+    /// only while it is being sent at once.
+    Waiting {
+        at: Option<Instant>,
+        params: Params,
+        /// MRD as an instant (RENEW: T2, REBIND: expiry).
+        until: Option<Instant>,
+    },
+    Sent(Retransmission),
+}
+
 /// One message exchange in progress.
 #[derive(Debug, Clone)]
 struct Exchange {
     outgoing: Outgoing,
     destination: Destination,
-    /// `None` until the first transmission (waiting for the initial delay).
-    retransmission: Option<Retransmission>,
-    params: Params,
-    /// When to send the first transmission, while waiting for the initial delay.
-    first_send_at: Option<Instant>,
-    /// MRD as an instant (RENEW: T2, REBIND: expiry).
-    until: Option<Instant>,
+    progress: Progress,
     /// When it was first sent (wall clock): the start of a lease it brings.
     began_wall: Option<Timestamp>,
     /// The server a REQUEST or RENEW is addressed to.
@@ -300,14 +310,22 @@ impl Exchange {
     }
 
     fn timeout(&self) -> Option<Instant> {
-        match &self.retransmission {
-            Some(r) => Some(r.timeout()),
-            None => self.first_send_at,
+        match &self.progress {
+            Progress::Sent(r) => Some(r.timeout()),
+            Progress::Waiting { at, .. } => *at,
+        }
+    }
+
+    /// The retransmission state once the first message went out.
+    fn sent(&self) -> Option<&Retransmission> {
+        match &self.progress {
+            Progress::Sent(r) => Some(r),
+            Progress::Waiting { .. } => None,
         }
     }
 
     fn attempt(&self) -> u32 {
-        self.retransmission.as_ref().map_or(0, |r| r.sent)
+        self.sent().map_or(0, |r| r.sent)
     }
 }
 
@@ -335,9 +353,8 @@ pub struct Client {
     /// The prefix held before a loss (expiry, release, restart with an expired lease), to report a
     /// different new one as a change.
     last_prefix: Option<DelegatedPrefix>,
-    previous: Vec<PreviousPrefix>,
-    /// Monotonic `valid_until` of each entry of `previous`.
-    previous_until: Vec<Instant>,
+    /// Prefixes held before the current one, each with its `valid_until` on the monotonic clock.
+    previous: Vec<(PreviousPrefix, Instant)>,
     information: Option<Information>,
     last_status: Option<(StatusCode, String)>,
     /// Servers passed over until the instant (NoPrefixAvail to REQUEST).
@@ -361,7 +378,6 @@ impl fmt::Debug for Client {
     }
 }
 
-/// A transaction id: 3 random bytes.
 /// `codes` plus `code` if it is not there yet.
 fn with_code(codes: &[u16], code: u16) -> Vec<u16> {
     let mut out = codes.to_vec();
@@ -371,13 +387,10 @@ fn with_code(codes: &[u16], code: u16) -> Vec<u16> {
     out
 }
 
+/// A transaction id: 3 random bytes.
 fn new_xid(random: &mut dyn Random) -> [u8; 3] {
     let v = random.next_u32().to_be_bytes();
     [v[1], v[2], v[3]]
-}
-
-fn xid_text(xid: [u8; 3]) -> String {
-    format!("{:02x}{:02x}{:02x}", xid[0], xid[1], xid[2])
 }
 
 /// An IA Prefix naming `p` without lifetimes (the server decides them).
@@ -420,7 +433,6 @@ impl Client {
             active,
             last_prefix,
             previous: Vec::new(),
-            previous_until: Vec::new(),
             information: None,
             last_status: None,
             refused: Vec::new(),
@@ -444,8 +456,8 @@ impl Client {
     ) {
         for p in previous {
             if now.wall < p.valid_until {
-                self.previous_until.push(now.mono_of(p.valid_until));
-                self.previous.push(p);
+                let until = now.mono_of(p.valid_until);
+                self.previous.push((p, until));
             }
         }
         self.information = information.filter(|i| !i.is_empty());
@@ -461,8 +473,8 @@ impl Client {
     }
 
     /// Prefixes held before the current one and still valid.
-    pub fn previous_prefixes(&self) -> &[PreviousPrefix] {
-        &self.previous
+    pub fn previous_prefixes(&self) -> Vec<PreviousPrefix> {
+        self.previous.iter().map(|(p, _)| p.clone()).collect()
     }
 
     pub fn information(&self) -> Option<&Information> {
@@ -478,6 +490,14 @@ impl Client {
         &self.config
     }
 
+    /// Whether [`Input::Start`] has been given: the driver starts the client once, the first time
+    /// the link is usable, and reports changes as link events afterwards.
+    pub fn started(&self) -> bool {
+        self.started
+    }
+
+    /// What the last link event said (true before any): the driver compares it with the link it sees
+    /// to know whether there is a change to report.
     pub fn link_up(&self) -> bool {
         self.link_up
     }
@@ -496,7 +516,8 @@ impl Client {
         if !self.started || self.state == State::Stopped {
             return None;
         }
-        let mut candidates: Vec<Option<Instant>> = vec![self.previous_until.iter().min().copied()];
+        let mut candidates: Vec<Option<Instant>> =
+            vec![self.previous.iter().map(|&(_, until)| until).min()];
         if let Some(a) = &self.active {
             candidates.push(a.expiry);
             if self.link_up && self.state == State::Bound {
@@ -565,7 +586,10 @@ impl Client {
             return Err("the client has not started (interface missing or down)".into());
         }
         if !self.link_up {
-            return Err("the interface has no carrier".into());
+            return Err(format!(
+                "{} has no carrier or no usable link-local address",
+                self.config.ifname
+            ));
         }
         Ok(())
     }
@@ -668,7 +692,9 @@ impl Client {
     ) {
         match delay {
             Some(d) => {
-                exchange.first_send_at = Some(now.mono + d);
+                if let Progress::Waiting { at, .. } = &mut exchange.progress {
+                    *at = Some(now.mono + d);
+                }
                 self.exchange = Some(exchange);
             }
             None => {
@@ -691,10 +717,11 @@ impl Client {
         Exchange {
             outgoing,
             destination,
-            retransmission: None,
-            params,
-            first_send_at: None,
-            until,
+            progress: Progress::Waiting {
+                at: None,
+                params,
+                until,
+            },
             began_wall: None,
             server,
         }
@@ -716,12 +743,14 @@ impl Client {
         let Some(ex) = exchange else {
             return;
         };
+        let Progress::Waiting { params, until, .. } = ex.progress else {
+            return;
+        };
         // RFC 8415 §15: RAND is strictly positive for the first SOLICIT's RT.
         let positive = ex.kind() == MessageKind::Solicit;
-        ex.first_send_at = None;
         ex.began_wall = Some(now.wall);
-        ex.retransmission = Some(Retransmission::first(
-            ex.params, now.mono, ex.until, positive, random,
+        ex.progress = Progress::Sent(Retransmission::first(
+            params, now.mono, until, positive, random,
         ));
         self.transmit(slot, now, out);
         self.first_send_event(slot, now, out);
@@ -733,7 +762,7 @@ impl Client {
             Slot::Main => self.exchange.as_mut(),
             Slot::Info => self.info_exchange.as_mut(),
         };
-        if let Some(r) = exchange.and_then(|e| e.retransmission.as_mut()) {
+        if let Some(Progress::Sent(r)) = exchange.map(|e| &mut e.progress) {
             r.retransmitted(now.mono, random);
         }
         self.transmit(slot, now, out);
@@ -745,7 +774,7 @@ impl Client {
         let Some(ex) = self.slot_mut(slot) else {
             return;
         };
-        let Some(r) = &ex.retransmission else {
+        let Progress::Sent(r) = &ex.progress else {
             return;
         };
         ex.outgoing.elapsed_centiseconds = r.elapsed_centiseconds(now.mono);
@@ -1017,22 +1046,14 @@ impl Client {
     }
 
     fn drop_previous(&mut self, now: Now) {
-        let mut i = 0;
-        while i < self.previous.len() {
-            if self.previous_until[i] <= now.mono {
-                self.previous.remove(i);
-                self.previous_until.remove(i);
-            } else {
-                i += 1;
-            }
-        }
+        self.previous.retain(|&(_, until)| until > now.mono);
     }
 
     fn info_timeout(&mut self, now: Now, out: &mut Vec<Output>) {
         let waiting = self
             .info_exchange
             .as_ref()
-            .is_some_and(|e| e.retransmission.is_none());
+            .is_some_and(|e| e.sent().is_none());
         if waiting {
             self.first_transmission(Slot::Info, now, out);
         } else {
@@ -1044,7 +1065,7 @@ impl Client {
         let Some(ex) = &self.exchange else {
             return;
         };
-        let Some(r) = &ex.retransmission else {
+        let Some(r) = ex.sent() else {
             self.first_transmission(Slot::Main, now, out);
             return;
         };
@@ -1227,9 +1248,9 @@ impl Client {
                 MessageKind::Solicit
             };
             if let Some(ex) = slot.filter(|ex| ex.kind() == wanted) {
-                ex.params.mrt = Some(new);
-                if let Some(rt) = ex.retransmission.as_mut() {
-                    rt.params.mrt = Some(new);
+                match &mut ex.progress {
+                    Progress::Waiting { params, .. } => params.mrt = Some(new),
+                    Progress::Sent(rt) => rt.params.mrt = Some(new),
                 }
             }
         }
@@ -1241,11 +1262,8 @@ impl Client {
         if !self.started || self.state == State::Stopped || !self.link_up {
             return Err("not listening".into());
         }
-        let live = |e: &Option<Exchange>| {
-            e.as_ref()
-                .filter(|e| e.retransmission.is_some())
-                .map(Exchange::xid)
-        };
+        let live =
+            |e: &Option<Exchange>| e.as_ref().filter(|e| e.sent().is_some()).map(Exchange::xid);
         let slot = if live(&self.exchange) == Some(r.xid) {
             Slot::Main
         } else if live(&self.info_exchange) == Some(r.xid) {
@@ -1253,7 +1271,7 @@ impl Client {
         } else {
             return Err(format!(
                 "transaction id {} is not that of an exchange in progress",
-                xid_text(r.xid)
+                to_hex(&r.xid)
             ));
         };
         match &r.client_id {
@@ -1384,7 +1402,7 @@ impl Client {
         let first_rt_over = self
             .exchange
             .as_ref()
-            .and_then(|e| e.retransmission.as_ref())
+            .and_then(Exchange::sent)
             .is_some_and(|r| r.sent > 1);
         if preference == 255 || first_rt_over {
             self.begin_request(candidate, now, out);
@@ -1571,7 +1589,7 @@ impl Client {
     ) {
         let (start_mono, start_wall) = match self.exchange.as_ref() {
             Some(ex) => (
-                ex.retransmission.as_ref().map_or(now.mono, |r| r.began),
+                ex.sent().map_or(now.mono, |r| r.began),
                 ex.began_wall.unwrap_or(now.wall),
             ),
             None => (now.mono, now.wall),
@@ -1601,11 +1619,11 @@ impl Client {
                 }
                 .unwrap_or(now.mono + INFINITE_PREVIOUS_HOLD);
                 if until_mono > now.mono {
-                    self.previous.push(PreviousPrefix {
+                    let kept = PreviousPrefix {
                         prefix: old.lease.remaining(now.wall),
                         valid_until: now.wall.saturating_add(until_mono - now.mono),
-                    });
-                    self.previous_until.push(until_mono);
+                    };
+                    self.previous.push((kept, until_mono));
                 }
                 Some(old.lease.prefix.clone())
             }

@@ -7,34 +7,18 @@
 use crate::client::ClientConfig;
 use crate::duid::{from_hex, iaid_for};
 use crate::message::MAX_DUID;
-use routerd_api::spec::DHCPv6PrefixDelegationSpec;
+use routerd_api::spec::{
+    dhcpv6_request_option_code, dhcpv6_request_option_names, DHCPv6PrefixDelegationSpec,
+};
 use routerd_daemon::check_ifname;
 use serde::{Deserialize, Serialize};
 
 /// A DUID is a 2-byte type plus 1 to 128 bytes of identifier (RFC 8415 §11.1).
 pub const DUID_LEN: std::ops::RangeInclusive<usize> = 3..=MAX_DUID;
 
-/// The option names `spec.requestOptions` accepts and their codes (RFC 3646 DNS servers and domain
-/// search list, RFC 4075 SNTP servers, RFC 6334 AFTR name, RFC 5908 NTP server).
-pub const REQUEST_OPTIONS: [(&str, u16); 5] = [
-    ("dns-servers", 23),
-    ("domain-search", 24),
-    ("sntp-servers", 31),
-    ("aftr-name", 64),
-    ("ntp-servers", 56),
-];
-
 /// What is requested when `spec.requestOptions` is absent (`resources.md`).
 pub const DEFAULT_REQUEST_OPTIONS: [&str; 4] =
     ["dns-servers", "domain-search", "sntp-servers", "aftr-name"];
-
-/// The option code of a `requestOptions` name.
-pub fn option_code(name: &str) -> Option<u16> {
-    REQUEST_OPTIONS
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|&(_, code)| code)
-}
 
 /// `config.json` of one `DHCPv6PrefixDelegation`, written by routerd.
 ///
@@ -107,11 +91,10 @@ impl DaemonConfig {
         let names = self.spec.request_options.as_ref().unwrap_or(&default);
         let mut codes = Vec::with_capacity(names.len());
         for (i, name) in names.iter().enumerate() {
-            let code = option_code(name).ok_or_else(|| {
-                let known: Vec<&str> = REQUEST_OPTIONS.iter().map(|(n, _)| *n).collect();
+            let code = dhcpv6_request_option_code(name).ok_or_else(|| {
                 format!(
                     "spec.requestOptions[{i}]: unknown option {name:?} ({})",
-                    known.join(", ")
+                    dhcpv6_request_option_names().join(", ")
                 )
             })?;
             if !codes.contains(&code) {
@@ -145,7 +128,8 @@ impl DaemonConfig {
                 self.ifname, next.ifname
             ));
         }
-        if next.spec.duid != self.spec.duid {
+        // The bytes, not the text: "00:03:00:01…" and "00030001…" are the same identity.
+        if next.configured_duid() != self.configured_duid() {
             return Some(
                 "spec.duid changed: the daemon must be restarted to use another identity".into(),
             );
@@ -190,7 +174,7 @@ mod tests {
     fn explicit_identity_options_and_knobs() {
         let c = config(
             r#"{"spec": {"interface": "wan", "duid": "00:03:00:01:02:00:00:00:00:01", "iaid": 7,
-                "rapidCommit": true, "requestOptions": ["ntp-servers", "dns-servers", "ntp-servers"]},
+                "rapidCommit": true, "requestOptions": ["aftr-name", "dns-servers", "aftr-name"]},
                 "ifname": "ppp0", "initialDelay": false}"#,
         );
         assert_eq!(
@@ -201,7 +185,7 @@ mod tests {
         assert_eq!(cc.iaid, 7);
         assert!(cc.rapid_commit);
         assert!(!cc.initial_delay);
-        assert_eq!(cc.request_options, [56, 23]);
+        assert_eq!(cc.request_options, [64, 23]);
     }
 
     #[test]
@@ -259,6 +243,9 @@ mod tests {
             .starts_with("spec.iaid"));
         let mut c = a.clone();
         c.spec.duid = Some("000300010200000000ff".into());
+        let mut same = c.clone();
+        same.spec.duid = Some("00:03:00:01:02:00:00:00:00:FF".into());
+        assert_eq!(c.restart_needed_for(&same, "wan-pd"), None, "same bytes");
         assert!(a
             .restart_needed_for(&c, "wan-pd")
             .unwrap()
@@ -271,15 +258,52 @@ mod tests {
             .starts_with("ifname"));
     }
 
+    /// The table in routerd-api is what both the apply-time check and the ORO use; this pins each of
+    /// its codes to the option this crate parses, and checks that routerd-api accepts exactly its names.
     #[test]
-    fn option_names_match_the_api_validation() {
-        for (name, _) in REQUEST_OPTIONS {
-            let c = config(&format!(
-                r#"{{"spec": {{"interface": "wan", "requestOptions": ["{name}"]}}, "ifname": "e"}}"#
-            ));
-            c.validate().unwrap();
+    fn the_api_option_table_matches_the_parsed_options() {
+        use crate::message::option;
+        use routerd_api::spec::{Checker, ResourceSpec, DHCPV6_REQUEST_OPTIONS};
+
+        let parsed = [
+            ("dns-servers", option::DNS_SERVERS),
+            ("domain-search", option::DOMAIN_SEARCH),
+            ("sntp-servers", option::SNTP_SERVERS),
+            ("aftr-name", option::AFTR_NAME),
+        ];
+        assert_eq!(DHCPV6_REQUEST_OPTIONS, parsed);
+        let api_errors = |names: &[&str]| {
+            let spec = ResourceSpec::DHCPv6PrefixDelegation(DHCPv6PrefixDelegationSpec {
+                interface: "wan".into(),
+                prefix_length_hint: None,
+                duid: None,
+                iaid: None,
+                rapid_commit: None,
+                request_options: Some(names.iter().map(|n| n.to_string()).collect()),
+            });
+            let mut checker = Checker::default();
+            spec.validate(&mut checker);
+            checker.errors
+        };
+        for (name, _) in DHCPV6_REQUEST_OPTIONS {
+            assert_eq!(api_errors(&[name]), [], "{name}");
         }
-        assert_eq!(option_code("aftr-name"), Some(64));
-        assert_eq!(option_code("nope"), None);
+        for default in DEFAULT_REQUEST_OPTIONS {
+            assert!(dhcpv6_request_option_code(default).is_some(), "{default}");
+        }
+        let refused = api_errors(&["dns-servers", "ntp-servers"]);
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert_eq!(refused[0].field, "spec.requestOptions[1]");
+        assert!(
+            refused[0]
+                .message
+                .contains("dns-servers, domain-search, sntp-servers, aftr-name"),
+            "the error lists the accepted names: {}",
+            refused[0].message
+        );
+        let c = config(
+            r#"{"spec": {"interface": "wan", "requestOptions": ["ntp-servers"]}, "ifname": "e"}"#,
+        );
+        assert!(c.validate().is_err(), "the daemon refuses it as well");
     }
 }

@@ -111,22 +111,6 @@ pub enum MessageKind {
 }
 
 impl MessageKind {
-    pub fn code(self) -> u8 {
-        match self {
-            MessageKind::Solicit => 1,
-            MessageKind::Advertise => 2,
-            MessageKind::Request => 3,
-            MessageKind::Confirm => 4,
-            MessageKind::Renew => 5,
-            MessageKind::Rebind => 6,
-            MessageKind::Reply => 7,
-            MessageKind::Release => 8,
-            MessageKind::Decline => 9,
-            MessageKind::Reconfigure => 10,
-            MessageKind::InformationRequest => 11,
-        }
-    }
-
     pub fn from_code(code: u8) -> Option<MessageKind> {
         Some(match code {
             1 => MessageKind::Solicit,
@@ -189,12 +173,6 @@ impl std::fmt::Display for MessageKind {
 pub struct Status {
     pub code: StatusCode,
     pub message: String,
-}
-
-impl Status {
-    pub fn name(&self) -> String {
-        status_name(self.code)
-    }
 }
 
 /// An IA Prefix option (RFC 8415 §21.22).
@@ -639,8 +617,10 @@ pub fn encode(o: &Outgoing) -> Result<Vec<u8>, EncodeError> {
 }
 
 /// Encodes `names` as uncompressed RFC 1035 names (option 24 / 64 bodies); `None` when a name is not
-/// representable (empty or over-long labels). Used by tests and by anything that builds server messages.
-pub fn encode_names(names: &[String]) -> Option<Vec<u8>> {
+/// representable (empty or over-long labels). The client never sends names: only the tests, which
+/// build server messages, need it.
+#[cfg(test)]
+fn encode_names(names: &[String]) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     for name in names {
         let start = out.len();

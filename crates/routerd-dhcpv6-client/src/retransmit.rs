@@ -26,8 +26,8 @@ pub struct Params {
     pub mrt: Option<Duration>,
     /// MRC, the most transmissions (`None`: unlimited).
     pub mrc: Option<u32>,
-    /// MRD, the longest exchange (`None`: unlimited, or given by the lease).
-    pub mrd: Option<Duration>,
+    // No MRD: of the messages this client sends only RENEW and REBIND have one, and theirs comes from
+    // the lease (`Retransmission::first`'s `until`), not from a constant.
 }
 
 const fn secs(s: u64) -> Duration {
@@ -39,42 +39,36 @@ pub const SOLICIT: Params = Params {
     irt: secs(1),
     mrt: Some(secs(3600)),
     mrc: None,
-    mrd: None,
 };
 /// REQ_TIMEOUT 1 s, REQ_MAX_RT 30 s, REQ_MAX_RC 10.
 pub const REQUEST: Params = Params {
     irt: secs(1),
     mrt: Some(secs(30)),
     mrc: Some(10),
-    mrd: None,
 };
 /// REN_TIMEOUT 10 s, REN_MAX_RT 600 s; MRD is the time until T2.
 pub const RENEW: Params = Params {
     irt: secs(10),
     mrt: Some(secs(600)),
     mrc: None,
-    mrd: None,
 };
 /// REB_TIMEOUT 10 s, REB_MAX_RT 600 s; MRD is the time until the valid lifetimes end.
 pub const REBIND: Params = Params {
     irt: secs(10),
     mrt: Some(secs(600)),
     mrc: None,
-    mrd: None,
 };
 /// REL_TIMEOUT 1 s, REL_MAX_RC 4.
 pub const RELEASE: Params = Params {
     irt: secs(1),
     mrt: None,
     mrc: Some(4),
-    mrd: None,
 };
 /// INF_TIMEOUT 1 s, INF_MAX_RT 3600 s.
 pub const INFORMATION_REQUEST: Params = Params {
     irt: secs(1),
     mrt: Some(secs(3600)),
     mrc: None,
-    mrd: None,
 };
 /// The range a server's SOL_MAX_RT / INF_MAX_RT option must fall in to be used (RFC 8415 §21.24/25).
 pub const MAX_RT_OPTION_MIN: Duration = secs(60);
@@ -136,13 +130,13 @@ pub struct Retransmission {
     pub sent: u32,
     /// The current RT.
     pub rt: Duration,
-    /// MRD as an instant: `began + MRD`, or the lease's T2 / end of valid lifetime.
+    /// MRD as an instant: the lease's T2 (RENEW) or end of valid lifetime (REBIND).
     pub give_up_at: Option<Instant>,
 }
 
 impl Retransmission {
-    /// The first transmission at `now`. `until` overrides the MRD of `params` (RENEW, REBIND);
-    /// `positive` asks for RAND > 0 (the first SOLICIT).
+    /// The first transmission at `now`. `until` is the MRD as an instant (RENEW: T2, REBIND: the end
+    /// of the valid lifetime; `None`: no limit); `positive` asks for RAND > 0 (the first SOLICIT).
     pub fn first(
         params: Params,
         now: Instant,
@@ -156,7 +150,7 @@ impl Retransmission {
             last_sent: now,
             sent: 1,
             rt: first_rt(&params, positive, random),
-            give_up_at: until.or(params.mrd.map(|d| now + d)),
+            give_up_at: until,
         }
     }
 

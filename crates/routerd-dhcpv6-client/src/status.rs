@@ -129,14 +129,6 @@ impl StatusProjection {
         self.fault.as_ref()
     }
 
-    pub fn phase(&self) -> Phase {
-        self.tracker.phase()
-    }
-
-    pub fn set_ifname(&mut self, ifname: &str) {
-        self.ifname = ifname.to_string();
-    }
-
     /// The resource status for the current `client` (`None` before the interface was first seen).
     pub fn update(
         &mut self,

@@ -51,6 +51,31 @@ impl DHCPv4ClientSpec {
     }
 }
 
+/// The DHCPv6 options `spec.requestOptions` may name, with their option codes: RFC 3646 DNS servers
+/// and domain search list, RFC 4075 SNTP servers, RFC 6334 AFTR name. One table, so the apply-time check
+/// here and the Option Request the daemon sends can never disagree. Only options the client parses and
+/// reports are listed: asking a server for something that is then dropped would only mislead.
+pub const DHCPV6_REQUEST_OPTIONS: [(&str, u16); 4] = [
+    ("dns-servers", 23),
+    ("domain-search", 24),
+    ("sntp-servers", 31),
+    ("aftr-name", 64),
+];
+
+/// The option code of a `spec.requestOptions` name; `None` when the name is not in
+/// [`DHCPV6_REQUEST_OPTIONS`].
+pub fn dhcpv6_request_option_code(name: &str) -> Option<u16> {
+    DHCPV6_REQUEST_OPTIONS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|&(_, code)| code)
+}
+
+/// The accepted `spec.requestOptions` names, for error messages that list them.
+pub fn dhcpv6_request_option_names() -> Vec<&'static str> {
+    DHCPV6_REQUEST_OPTIONS.iter().map(|&(n, _)| n).collect()
+}
+
 /// DHCPv6 prefix delegation on a WAN interface (daemon `routerd-dhcpv6-client`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -83,16 +108,14 @@ impl DHCPv6PrefixDelegationSpec {
         }
         if let Some(opts) = &self.request_options {
             for (i, o) in opts.iter().enumerate() {
-                if ![
-                    "dns-servers",
-                    "domain-search",
-                    "sntp-servers",
-                    "aftr-name",
-                    "ntp-servers",
-                ]
-                .contains(&o.as_str())
-                {
-                    c.error(&format!("requestOptions[{i}]"), format!("unknown option {o:?} (dns-servers, domain-search, sntp-servers, aftr-name, ntp-servers)"));
+                if dhcpv6_request_option_code(o).is_none() {
+                    c.error(
+                        &format!("requestOptions[{i}]"),
+                        format!(
+                            "unknown option {o:?} ({})",
+                            dhcpv6_request_option_names().join(", ")
+                        ),
+                    );
                 }
             }
         }

@@ -20,7 +20,7 @@ pub use interface::*;
 pub use logging::*;
 pub use pppoe::*;
 pub use routing::*;
-pub use validate::{parse_ip_cidr, parse_ipv4_cidr, Checker, Reference};
+pub use validate::{check_ifname, parse_ip_cidr, parse_ipv4_cidr, Checker, Reference, MAX_IFNAME};
 
 use crate::kind::Kind;
 use crate::resource::FieldError;

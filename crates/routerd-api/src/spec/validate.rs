@@ -74,18 +74,8 @@ impl Checker {
     }
 
     pub fn ifname(&mut self, field: &str, value: &str) {
-        if value.is_empty()
-            || value.len() > 15
-            || value.contains(['/', ' ', '\0'])
-            || value == "."
-            || value == ".."
-        {
-            self.error(
-                field,
-                format!(
-                    "{value:?} is not a valid interface name (1-15 characters, no '/' or spaces)"
-                ),
-            );
+        if let Err(e) = check_ifname(value) {
+            self.error(field, e);
         }
     }
 
@@ -100,6 +90,27 @@ impl Checker {
             self.error(field, format!("{value} is out of range {min}..={max}"));
         }
     }
+}
+
+/// Longest Linux interface name (IFNAMSIZ - 1).
+pub const MAX_IFNAME: usize = 15;
+
+/// Whether `value` can name a Linux link. The one rule for an interface name: routerd checks specs with
+/// it at apply time and the daemons check the `ifname` of their `config.json` with it, so a name one
+/// accepts is never refused by the other. "." and ".." are refused because the kernel does (they would
+/// be directories under /proc/sys/net).
+pub fn check_ifname(value: &str) -> Result<(), String> {
+    if value.is_empty()
+        || value.len() > MAX_IFNAME
+        || value.contains(['/', ' ', '\0'])
+        || value == "."
+        || value == ".."
+    {
+        return Err(format!(
+            "{value:?} is not a valid interface name (1-{MAX_IFNAME} characters, no '/' or spaces, not . or ..)"
+        ));
+    }
+    Ok(())
 }
 
 /// Parses `a.b.c.d/len`; the error names what is wrong and shows the expected form.

@@ -1,6 +1,6 @@
 //! The [`Daemon`] of a driver-backed daemon: status from the loop's last snapshot, commands forwarded to
-//! the loop (a `reload` reads `config.json` first, so a broken file is refused before the loop sees it),
-//! and an orderly shutdown.
+//! the loop (a `reload` reads and validates `config.json` first, so a broken or invalid file is refused
+//! before the loop sees it and no driver repeats the check), and an orderly shutdown.
 
 use super::request::Request;
 use super::shared::SharedStatus;
@@ -107,11 +107,13 @@ impl<P: Protocol> Daemon for DrivenDaemon<P> {
     ) -> Pin<Box<dyn Future<Output = Result<CommandResult, CommandError>> + Send + 'a>> {
         Box::pin(async move {
             let message = if name == "reload" {
-                let config: P::Config = load_config(&self.config_path).map_err(|e| {
+                let refused = |e: &dyn std::fmt::Display| {
                     CommandError::Rejected(format!(
                         "config not reloaded, the previous one stays in force: {e}"
                     ))
-                })?;
+                };
+                let config: P::Config = load_config(&self.config_path).map_err(|e| refused(&e))?;
+                P::validate(&config).map_err(|e| refused(&e))?;
                 self.ask(|tx| Request::Reload(Box::new(config), tx)).await?
             } else {
                 let command = P::command(name).ok_or(CommandError::Unknown)?;
@@ -145,5 +147,77 @@ impl<P: Protocol> Daemon for DrivenDaemon<P> {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use routerd_api::daemon::ResourceRef;
+
+    struct Toy;
+
+    impl Protocol for Toy {
+        const KIND: &'static str = "toy";
+        const EXTRA_COMMANDS: &'static [&'static str] = &[];
+        const OBSERVED_KEY: &'static str = "observed";
+        type Command = ();
+        type Config = u32;
+
+        fn command(_: &str) -> Option<()> {
+            None
+        }
+
+        fn validate(config: &u32) -> Result<(), String> {
+            if *config > 10 {
+                return Err(format!("{config} is over 10"));
+            }
+            Ok(())
+        }
+
+        fn initial_status(name: &str, _: &u32) -> DaemonResourceStatus {
+            DaemonResourceStatus {
+                resource: ResourceRef {
+                    api_version: String::new(),
+                    kind: "Toy".into(),
+                    name: name.into(),
+                },
+                phase: routerd_api::Phase::Pending,
+                conditions: Vec::new(),
+                observed: serde_json::Map::new(),
+                since: None,
+            }
+        }
+    }
+
+    /// A reload with a config that decodes but does not validate never reaches the loop: the check
+    /// is the kit's, once, for every driver.
+    #[tokio::test]
+    async fn an_invalid_config_is_refused_before_the_loop() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(&path, "11").unwrap();
+        let (tx, mut rx) = mpsc::channel(4);
+        let shared = Arc::new(SharedStatus::new(Toy::initial_status("t", &0)));
+        let daemon = DrivenDaemon::<Toy>::new(path.clone(), tx, shared);
+        match daemon.command("reload").await {
+            Err(CommandError::Rejected(why)) => {
+                assert!(why.ends_with("11 is over 10"), "{why}");
+                assert!(why.starts_with("config not reloaded"), "{why}");
+            }
+            other => panic!("not refused: {other:?}"),
+        }
+        assert!(rx.try_recv().is_err(), "the loop saw nothing");
+
+        std::fs::write(&path, "7").unwrap();
+        let answer = tokio::spawn(async move { daemon.command("reload").await.map(|r| r.message) });
+        match rx.recv().await {
+            Some(Request::Reload(config, reply)) => {
+                assert_eq!(*config, 7);
+                reply.send(Ok("reloaded".into())).unwrap();
+            }
+            _ => panic!("a valid config goes to the loop"),
+        }
+        assert_eq!(answer.await.unwrap().unwrap(), "reloaded");
     }
 }

@@ -9,7 +9,8 @@ pub type Reply = oneshot::Sender<Result<String, String>>;
 /// A request to the loop. `C` is the protocol's command, `K` its config.
 pub enum Request<C, K> {
     Command(C, Reply),
-    /// A config read and decoded by the API side; the loop validates it and decides if it applies.
+    /// A config read, decoded and validated (`Protocol::validate`) by the API side; the loop only
+    /// decides whether it can apply without a restart.
     Reload(Box<K>, Reply),
     /// Finish the current exchange, persist, and end the loop; answered when done.
     Shutdown(oneshot::Sender<()>),

@@ -5,11 +5,11 @@ use super::*;
 use crate::message::parse_reply;
 use crate::message::tests::{bytes, server_reply, MAC};
 use crate::options::ClasslessRoute;
-use crate::random::Sequence;
 use crate::status::{InterfaceState, StatusProjection};
 use dhcproto::v4::{self, DhcpOption, MessageType, OptionCode};
 use dhcproto::{Decodable, Decoder};
 use routerd_api::{Phase, Timestamp};
+use routerd_daemon::sansio::Sequence;
 
 const SERVER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const OTHER_SERVER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);

@@ -20,6 +20,7 @@ use routerd_daemon::driven::{
 };
 use routerd_daemon::hex::to_hex;
 use routerd_daemon::link_watch::{groups, LinkWatch};
+use routerd_daemon::sansio::{Now, XorShift};
 use routerd_daemon::{read_json, write_json_atomic, EventLog};
 use routerd_dhcpv4_client::arp::ProbePlan;
 use routerd_dhcpv4_client::bpf::DHCP_CLIENT_FILTER;
@@ -28,11 +29,10 @@ use routerd_dhcpv4_client::config::mac_text;
 use routerd_dhcpv4_client::frame::{
     parse_udp_frame, udp_frame, BROADCAST_MAC, DHCP_CLIENT_PORT, DHCP_SERVER_PORT,
 };
-use routerd_dhcpv4_client::random::XorShift;
 use routerd_dhcpv4_client::status::InterfaceState;
 use routerd_dhcpv4_client::{
     parse_reply, Client, Command, DaemonConfig, Destination, Input, Lease, LeaseChange, LinkEvent,
-    Now, Output, PersistedLease, ProbeResult, State, StatusProjection, Transmit,
+    Output, PersistedLease, ProbeResult, State, StatusProjection, Transmit,
 };
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -570,9 +570,7 @@ impl Handler<Command, DaemonConfig> for Driver {
     }
 
     fn reload(&mut self, config: DaemonConfig) -> Result<String, String> {
-        config
-            .validate()
-            .map_err(|e| format!("config not reloaded, the previous one stays in force: {e}"))?;
+        // Validated by the kit before it got here (`Protocol::validate`).
         if config.ifname != self.config.ifname {
             return Err(format!(
                 "ifname changed from {} to {}: the daemon must be restarted to move",
@@ -589,7 +587,6 @@ impl Handler<Command, DaemonConfig> for Driver {
             client.update_config(cc);
         }
         self.config = config;
-        self.projection.set_ifname(&self.config.ifname);
         self.publish_status();
         Ok("config reloaded; the lease is kept".into())
     }

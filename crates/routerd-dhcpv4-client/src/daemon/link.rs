@@ -1,11 +1,11 @@
-//! The interface: index, hardware address, carrier and IPv4 addresses (`getifaddrs`). The driver
+//! The interface: index, hardware address, carrier and IPv4 addresses (the kit's `getifaddrs` look,
+//! `routerd_daemon::interface`). The driver
 //! re-reads it whenever the kit's rtnetlink watcher (`routerd_daemon::link_watch`, link and IPv4
 //! address groups) reports a change, so carrier loss and routerd installing the leased address are seen
 //! at once rather than by polling.
 
-use nix::ifaddrs::getifaddrs;
-use nix::net::if_::{if_nametoindex, InterfaceFlags};
-use std::net::Ipv4Addr;
+use routerd_daemon::interface;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// What the daemon needs to know about its interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,33 +19,18 @@ pub struct LinkInfo {
 
 /// Looks the interface up; `None` when there is no link of that name (or it has no Ethernet address).
 pub fn lookup(ifname: &str) -> Option<LinkInfo> {
-    let ifindex = if_nametoindex(ifname).ok()?;
-    let mut mac = None;
-    let mut carrier = false;
-    let mut ipv4 = Vec::new();
-    for ifa in getifaddrs().ok()? {
-        if ifa.interface_name != ifname {
-            continue;
-        }
-        let flags = ifa.flags;
-        carrier = flags.contains(InterfaceFlags::IFF_UP)
-            && (flags.contains(InterfaceFlags::IFF_LOWER_UP)
-                || flags.contains(InterfaceFlags::IFF_RUNNING));
-        if let Some(addr) = ifa.address {
-            if let Some(link) = addr.as_link_addr() {
-                if let Some(m) = link.addr() {
-                    mac = Some(m);
-                }
-            }
-            if let Some(sin) = addr.as_sockaddr_in() {
-                ipv4.push(sin.ip());
-            }
-        }
-    }
+    let found = interface::lookup(ifname)?;
     Some(LinkInfo {
-        ifindex,
-        mac: mac?,
-        carrier,
-        ipv4,
+        ifindex: found.ifindex,
+        mac: found.mac?,
+        carrier: found.carrier,
+        ipv4: found
+            .addresses
+            .iter()
+            .filter_map(|a| match a {
+                IpAddr::V4(v4) => Some(*v4),
+                IpAddr::V6(_) => None,
+            })
+            .collect(),
     })
 }

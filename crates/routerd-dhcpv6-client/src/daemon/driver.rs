@@ -36,7 +36,9 @@ use tokio::sync::mpsc;
 pub const LEASE_FILE: &str = "lease.json";
 /// How often the interface is looked up while it is missing or not usable (besides netlink).
 const POLL: Duration = Duration::from_secs(2);
-/// How often a bind to a tentative link-local address is retried (DAD takes about 1–2 s).
+/// How soon a bind is tried again when nothing will say that it may work now: the link-local address
+/// is tentative and there is no netlink watcher to report the end of DAD, or the kernel refused an
+/// address `/proc` called usable (`EADDRNOTAVAIL`). DAD takes about 1–2 s.
 const BIND_RETRY: Duration = Duration::from_millis(100);
 /// Datagrams larger than this are truncated and then fail to parse; DHCPv6 replies are far smaller.
 const BUFFER: usize = 8192;
@@ -69,15 +71,11 @@ pub struct Driver {
     shared: Arc<SharedStatus>,
     requests: mpsc::Receiver<Request>,
     client: Option<Client>,
-    /// Whether `Input::Start` has been given (the link was usable once).
-    started: bool,
-    /// What the client was last told: the link is usable.
-    usable: bool,
     link: Option<LinkInfo>,
     interface: InterfaceState,
     watcher: LinkWatch,
     socket: Option<Bound>,
-    /// When to try binding again (the link-local address is tentative).
+    /// When to try binding again without waiting for a netlink notification (see [`BIND_RETRY`]).
     retry_bind: Option<tokio::time::Instant>,
     /// "Waiting for DAD" was logged for the current wait.
     dad_logged: bool,
@@ -105,8 +103,6 @@ impl Driver {
             shared,
             requests,
             client: None,
-            started: false,
-            usable: false,
             link: None,
             interface: InterfaceState::Missing,
             watcher: LinkWatch::new(groups::LINK | groups::IPV6_IFADDR),
@@ -238,6 +234,7 @@ impl Driver {
             tracing::info!(old = %s.address, new = %ll.address, "the link-local address changed; binding again");
             self.socket = None;
         }
+        // A tentative address is not tried: the bind would only fail with EADDRNOTAVAIL.
         let result = if ll.tentative {
             Err(BindError::NotYet)
         } else {
@@ -268,7 +265,11 @@ impl Driver {
                     tracing::info!(address = %ll.address, "waiting for duplicate address detection of the link-local address");
                 }
                 self.interface = InterfaceState::WaitingForDad;
-                self.retry_bind = Some(tokio::time::Instant::now() + BIND_RETRY);
+                // The end of DAD changes the address's flags, which the watcher (IPv6 address group)
+                // reports; looking every 100 ms as well would redo the whole lookup ten times a second.
+                // Without the watcher, or when the bind itself was refused, nothing will report it.
+                let notified = ll.tentative && self.watcher.is_open();
+                self.retry_bind = (!notified).then(|| tokio::time::Instant::now() + BIND_RETRY);
             }
             Err(BindError::Failed(e)) => {
                 let message = format!(
@@ -290,19 +291,18 @@ impl Driver {
     }
 
     /// Starts the client the first time the link is usable; afterwards reports changes as link events.
+    /// What the client was told last is the client's own record ([`Client::started`],
+    /// [`Client::link_up`]), so the two cannot drift apart.
     fn tell_link(&mut self) {
-        if self.client.is_none() {
+        let Some(client) = &self.client else {
             return;
-        }
+        };
         let usable = self.socket.is_some();
-        if !self.started {
+        if !client.started() {
             if usable {
-                self.started = true;
-                self.usable = true;
                 self.feed(Input::Start);
             }
-        } else if usable != self.usable {
-            self.usable = usable;
+        } else if usable != client.link_up() {
             let event = if usable {
                 LinkEvent::CarrierUp
             } else {
@@ -443,7 +443,7 @@ impl Driver {
             Some(lease) => {
                 let record = PersistedLease {
                     lease: lease.clone(),
-                    previous_prefixes: client.previous_prefixes().to_vec(),
+                    previous_prefixes: client.previous_prefixes(),
                     information: client.information().cloned(),
                 };
                 if let Err(e) = write_json_atomic(&self.lease_path, &record) {
@@ -520,24 +520,14 @@ impl Driver {
 /// The API side's requests, carried out on the loop.
 impl Handler<Command, DaemonConfig> for Driver {
     fn command(&mut self, command: Command) -> Result<String, String> {
-        let ifname = self.config.ifname.clone();
-        if self.client.is_none() {
+        let Some(client) = self.client.as_mut() else {
             return Err(match self.projection.fault() {
                 Some(f) => f.message.clone(),
-                None => format!("interface {ifname} has not been seen yet"),
+                None => format!("interface {} has not been seen yet", self.config.ifname),
             });
-        }
-        // A release is carried out locally even without a link (routerd then removes the LAN
-        // addresses); anything else needs a message to leave.
-        if command != Command::Release && !self.usable {
-            return Err(format!(
-                "{} is not possible now: {ifname} has no carrier or no usable link-local address",
-                command.as_str()
-            ));
-        }
-        let Some(client) = self.client.as_mut() else {
-            return Err(format!("interface {ifname} has not been seen yet"));
         };
+        // Whether a message can leave is the client's check (a release is carried out locally even
+        // without a link, so routerd removes the LAN addresses).
         let prefix = client.lease().map(|l| l.prefix.to_string());
         let outputs = client.command(command, Now::system())?;
         let state = client.state();
@@ -560,9 +550,7 @@ impl Handler<Command, DaemonConfig> for Driver {
     }
 
     fn reload(&mut self, config: DaemonConfig) -> Result<String, String> {
-        config
-            .validate()
-            .map_err(|e| format!("config not reloaded, the previous one stays in force: {e}"))?;
+        // Validated by the kit before it got here (`Protocol::validate`).
         if let Some(why) = self.config.restart_needed_for(&config, &self.name) {
             return Err(why);
         }
@@ -571,7 +559,6 @@ impl Handler<Command, DaemonConfig> for Driver {
             client.update_config(config.client_config(&self.name, duid)?);
         }
         self.config = config;
-        self.projection.set_ifname(&self.config.ifname);
         self.publish_status();
         Ok("config reloaded; the prefix is kept".into())
     }

@@ -9,12 +9,11 @@
 
 use routerd_api::Timestamp;
 use routerd_daemon::sansio::{Random, XorShift};
+use routerd_daemon::write_atomic;
 use routerd_dhcpv6_client::config::DUID_LEN;
 use routerd_dhcpv6_client::duid::{duid_llt, from_hex, to_hex};
 use routerd_dhcpv6_client::DaemonConfig;
-use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// File of the persisted DUID in the state directory.
 pub const DUID_FILE: &str = "duid";
@@ -62,7 +61,7 @@ pub fn resolve(
             Origin::GeneratedUuid,
         ),
     };
-    write_text_atomic(&path, &format!("{}\n", to_hex(&duid)))
+    write_atomic(&path, format!("{}\n", to_hex(&duid)).as_bytes())
         .map_err(|e| format!("{}: cannot persist the DUID: {e}", path.display()))?;
     Ok((duid, origin))
 }
@@ -78,32 +77,6 @@ pub fn duid_uuid(random: &mut dyn Random) -> Vec<u8> {
     let mut duid = DUID_UUID.to_be_bytes().to_vec();
     duid.extend_from_slice(&uuid);
     duid
-}
-
-/// Writes `text` to `path` so a crash leaves the old file or the new one: temporary file, fsync,
-/// rename, fsync of the directory (the kit's `write_json_atomic` does the same for JSON).
-fn write_text_atomic(path: &Path, text: &str) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let temp = dir.join(format!(".{DUID_FILE}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&temp)?;
-        file.write_all(text.as_bytes())?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&temp, path)?;
-        File::open(&dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result
 }
 
 #[cfg(test)]

@@ -1,12 +1,12 @@
-//! The interface: index, hardware address (for a DUID-LLT), carrier (`getifaddrs`), its IPv6 link-local
+//! The interface: index, hardware address (for a DUID-LLT), carrier (the kit's `getifaddrs` look,
+//! `routerd_daemon::interface`), its IPv6 link-local
 //! address with the kernel's DAD state (`/proc/net/if_inet6`, which — unlike `getifaddrs` — says
 //! whether an address is still tentative). The driver re-reads it whenever the kit's rtnetlink watcher
 //! (`routerd_daemon::link_watch`, link and IPv6 address groups) reports a change, so carrier loss and
 //! the end of duplicate address detection are seen at once.
 
-use nix::ifaddrs::getifaddrs;
-use nix::net::if_::{if_nametoindex, InterfaceFlags};
-use std::net::Ipv6Addr;
+use routerd_daemon::interface;
+use std::net::{IpAddr, Ipv6Addr};
 
 /// Address flags of `/proc/net/if_inet6` (linux/if_addr.h).
 const IFA_F_DADFAILED: u32 = 0x08;
@@ -34,56 +34,25 @@ pub struct LinkInfo {
 
 /// Looks the interface up; `None` when there is no link of that name.
 pub fn lookup(ifname: &str) -> Option<LinkInfo> {
-    let ifindex = if_nametoindex(ifname).ok()?;
-    let mut mac = None;
-    let mut carrier = false;
-    let mut seen = false;
-    let mut from_ifaddrs = Vec::new();
-    for ifa in getifaddrs().ok()? {
-        if ifa.interface_name != ifname {
-            continue;
-        }
-        seen = true;
-        let flags = ifa.flags;
-        carrier = flags.contains(InterfaceFlags::IFF_UP)
-            && (flags.contains(InterfaceFlags::IFF_LOWER_UP)
-                || flags.contains(InterfaceFlags::IFF_RUNNING));
-        if let Some(addr) = ifa.address {
-            if let Some(m) = addr.as_link_addr().and_then(|l| l.addr()) {
-                if m != [0; 6] {
-                    mac = Some(m);
-                }
-            }
-            if let Some(sin6) = addr.as_sockaddr_in6() {
-                if is_link_local(&sin6.ip()) {
-                    from_ifaddrs.push(sin6.ip());
-                }
-            }
-        }
-    }
-    if !seen {
-        // Renamed or removed between the two calls.
-        return None;
-    }
+    let found = interface::lookup(ifname)?;
     let link_local = match std::fs::read_to_string("/proc/net/if_inet6") {
-        Ok(text) => choose_link_local(&parse_if_inet6(&text, ifindex)),
+        Ok(text) => choose_link_local(&parse_if_inet6(&text, found.ifindex)),
         // Without /proc the DAD state is unknown; the bind tells (EADDRNOTAVAIL while tentative).
-        Err(_) => from_ifaddrs.first().map(|&address| LinkLocal {
-            address,
-            tentative: false,
+        Err(_) => found.addresses.iter().find_map(|a| match a {
+            IpAddr::V6(address) if address.is_unicast_link_local() => Some(LinkLocal {
+                address: *address,
+                tentative: false,
+            }),
+            _ => None,
         }),
     };
     Some(LinkInfo {
-        ifindex,
-        mac,
-        carrier,
+        ifindex: found.ifindex,
+        // An all-zero address is no hardware address to build a DUID-LLT from.
+        mac: found.mac.filter(|m| *m != [0; 6]),
+        carrier: found.carrier,
         link_local,
     })
-}
-
-/// fe80::/10.
-pub fn is_link_local(a: &Ipv6Addr) -> bool {
-    a.segments()[0] & 0xffc0 == 0xfe80
 }
 
 /// The link-local addresses of `ifindex` with their flags, from the text of `/proc/net/if_inet6`
@@ -103,7 +72,7 @@ pub fn parse_if_inet6(text: &str, ifindex: u32) -> Vec<(Ipv6Addr, u32)> {
             }
             let bits = u128::from_str_radix(hex, 16).ok()?;
             let address = Ipv6Addr::from(bits);
-            is_link_local(&address).then_some((address, flags))
+            address.is_unicast_link_local().then_some((address, flags))
         })
         .collect()
 }
@@ -176,13 +145,5 @@ fe80zz00000000000000000000000004 02 40 20 80       x0
         )];
         assert_eq!(choose_link_local(&failed), None);
         assert_eq!(choose_link_local(&[]), None);
-    }
-
-    #[test]
-    fn link_local_range() {
-        assert!(is_link_local(&"fe80::1".parse().unwrap()));
-        assert!(is_link_local(&"febf::1".parse().unwrap()));
-        assert!(!is_link_local(&"fec0::1".parse().unwrap()));
-        assert!(!is_link_local(&"2001:db8::1".parse().unwrap()));
     }
 }

@@ -5,6 +5,7 @@
 use routerd_api::daemon::DaemonResourceStatus;
 use routerd_api::Timestamp;
 use routerd_daemon::driven::Protocol;
+use routerd_dhcpv6_client::events;
 use routerd_dhcpv6_client::status::InterfaceState;
 use routerd_dhcpv6_client::{Command, DaemonConfig, StatusProjection};
 
@@ -12,7 +13,7 @@ use routerd_dhcpv6_client::{Command, DaemonConfig, StatusProjection};
 pub struct Dhcpv6;
 
 impl Protocol for Dhcpv6 {
-    const KIND: &'static str = "routerd-dhcpv6-client";
+    const KIND: &'static str = events::SOURCE_KIND;
     const EXTRA_COMMANDS: &'static [&'static str] = &["rebind", "release", "info-request"];
     const OBSERVED_KEY: &'static str = "status";
     type Command = Command;

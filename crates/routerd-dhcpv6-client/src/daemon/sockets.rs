@@ -82,7 +82,7 @@ pub fn address_of(destination: Destination, ifindex: u32) -> SocketAddrV6 {
         Destination::AllServers => ALL_SERVERS,
         Destination::Unicast(ip) => ip,
     };
-    let scoped = super::link::is_link_local(&ip) || ip.segments()[0] & 0xff0f == 0xff02;
+    let scoped = ip.is_unicast_link_local() || ip.segments()[0] & 0xff0f == 0xff02;
     SocketAddrV6::new(ip, SERVER_PORT, 0, if scoped { ifindex } else { 0 })
 }
 
