@@ -5,15 +5,15 @@
 //! - the event log ([`EventLog`]): a ring of the newest events, `events.jsonl` with rotation, cursors
 //!   `<epoch>:<n>` that survive restarts, long-polling;
 //! - atomic state files ([`write_json_atomic`], [`write_atomic`], [`read_json`]) and config loading ([`load_config`]);
-//! - phase, `since` and condition transition times across status updates ([`StatusTracker`]);
+//! - the seed of a protocol core's injected randomness ([`seeded_xorshift`]); the clock, randomness,
+//!   status bookkeeping ([`StatusTracker`]) and the `ifname` check themselves live in the I/O-free
+//!   `routerd-sansio`, re-exported here for daemon shells;
 //! - the `/v1/*` API server on the daemon's Unix socket, lifecycle events and signals ([`serve`]),
 //!   driven by the [`Daemon`] trait a daemon implements, and the [`StopHandle`] every task listens to;
 //! - for daemons whose protocol runs in one driver task, the [`driven`] wiring between that task and
 //!   the API (status snapshot, command channel, `main`);
 //! - rtnetlink change notifications for daemons that follow an interface ([`link_watch`]), the look
-//!   at the interface they re-read on each ([`interface`]), and the check of the `ifname` they are
-//!   given ([`check_ifname`]);
-//! - the hex text of identifiers in events and status ([`hex`]).
+//!   at the interface they re-read on each ([`interface`]).
 //!
 //! The contract is `daemon-api.md` (`daemon.routerd.net/v1alpha1`); the wire types live in
 //! `routerd_api::daemon` so routerd and routerctl read exactly what the kit writes.
@@ -25,16 +25,13 @@ mod config;
 mod cursor;
 mod daemon;
 pub mod driven;
+mod entropy;
 mod entry;
 mod error;
 mod event_log;
-pub mod hex;
-mod ifname;
 pub mod interface;
 pub mod link_watch;
 mod logging;
-mod resource_status;
-pub mod sansio;
 mod server;
 mod state_file;
 mod stop;
@@ -43,12 +40,12 @@ pub use args::{DaemonArgs, LogFormat};
 pub use config::load_config;
 pub use cursor::Cursor;
 pub use daemon::{CommandError, Daemon};
+pub use entropy::seeded_xorshift;
 pub use entry::run_daemon;
 pub use error::{DaemonError, EventQueryError};
 pub use event_log::{clamp_wait, EventLog, EVENTS_FILE, MAX_WAIT, RING_SIZE, ROTATE_BYTES};
-pub use ifname::{check_ifname, MAX_IFNAME};
 pub use logging::{init_logging, init_logging_for};
-pub use resource_status::StatusTracker;
+pub use routerd_sansio::{check_ifname, hex, StatusTracker, MAX_IFNAME};
 pub use server::{
     serve, BODY_LIMIT, DEFAULT_EVENT_LIMIT, HEADER_READ_TIMEOUT, MAX_CONNECTIONS, SOCKET_MODE,
 };

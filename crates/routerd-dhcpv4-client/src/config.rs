@@ -4,7 +4,7 @@
 use crate::client::ClientConfig;
 use crate::message::ClientIdentity;
 use routerd_api::spec::DHCPv4ClientSpec;
-use routerd_daemon::check_ifname;
+use routerd_sansio::check_ifname;
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
 

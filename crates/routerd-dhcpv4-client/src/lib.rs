@@ -2,8 +2,8 @@
 //!
 //! - [`client`]: the RFC 2131 state machine ([`Client`]), sans-IO: parsed replies, timer expiries,
 //!   commands, link events and conflict-probe results in; messages to send, lease changes, events and
-//!   the next deadline out. Time (`routerd_daemon::sansio::Now`) and randomness
-//!   (`routerd_daemon::sansio::Random`) are injected.
+//!   the next deadline out. Time (`routerd_sansio::Now`) and randomness
+//!   (`routerd_sansio::Random`) are injected.
 //! - [`message`] and [`options`]: the wire format. dhcproto encodes and decodes; the strict option walker
 //!   in `options` checks every received byte first, so malformed input is an error, never a panic.
 //! - [`lease`] (T1/T2/expiry, `lease.json`), [`retransmit`] (backoff), [`status`] (phase, conditions and
@@ -11,7 +11,8 @@
 //! - [`frame`], [`arp`], [`bpf`]: Ethernet/IPv4/UDP framing, the RFC 5227 probe and the socket filter
 //!   for the AF_PACKET socket, also without I/O.
 //!
-//! The daemon (`src/main.rs` and its modules) drives these with real sockets and the clock.
+//! The daemon (`src/main.rs` and its modules, feature `daemon`, on by default) drives these with real
+//! sockets and the clock; without that feature this library depends on no async runtime or I/O crate.
 #![forbid(unsafe_code)]
 
 pub mod arp;

@@ -6,7 +6,7 @@
 //!   least the lease's floor (60 s; 10 s for short leases); when that would reach the deadline, the
 //!   deadline itself is the next step ([`halfway`]).
 
-use routerd_daemon::sansio::Random;
+use routerd_sansio::Random;
 use std::time::{Duration, Instant};
 
 /// The first retransmission delay.
@@ -38,7 +38,7 @@ pub fn halfway(now: Instant, until: Instant, floor: Duration) -> Option<Instant>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use routerd_daemon::sansio::Sequence;
+    use routerd_sansio::Sequence;
 
     #[test]
     fn doubles_from_four_to_sixty_four_seconds_with_one_second_of_jitter() {

@@ -12,7 +12,7 @@ use crate::lease::Lease;
 use routerd_api::daemon::DaemonResourceStatus;
 use routerd_api::status::DHCPv4Lease;
 use routerd_api::{Condition, Phase, Timestamp};
-use routerd_daemon::StatusTracker;
+use routerd_sansio::StatusTracker;
 use serde::{Deserialize, Serialize};
 
 /// Condition type the daemon reports (`AddressApplied` and `DefaultRouteInstalled` are routerd's).

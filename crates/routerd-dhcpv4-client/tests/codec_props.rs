@@ -6,11 +6,11 @@
 use dhcproto::v4::{self, DhcpOption, MessageType};
 use dhcproto::{Encodable, Encoder};
 use proptest::prelude::*;
-use routerd_daemon::sansio::{Now, Sequence};
 use routerd_dhcpv4_client::client::{Client, ClientConfig, Command, Input, Output, ProbeResult};
 use routerd_dhcpv4_client::lease::usable_address;
 use routerd_dhcpv4_client::message::{parse_reply, ClientIdentity, ReplyKind};
 use routerd_dhcpv4_client::options::{self, MAGIC_COOKIE};
+use routerd_sansio::{Now, Sequence};
 use std::net::Ipv4Addr;
 use std::time::Duration;
 

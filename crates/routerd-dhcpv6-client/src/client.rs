@@ -51,12 +51,12 @@ use crate::message::{
 use crate::retransmit::{self, Params, Retransmission};
 use routerd_api::event::{NewEvent, Severity};
 use routerd_api::Timestamp;
-use routerd_daemon::sansio::{resource_event, Random};
+use routerd_sansio::{resource_event, Random};
 use std::fmt;
 use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
 
-pub use routerd_daemon::sansio::Now;
+pub use routerd_sansio::Now;
 
 /// How long a server that answered a REQUEST with NoPrefixAvail is passed over when soliciting.
 pub const REFUSED_SERVER_HOLD: Duration = Duration::from_secs(60);

@@ -10,7 +10,7 @@ use crate::message::MAX_DUID;
 use routerd_api::spec::{
     dhcpv6_request_option_code, dhcpv6_request_option_names, DHCPv6PrefixDelegationSpec,
 };
-use routerd_daemon::check_ifname;
+use routerd_sansio::check_ifname;
 use serde::{Deserialize, Serialize};
 
 /// A DUID is a 2-byte type plus 1 to 128 bytes of identifier (RFC 8415 §11.1).

@@ -39,7 +39,7 @@ pub fn iaid_for(name: &str) -> u32 {
 }
 
 /// Lower-case hex text of bytes, as every daemon writes identifiers.
-pub use routerd_daemon::hex::to_hex;
+pub use routerd_sansio::hex::to_hex;
 
 /// Bytes of hex text; `:` separators are allowed (`00:01:00:01:...`). `None` when not hex.
 pub fn from_hex(text: &str) -> Option<Vec<u8>> {

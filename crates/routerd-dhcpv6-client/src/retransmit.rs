@@ -14,7 +14,7 @@
 //! RAND is drawn in steps of 0.0001 (one of 2001 values) and applied in nanoseconds, so even the
 //! smallest positive draw makes the first SOLICIT's RT strictly greater than IRT.
 
-use routerd_daemon::sansio::Random;
+use routerd_sansio::Random;
 use std::time::{Duration, Instant};
 
 /// The §7.6 parameters of one message type.
@@ -194,7 +194,7 @@ impl Retransmission {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use routerd_daemon::sansio::Sequence;
+    use routerd_sansio::Sequence;
 
     /// `below(2001)` of 1000 is RAND 0; 0 is -0.1; 2000 is +0.1.
     fn no_jitter() -> Sequence {

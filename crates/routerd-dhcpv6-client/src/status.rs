@@ -20,7 +20,7 @@ use crate::message::status_name;
 use routerd_api::daemon::DaemonResourceStatus;
 use routerd_api::status::{DHCPv6Lease, DHCPv6PrefixDelegationStatus, PreviousPrefix};
 use routerd_api::{Condition, Phase, Timestamp};
-use routerd_daemon::StatusTracker;
+use routerd_sansio::StatusTracker;
 
 /// True while a delegated prefix is held.
 pub const CONDITION_PREFIX_BOUND: &str = "PrefixBound";
@@ -330,7 +330,7 @@ mod tests {
         };
         Client::new(
             config,
-            Box::new(routerd_daemon::sansio::Sequence::new(vec![0])),
+            Box::new(routerd_sansio::Sequence::new(vec![0])),
             remembered,
             now,
         )

@@ -9,7 +9,7 @@ use crate::status::{InterfaceState, StatusProjection};
 use dhcproto::v4::{self, DhcpOption, MessageType, OptionCode};
 use dhcproto::{Decodable, Decoder};
 use routerd_api::{Phase, Timestamp};
-use routerd_daemon::sansio::Sequence;
+use routerd_sansio::Sequence;
 
 const SERVER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const OTHER_SERVER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);

@@ -18,9 +18,7 @@ use routerd_api::Timestamp;
 use routerd_daemon::driven::{
     self, DriverParts, Handled, Handler, Request as KitRequest, SharedStatus, HEARTBEAT,
 };
-use routerd_daemon::hex::to_hex;
 use routerd_daemon::link_watch::{groups, LinkWatch};
-use routerd_daemon::sansio::{Now, XorShift};
 use routerd_daemon::{read_json, write_json_atomic, EventLog};
 use routerd_dhcpv4_client::arp::ProbePlan;
 use routerd_dhcpv4_client::bpf::DHCP_CLIENT_FILTER;
@@ -34,6 +32,8 @@ use routerd_dhcpv4_client::{
     parse_reply, Client, Command, DaemonConfig, Destination, Input, Lease, LeaseChange, LinkEvent,
     Output, PersistedLease, ProbeResult, State, StatusProjection, Transmit,
 };
+use routerd_sansio::hex::to_hex;
+use routerd_sansio::Now;
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -297,7 +297,7 @@ impl Driver {
         }
         self.client = Some(Client::new(
             client_config,
-            Box::new(XorShift::from_entropy()),
+            Box::new(routerd_daemon::seeded_xorshift()),
             remembered,
             now,
         ));

@@ -18,7 +18,6 @@ use routerd_daemon::driven::{
     self, DriverParts, Handled, Handler, Request as KitRequest, SharedStatus, HEARTBEAT,
 };
 use routerd_daemon::link_watch::{groups, LinkWatch};
-use routerd_daemon::sansio::XorShift;
 use routerd_daemon::{read_json, write_json_atomic, EventLog};
 use routerd_dhcpv6_client::duid::to_hex;
 use routerd_dhcpv6_client::status::{Fault, InterfaceState};
@@ -356,7 +355,7 @@ impl Driver {
         };
         let mut client = Client::new(
             client_config,
-            Box::new(XorShift::from_entropy()),
+            Box::new(routerd_daemon::seeded_xorshift()),
             lease,
             now,
         );

@@ -8,11 +8,11 @@
 //! (type 4, RFC 6355) from 16 random bytes, which is just as unique and just as stable once persisted.
 
 use routerd_api::Timestamp;
-use routerd_daemon::sansio::{Random, XorShift};
 use routerd_daemon::write_atomic;
 use routerd_dhcpv6_client::config::DUID_LEN;
 use routerd_dhcpv6_client::duid::{duid_llt, from_hex, to_hex};
 use routerd_dhcpv6_client::DaemonConfig;
+use routerd_sansio::Random;
 use std::path::Path;
 
 /// File of the persisted DUID in the state directory.
@@ -57,7 +57,7 @@ pub fn resolve(
     let (duid, origin) = match mac {
         Some(mac) => (duid_llt(mac, now), Origin::GeneratedLlt),
         None => (
-            duid_uuid(&mut XorShift::from_entropy()),
+            duid_uuid(&mut routerd_daemon::seeded_xorshift()),
             Origin::GeneratedUuid,
         ),
     };
@@ -82,7 +82,7 @@ pub fn duid_uuid(random: &mut dyn Random) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use routerd_daemon::sansio::Sequence;
+    use routerd_sansio::Sequence;
 
     fn config(json: &str) -> DaemonConfig {
         serde_json::from_str(json).unwrap()

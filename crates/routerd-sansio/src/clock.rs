@@ -1,7 +1,6 @@
-//! What the sans-IO protocol state machines (the DHCPv4 and DHCPv6 clients) share: the injected clock
-//! ([`Now`]) and the injected randomness ([`Random`], with [`XorShift`] for daemons and [`Sequence`]
-//! for tests). Injecting both is what lets tests replay exact schedules on a virtual clock.
-//! Events a state machine emits carry that injected time too ([`resource_event`]).
+//! The injected clock ([`Now`]) and randomness ([`Random`], with [`XorShift`] for daemons and
+//! [`Sequence`] for tests), and events stamped with the injected time ([`resource_event`]). Injecting both
+//! is what lets tests replay exact schedules on a virtual clock.
 
 use routerd_api::event::{NewEvent, Severity};
 use routerd_api::Timestamp;
@@ -83,21 +82,6 @@ impl XorShift {
                 seed
             },
         }
-    }
-
-    /// Seeded from the kernel's random source, or from the time and pid if that cannot be read.
-    pub fn from_entropy() -> XorShift {
-        use std::io::Read;
-        let mut bytes = [0u8; 8];
-        let seed =
-            match std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)) {
-                Ok(()) => u64::from_le_bytes(bytes),
-                Err(_) => {
-                    let t = Timestamp::now().nanos() as u64;
-                    t ^ (u64::from(std::process::id()) << 32)
-                }
-            };
-        XorShift::new(seed)
     }
 }
 
