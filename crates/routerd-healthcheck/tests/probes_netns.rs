@@ -3,14 +3,12 @@
 //! root. Every probe runs on a thread that entered a test namespace; the host's namespace is never
 //! touched.
 
-mod harness;
-
-use harness::Netns;
 use routerd_api::spec::{DnsProbeSpec, HealthCheckSpec, HttpProbeSpec, ProbeProtocol};
 use routerd_api::{Phase, Timestamp};
 use routerd_healthcheck::{
     events, probe_once, run_probe, FailureKind, HealthState, ProbeConfig, ProbeOutcome,
 };
+use routerd_testkit::Netns;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -226,7 +224,9 @@ fn serve_dns(udp: UdpSocket, tcp: Option<TcpListener>, mode: DnsMode) -> Arc<Dns
 
 #[test]
 fn icmp_echo_over_raw_and_ping_sockets_v4_and_v6() {
-    let Some(ns) = Netns::create() else { return };
+    let Some(ns) = Netns::create("rdhc") else {
+        return;
+    };
     // The default ping_group_range ("1 0") forbids ping sockets: the probe falls back to raw sockets.
     ns.run(|| async {
         let v4 = ProbeConfig::new(spec("127.0.0.1", ProbeProtocol::Icmp, None));
@@ -253,7 +253,9 @@ fn icmp_echo_over_raw_and_ping_sockets_v4_and_v6() {
 
 #[test]
 fn icmp_to_unrouted_and_silent_targets_fails() {
-    let Some(ns) = Netns::create() else { return };
+    let Some(ns) = Netns::create("rdhc") else {
+        return;
+    };
     // A link with a subnet but nobody at 192.0.2.99: ARP goes unanswered.
     ns.ip(&[
         "link", "add", "sil0", "type", "veth", "peer", "name", "sil1",
@@ -280,7 +282,9 @@ fn icmp_to_unrouted_and_silent_targets_fails() {
 
 #[test]
 fn tcp_connect_passes_is_refused_and_unreachable() {
-    let Some(ns) = Netns::create() else { return };
+    let Some(ns) = Netns::create("rdhc") else {
+        return;
+    };
     ns.run(|| async {
         let l4 = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let l6 = TcpListener::bind("[::1]:0").await.unwrap();
@@ -316,7 +320,9 @@ fn tcp_connect_passes_is_refused_and_unreachable() {
 
 #[test]
 fn http_status_line_decides() {
-    let Some(ns) = Netns::create() else { return };
+    let Some(ns) = Netns::create("rdhc") else {
+        return;
+    };
     ns.run(|| async {
         let ok = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let unavailable = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -436,7 +442,9 @@ fn dns_spec(port: u16, name: &str, type_: Option<&str>) -> ProbeConfig {
 
 #[test]
 fn dns_probe_against_a_test_responder() {
-    let Some(ns) = Netns::create() else { return };
+    let Some(ns) = Netns::create("rdhc") else {
+        return;
+    };
     ns.run(|| async {
         async fn responder(mode: DnsMode, with_tcp: bool) -> (u16, Arc<DnsLog>) {
             let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
@@ -537,9 +545,9 @@ struct TwoUplinks {
 const TARGET: &str = "203.0.113.1";
 
 fn two_uplinks() -> Option<TwoUplinks> {
-    let a = Netns::create()?;
-    let b = Netns::create()?;
-    let c = Netns::create()?;
+    let a = Netns::create("rdhc")?;
+    let b = Netns::create("rdhc")?;
+    let c = Netns::create("rdhc")?;
     // Replies arrive on good0 while the best route to the target is bad0: loose reverse-path filter,
     // as on any multi-uplink router.
     a.sysctl("net.ipv4.conf.all.rp_filter", "2");
@@ -761,7 +769,9 @@ fn fwmark_is_applied_to_the_probe_socket() {
 
 #[test]
 fn source_address_is_bound_or_the_probe_fails_closed() {
-    let Some(ns) = Netns::create() else { return };
+    let Some(ns) = Netns::create("rdhc") else {
+        return;
+    };
     ns.ip(&["addr", "add", "192.0.2.10/32", "dev", "lo"]);
     ns.run(|| async {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -802,7 +812,9 @@ fn source_address_is_bound_or_the_probe_fails_closed() {
 
 #[test]
 fn probe_once_resolves_names_and_reports_unresolvable_targets() {
-    let Some(ns) = Netns::create() else { return };
+    let Some(ns) = Netns::create("rdhc") else {
+        return;
+    };
     ns.run(|| async {
         let mut s = spec("localhost", ProbeProtocol::Icmp, None);
         s.timeout = Some(Duration::from_secs(3).into());
@@ -820,7 +832,9 @@ fn probe_once_resolves_names_and_reports_unresolvable_targets() {
 /// The library as the daemon uses it: real probes into the state machine, events out.
 #[test]
 fn real_probes_drive_the_threshold_state_machine() {
-    let Some(ns) = Netns::create() else { return };
+    let Some(ns) = Netns::create("rdhc") else {
+        return;
+    };
     ns.run(|| async {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = l.local_addr().unwrap().port();

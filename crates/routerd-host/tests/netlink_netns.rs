@@ -5,21 +5,13 @@
 
 use std::future::Future;
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::os::unix::fs::MetadataExt;
-use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use nix::sched::{setns, CloneFlags};
 use routerd_host::{
     HostError, Ipv4Address, Ipv4Route, Ipv6Address, LinkChange, NetHost, NetlinkHost, OperState,
 };
+use routerd_testkit::{ip_in, Netns};
 use tokio::sync::mpsc;
-
-/// Upper bound for one test body; netlink answers in milliseconds.
-const BODY_TIMEOUT: Duration = Duration::from_secs(60);
-
-static NEXT_NS: AtomicUsize = AtomicUsize::new(0);
 
 /// Runs `ip -n <ns> ...` for setup and for checking what the kernel shows.
 #[derive(Clone)]
@@ -29,18 +21,7 @@ struct Ip {
 
 impl Ip {
     fn output(&self, args: &[&str]) -> (bool, String) {
-        let out = Command::new("ip")
-            .arg("-n")
-            .arg(&self.ns)
-            .args(args)
-            .output()
-            .expect("run ip");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.success(), text)
+        ip_in(&self.ns, args)
     }
 
     /// Runs a command that must succeed and returns its output.
@@ -59,92 +40,35 @@ impl Ip {
     }
 }
 
-/// A uniquely named namespace, deleted on drop even when the test fails.
+/// A throw-away namespace (routerd-testkit) and the test bodies that run inside it.
 struct TestNetns {
+    netns: Netns,
     ip: Ip,
 }
 
 impl TestNetns {
-    /// `None` (after printing why) when the environment cannot run these
-    /// tests: not root, no `ip`, or namespaces unavailable.
+    /// `None` (after a counted skip) when the environment cannot run these tests.
     fn create() -> Option<TestNetns> {
-        if !nix::unistd::geteuid().is_root() {
-            eprintln!("SKIP: netlink namespace tests need root");
-            return None;
-        }
-        if Command::new("ip").arg("-V").output().is_err() {
-            eprintln!("SKIP: iproute2 `ip` is not installed");
-            return None;
-        }
-        let n = NEXT_NS.fetch_add(1, Ordering::SeqCst);
-        let name = format!("rdh-{}-{n}", std::process::id());
-        // A stale namespace from an earlier run with the same pid.
-        let _ = Command::new("ip").args(["netns", "del", &name]).output();
-        let out = Command::new("ip")
-            .args(["netns", "add", &name])
-            .output()
-            .expect("run ip netns add");
-        if !out.status.success() {
-            eprintln!(
-                "SKIP: cannot create network namespace {name}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            return None;
-        }
-        Some(TestNetns {
-            ip: Ip { ns: name },
+        Netns::create("rdh").map(|netns| TestNetns {
+            ip: Ip {
+                ns: netns.name().to_string(),
+            },
+            netns,
         })
     }
 
-    /// Runs `body` with a NetlinkHost created on a thread that entered this
-    /// namespace, on a current-thread runtime, within BODY_TIMEOUT.
+    /// Runs `body` with a NetlinkHost created on a thread that entered this namespace, on a
+    /// current-thread runtime, within the testkit's body timeout.
     fn run<F, Fut>(&self, body: F)
     where
         F: FnOnce(NetlinkHost, Ip) -> Fut + Send + 'static,
         Fut: Future<Output = ()>,
     {
         let ip = self.ip.clone();
-        let path = format!("/run/netns/{}", ip.ns);
-        let (done_tx, done_rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
-                let ns_file = std::fs::File::open(&path).expect("open netns file");
-                setns(&ns_file, CloneFlags::CLONE_NEWNET).expect("setns into test namespace");
-                // Refuse to go on unless this thread really is in the test
-                // namespace: same nsfs inode as the bind mount.
-                let want = std::fs::metadata(&path).expect("stat netns file");
-                let have = std::fs::metadata("/proc/thread-self/ns/net").expect("stat own netns");
-                assert_eq!(
-                    (want.dev(), want.ino()),
-                    (have.dev(), have.ino()),
-                    "thread is not in the test namespace"
-                );
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("build runtime");
-                runtime.block_on(async move {
-                    let host = NetlinkHost::new().expect("NetlinkHost::new");
-                    tokio::time::timeout(BODY_TIMEOUT, body(host, ip))
-                        .await
-                        .expect("test body timed out");
-                });
-            }));
-            let _ = done_tx.send(result);
+        self.netns.run(move || async move {
+            let host = NetlinkHost::new().expect("NetlinkHost::new");
+            body(host, ip).await
         });
-        match done_rx.recv_timeout(BODY_TIMEOUT + Duration::from_secs(30)) {
-            Ok(Ok(())) => {}
-            Ok(Err(panic)) => std::panic::resume_unwind(panic),
-            Err(_) => panic!("namespace test thread did not finish"),
-        }
-    }
-}
-
-impl Drop for TestNetns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.ip.ns])
-            .output();
     }
 }
 

@@ -1,53 +1,96 @@
-//! Throw-away network namespaces for the probe tests. Needs root and iproute2; `Netns::create` returns
-//! `None` (after printing why) otherwise. Every probe runs on a thread that entered a test namespace and
-//! checked it is there, so nothing ever touches the host's own network namespace.
+//! `routerd-testkit`: what routerd's kernel-facing tests share. Only ever a dev-dependency.
+//!
+//! - [`Netns`]: a uniquely named network namespace, deleted on drop even when the test fails; test
+//!   bodies run on a thread that entered it (and checked it is there), so nothing a test does reaches
+//!   the host's own namespace.
+//! - [`skip`]: a test that cannot run here says why and is *counted as skipped*: cargo would count it
+//!   as passed, so the reason is also appended to `$ROUTERD_SKIP_LOG`, which `scripts/test` reads and
+//!   subtracts from the passes.
 
-#![allow(dead_code)]
-
+use nix::sched::{setns, CloneFlags};
 use std::future::Future;
+use std::io::Write as _;
 use std::os::unix::fs::MetadataExt;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use nix::sched::{setns, CloneFlags};
-
-/// Upper bound for one test body; every probe in it has its own, much shorter timeout.
+/// Upper bound for one test body run inside a namespace.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The environment variable naming the file skips are appended to.
+pub const SKIP_LOG_ENV: &str = "ROUTERD_SKIP_LOG";
 
 static NEXT_NS: AtomicUsize = AtomicUsize::new(0);
 
-/// A uniquely named namespace (`rdhc-<pid>-<n>`), deleted on drop even when the test fails.
+/// Reports that the calling test cannot run here: `SKIP: <test>: <reason>` on stderr and one line in
+/// `$ROUTERD_SKIP_LOG` when it is set. The caller returns right after.
+pub fn skip(reason: &str) {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("unnamed test")
+        .to_string();
+    eprintln!("SKIP: {test}: {reason}");
+    if let Some(path) = std::env::var_os(SKIP_LOG_ENV) {
+        let line = format!("{test}: {reason}\n");
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(line.as_bytes()));
+        if let Err(e) = written {
+            eprintln!("warning: cannot record the skip in {path:?}: {e}");
+        }
+    }
+}
+
+/// `ip -n <ns> args...`: whether it succeeded, and its stdout and stderr.
+pub fn ip_in(ns: &str, args: &[&str]) -> (bool, String) {
+    match Command::new("ip").arg("-n").arg(ns).args(args).output() {
+        Ok(out) => (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        ),
+        Err(e) => (false, format!("cannot run ip: {e}")),
+    }
+}
+
+/// A throw-away network namespace `<label>-<pid>-<n>`.
 pub struct Netns {
     name: String,
 }
 
 impl Netns {
-    pub fn create() -> Option<Netns> {
+    /// A new namespace with `lo` up, or `None` after [`skip`] when this environment cannot have one (not
+    /// root, no iproute2, namespaces unavailable).
+    pub fn create(label: &str) -> Option<Netns> {
         if !nix::unistd::geteuid().is_root() {
-            eprintln!("SKIP: healthcheck namespace tests need root");
+            skip("network namespace tests need root");
             return None;
         }
         if Command::new("ip").arg("-V").output().is_err() {
-            eprintln!("SKIP: iproute2 `ip` is not installed");
+            skip("iproute2 `ip` is not installed");
             return None;
         }
         let n = NEXT_NS.fetch_add(1, Ordering::SeqCst);
-        let name = format!("rdhc-{}-{n}", std::process::id());
+        let name = format!("{label}-{}-{n}", std::process::id());
         // A stale namespace from an earlier run that had the same pid.
         let _ = Command::new("ip").args(["netns", "del", &name]).output();
-        let out = Command::new("ip").args(["netns", "add", &name]).output();
-        match out {
+        match Command::new("ip").args(["netns", "add", &name]).output() {
             Ok(o) if o.status.success() => {}
             Ok(o) => {
-                eprintln!(
-                    "SKIP: cannot create network namespace {name}: {}",
-                    String::from_utf8_lossy(&o.stderr)
-                );
+                skip(&format!(
+                    "cannot create network namespace {name}: {}",
+                    String::from_utf8_lossy(&o.stderr).trim()
+                ));
                 return None;
             }
             Err(e) => {
-                eprintln!("SKIP: cannot run ip netns add: {e}");
+                skip(&format!("cannot run ip netns add: {e}"));
                 return None;
             }
         }
@@ -60,25 +103,10 @@ impl Netns {
         &self.name
     }
 
-    /// `ip -n <ns> args...`; panics with the output when it fails (test setup must not half-succeed).
+    /// `ip -n <ns> args...` that must succeed (test set-up must not half-succeed); its output.
     pub fn ip(&self, args: &[&str]) -> String {
-        let out = Command::new("ip")
-            .arg("-n")
-            .arg(&self.name)
-            .args(args)
-            .output()
-            .expect("run ip");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            out.status.success(),
-            "ip -n {} {}: {text}",
-            self.name,
-            args.join(" ")
-        );
+        let (ok, text) = ip_in(&self.name, args);
+        assert!(ok, "ip -n {} {}: {text}", self.name, args.join(" "));
         text
     }
 
@@ -98,14 +126,14 @@ impl Netns {
     }
 
     /// Runs `f` on a fresh thread that entered this namespace (and verified it), and returns its result.
-    /// Sockets keep the namespace they were created in, so a listener made here serves this namespace
-    /// from any thread.
+    /// Sockets keep the namespace they were created in, so one made here serves this namespace from any
+    /// thread.
     pub fn enter<T, F>(&self, f: F) -> T
     where
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
-        let path = format!("/run/netns/{}", self.name);
+        let path = self.path();
         let handle = std::thread::spawn(move || {
             enter_netns(&path);
             f()
@@ -116,13 +144,14 @@ impl Netns {
         }
     }
 
-    /// Runs `body` on a thread inside this namespace, on a current-thread runtime, within BODY_TIMEOUT.
+    /// Runs `body` on a thread inside this namespace, on a current-thread runtime, within
+    /// [`BODY_TIMEOUT`].
     pub fn run<F, Fut>(&self, body: F)
     where
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = ()>,
     {
-        let path = format!("/run/netns/{}", self.name);
+        let path = self.path();
         let (done_tx, done_rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
@@ -144,6 +173,10 @@ impl Netns {
             Ok(Err(panic)) => std::panic::resume_unwind(panic),
             Err(_) => panic!("namespace test thread did not finish"),
         }
+    }
+
+    fn path(&self) -> String {
+        format!("/run/netns/{}", self.name)
     }
 }
 
