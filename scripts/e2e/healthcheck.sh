@@ -127,9 +127,20 @@ for path in (sys.argv[2] + ".1", sys.argv[2]):
         daemon += [json.loads(l) for l in open(path) if l.strip()]
     except FileNotFoundError:
         pass
-key = lambda e: (e["time"], e["topic"])
-stored = db.execute("select time, topic from events where source_kind='routerd-healthcheck' and source_instance='isp-dns' and topic not like 'routerd.daemon.lifecycle.exited' and topic not like 'routerd.daemon.lifecycle.restarted' and topic != 'routerd.store.events.dropped'").fetchall()
-assert len(stored) == len(daemon), (len(stored), len(daemon))
+from collections import Counter
+from datetime import datetime, timezone
+def nanos(t):  # RFC 3339 UTC with up to nanoseconds -> integer nanoseconds, as the store keeps it
+    base, _, frac = t.rstrip("Z").partition(".")
+    secs = int(datetime.fromisoformat(base).replace(tzinfo=timezone.utc).timestamp())
+    return secs * 1_000_000_000 + int((frac or "0").ljust(9, "0")[:9])
+# Identity of an event: its time (from the daemon), topic and message. Compared as multisets, so a lost
+# event and a duplicated one cannot cancel out the way equal counts would.
+daemon_ids = Counter((nanos(e["time"]), e["topic"], e["message"]) for e in daemon)
+stored_ids = Counter(db.execute("select time, topic, message from events where source_kind='routerd-healthcheck' and source_instance='isp-dns' and topic not in ('routerd.daemon.lifecycle.exited', 'routerd.daemon.lifecycle.restarted', 'routerd.store.events.dropped')").fetchall())
+missing = daemon_ids - stored_ids
+extra = stored_ids - daemon_ids
+assert not missing and not extra, f"missing from the store: {list(missing)[:3]}; extra or duplicated: {list(extra)[:3]}"
+print(f"     {len(daemon)} daemon events, each stored exactly once")
 PY
 
 echo "== bad input to a daemon"
