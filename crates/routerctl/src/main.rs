@@ -1,5 +1,8 @@
 //! `routerctl`, the command-line client of routerd: a thin HTTP/1.1 client of routerd's two Unix
 //! sockets that turns the control API's JSON into tables for people and passes it through for scripts.
+//!
+//! Where to start: `cli.rs` (the clap definitions: every command, flag and `--help` text), then
+//! `commands/` (one file per command) on top of `client.rs` (the socket client) and `output.rs`.
 #![forbid(unsafe_code)]
 
 mod cli;

@@ -1,6 +1,11 @@
 //! Wire types of routerd: everything a client of the control API or a daemon API needs, and nothing that
 //! opens a socket or a file. Keeping I/O out lets routerctl, routerd and the daemons share one definition
 //! of every object, and lets the codecs here be tested exhaustively without a host.
+//!
+//! Where to start: [`Resource`] (one desired object, identified by [`ResourceId`]) and [`Kind`] (every
+//! kind with its spec type and JSON Schema, `kind.rs`); the typed specs live in [`spec`], statuses in
+//! [`status`]. The control API's envelopes are in [`control`], a daemon's in [`daemon`], and the event
+//! object with its topic catalogue in [`event`] (matched by [`topic::TopicPattern`]).
 #![forbid(unsafe_code)]
 
 pub mod condition;

@@ -1,6 +1,10 @@
 //! SQLite storage of routerd: the config ledger, the event store, resource status objects and records of
 //! what routerd installed on the host. One database file (`routerd.db`) in WAL mode so readers never block
 //! the writer; knows nothing about HTTP.
+//!
+//! Where to start: [`db::open`] creates the schema; [`Ledger`] holds config generations, [`EventStore`]
+//! the events (group commit, cursors, retention), [`StateStore`] resource status and the ownership
+//! records of what routerd installed.
 #![forbid(unsafe_code)]
 
 pub mod db;
