@@ -1,6 +1,7 @@
 //! Runs the real `routerctl` binary against a fake routerd: a small hyper server on the two Unix sockets
 //! of a temporary runtime directory, answering canned JSON. It checks what routerctl prints, which socket
 //! it uses for what, and its exit codes.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed set-up is the test's failure
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};

@@ -1,5 +1,6 @@
 //! The kit end to end: a tiny daemon served on a temporary socket, driven over HTTP/1.1 like routerd's
 //! poller and routerctl drive the real ones.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed set-up is the test's failure
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};

@@ -1,6 +1,7 @@
 //! The kit's rtnetlink watcher against the real kernel, in a throw-away namespace: it must wake on a
 //! change of a group it subscribed to, and stay quiet for changes of other groups and when nothing
 //! happens. (Listening needs no privilege; causing the changes needs root, hence the namespace.)
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed set-up is the test's failure
 
 use routerd_daemon::link_watch::{groups, LinkWatcher};
 use routerd_testkit::{ip_in, Netns};

@@ -1,5 +1,6 @@
 //! SIGTERM is handled like `stop`. Its own test binary: a signal goes to the whole process, and no other
 //! test may be serving when it arrives.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed set-up is the test's failure
 
 use routerd_api::daemon::{CommandResult, DaemonResourceStatus};
 use routerd_daemon::{serve, CommandError, Daemon, DaemonArgs, EventLog, LogFormat, StopHandle};

@@ -2,6 +2,7 @@
 //! truncated options, bit flips) go through the parse path and then into the state machine. Nothing
 //! panics, and nothing malformed is accepted: for generated option lists, "parsed" must equal "well
 //! formed by RFC 2132/3442" as an independent oracle below states it.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed set-up is the test's failure
 
 use dhcproto::v4::{self, DhcpOption, MessageType};
 use dhcproto::{Encodable, Encoder};

@@ -2,6 +2,7 @@
 //! TCP, HTTP and DNS peers are small servers started by the tests. Skipped (with a message) when not
 //! root. Every probe runs on a thread that entered a test namespace; the host's namespace is never
 //! touched.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed set-up is the test's failure
 
 use routerd_api::spec::{DnsProbeSpec, HealthCheckSpec, HttpProbeSpec, ProbeProtocol};
 use routerd_api::{Phase, Timestamp};

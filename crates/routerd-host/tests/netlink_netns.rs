@@ -2,6 +2,7 @@
 //! network namespace. Needs root and iproute2; skipped (with a message)
 //! otherwise. All netlink traffic happens on a thread that has entered the
 //! test namespace, never in the host's own namespace.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed set-up is the test's failure
 
 use std::future::Future;
 use std::net::{Ipv4Addr, Ipv6Addr};

@@ -7,6 +7,9 @@
 //!   as passed, so the reason is also appended to `$ROUTERD_SKIP_LOG`, which `scripts/test` reads and
 //!   subtracts from the passes.
 
+// Test support only: a set-up that cannot be done is the calling test's failure, so it panics.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use nix::sched::{setns, CloneFlags};
 use std::future::Future;
 use std::io::Write as _;

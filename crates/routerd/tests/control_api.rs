@@ -1,5 +1,6 @@
 //! routerd's control API in-process: real sockets in a temporary runtime directory, the real ledger and
 //! event store, and the in-memory fake host instead of netlink.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed set-up is the test's failure
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! bound delegation nothing is put on the LAN. The lease-driven behaviour (lifetimes, renew, renumbering,
 //! expiry) is tested against the fake host in the controller's own tests and end to end in
 //! `scripts/e2e/dhcpv6_pd.sh`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed set-up is the test's failure
 
 mod common;
 

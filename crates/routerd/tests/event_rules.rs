@@ -2,6 +2,7 @@
 //! runtime directory, the real ledger and event store, and the in-memory fake host instead of netlink.
 //! Apply-time refusals name the field; a window rule fires once over a flapping link, counts survive a
 //! restart; a DerivedEvent asserts and retracts with the link.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed set-up is the test's failure
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! The in-process harness shared by routerd's integration tests: routerd's real sockets, ledger and
 //! event store in a temporary directory, the in-memory fake host instead of netlink.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed set-up is the test's failure
 #![allow(dead_code)] // each test file uses a different part
 
 use bytes::Bytes;
