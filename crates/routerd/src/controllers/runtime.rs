@@ -502,9 +502,9 @@ async fn wake_on_host(
 
 #[cfg(test)]
 mod tests {
+    use super::testing::Fixture;
     use super::*;
     use crate::config::ConfigService;
-    use routerd_host::FakeHost;
     use routerd_store::Ledger;
     use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -535,32 +535,11 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn counters_follow_the_seed_semantics() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("routerd.db");
-        let bus = EventBus::open(&db).unwrap();
+        let f = Fixture::new();
+        let bus = f.bus.clone();
         let config =
-            Arc::new(ConfigService::open(Ledger::open(&db).unwrap(), bus.clone()).unwrap());
-        let state = Arc::new(StateStore::open(&db, bus.store().clone()).unwrap());
-        let status = Arc::new(StatusBook::load(state.clone(), bus.clone()));
-        let (_sv_stop, sv_stop) = watch::channel(false);
-        let supervisor = Arc::new(crate::supervisor::Supervisor::new(
-            crate::supervisor::SupervisorConfig {
-                runtime_dir: dir.path().join("run"),
-                state_dir: dir.path().join("state"),
-                log_format: "text".into(),
-                search_dirs: Vec::new(),
-            },
-            bus.clone(),
-            sv_stop,
-        ));
-        let deps = RuntimeDeps {
-            config,
-            host: Arc::new(FakeHost::new()),
-            status,
-            bus: bus.clone(),
-            state,
-            supervisor,
-        };
+            Arc::new(ConfigService::open(Ledger::open(&f.db()).unwrap(), bus.clone()).unwrap());
+        let deps = f.deps(config);
         let (_stop_tx, stop) = watch::channel(false);
         let flaky = Arc::new(Flaky {
             failures: 3,
@@ -638,5 +617,111 @@ mod tests {
                 topics::RECONCILE_RECOVERED
             ]
         );
+    }
+}
+
+/// A controller context over the fake host with routerd's real store, status book, event bus and
+/// supervisor in a temporary directory: the fixture of controller unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+    use crate::supervisor::{Supervisor, SupervisorConfig};
+    use routerd_api::Resource;
+    use routerd_host::FakeHost;
+    use std::path::PathBuf;
+
+    pub struct Fixture {
+        pub dir: tempfile::TempDir,
+        pub host: Arc<FakeHost>,
+        pub bus: EventBus,
+        pub state: Arc<StateStore>,
+        pub status: Arc<StatusBook>,
+        pub supervisor: Arc<Supervisor>,
+        pub desired: Arc<DesiredState>,
+        _stop: watch::Sender<bool>,
+    }
+
+    /// A resource of `kind` in the net API group.
+    pub fn resource(kind: &str, name: &str, spec: serde_json::Value) -> Resource {
+        Resource::from_value(serde_json::json!({
+            "apiVersion": "net.routerd.net/v1alpha1", "kind": kind,
+            "metadata": {"name": name}, "spec": spec
+        }))
+        .expect("a valid test resource")
+    }
+
+    impl Fixture {
+        /// An empty host and desired state.
+        pub fn new() -> Fixture {
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let db = dir.path().join("routerd.db");
+            let bus = EventBus::open(&db).expect("the event store opens");
+            let state =
+                Arc::new(StateStore::open(&db, bus.store().clone()).expect("the state opens"));
+            let status = Arc::new(StatusBook::load(state.clone(), bus.clone()));
+            let (stop_tx, stop) = watch::channel(false);
+            let supervisor = Arc::new(Supervisor::new(
+                SupervisorConfig {
+                    runtime_dir: dir.path().join("run"),
+                    state_dir: dir.path().join("state"),
+                    log_format: "text".into(),
+                    search_dirs: Vec::new(),
+                },
+                bus.clone(),
+                stop,
+            ));
+            Fixture {
+                dir,
+                host: Arc::new(FakeHost::new()),
+                bus,
+                state,
+                status,
+                supervisor,
+                desired: Arc::default(),
+                _stop: stop_tx,
+            }
+        }
+
+        pub fn db(&self) -> PathBuf {
+            self.dir.path().join("routerd.db")
+        }
+
+        /// Makes `resources` the desired state, as a new generation.
+        pub fn set_desired(&mut self, resources: Vec<Resource>) {
+            let generation = self.desired.generation + 1;
+            self.desired = Arc::new(DesiredState::from_resources(generation, resources));
+        }
+
+        /// Re-reads status and ownership records from the database, as a restarted routerd does.
+        pub async fn restart_state(&mut self) {
+            self.bus.flush().await;
+            self.state = Arc::new(
+                StateStore::open(&self.db(), self.bus.store().clone()).expect("the state opens"),
+            );
+            self.status = Arc::new(StatusBook::load(self.state.clone(), self.bus.clone()));
+        }
+
+        pub fn context(&self) -> Context {
+            Context {
+                desired: self.desired.clone(),
+                host: self.host.clone(),
+                status: self.status.clone(),
+                bus: self.bus.clone(),
+                state: self.state.clone(),
+                supervisor: self.supervisor.clone(),
+                trigger: "test".into(),
+            }
+        }
+
+        pub fn deps(&self, config: Arc<ConfigService>) -> RuntimeDeps {
+            RuntimeDeps {
+                config,
+                host: self.host.clone(),
+                status: self.status.clone(),
+                bus: self.bus.clone(),
+                state: self.state.clone(),
+                supervisor: self.supervisor.clone(),
+            }
+        }
     }
 }
