@@ -38,12 +38,14 @@ impl Default for RetentionPolicy {
 
 /// A write to another table of `routerd.db`, run by the writer thread so that routerd has exactly one
 /// SQLite writer (two connections writing the same file wait on each other in SQLite's busy handler).
-pub type WriteOp =
-    Box<dyn FnOnce(&rusqlite::Transaction<'_>) -> Result<(), rusqlite::Error> + Send>;
+/// It runs inside a transaction (in a savepoint of its own, so a failing write fails alone).
+pub type WriteOp = Box<dyn FnOnce(&Connection) -> Result<(), rusqlite::Error> + Send>;
+/// Called with the outcome of one [`WriteOp`] once its transaction committed (or failed).
+pub type WriteAck = Box<dyn FnOnce(Result<(), String>) + Send + 'static>;
 
 enum WriterMsg {
     Append(NewEvent, Option<Ack>),
-    Write(WriteOp),
+    Write(WriteOp, WriteAck),
     /// Events imported from another stream plus the consumer cursor that covers them, committed in one
     /// transaction so a restart neither loses nor repeats them.
     Import(Vec<NewEvent>, String, String, Ack),
@@ -142,9 +144,10 @@ impl EventStore {
         self.send(WriterMsg::Append(event, ack))
     }
 
-    /// Queues a write to another table; it commits in order with everything queued before it.
-    pub fn write(&self, op: WriteOp) -> Result<(), StoreError> {
-        self.send(WriterMsg::Write(op))
+    /// Queues a write to another table; it commits after everything queued before it, and `ack`
+    /// receives its outcome once committed (a failed write is never only logged).
+    pub fn write(&self, op: WriteOp, ack: WriteAck) -> Result<(), StoreError> {
+        self.send(WriterMsg::Write(op, ack))
     }
 
     /// Stores `events` and sets meta `key` = `value` in the same transaction; `ack` receives the cursor of
@@ -297,6 +300,8 @@ fn read_pruned_through(c: &Connection) -> Result<u64, StoreError> {
     Ok(v.and_then(|s| s.parse().ok()).unwrap_or(0))
 }
 
+/// Commits what is queued in queue order: consecutive appends share one transaction, consecutive
+/// writes another, so whatever was queued first is committed first.
 fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriterMsg>, on_commit: CommitHook) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
@@ -306,50 +311,27 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriterMsg>, on_commit: C
                 Err(_) => break,
             }
         }
-        let mut events = Vec::new();
-        let mut writes: Vec<WriteOp> = Vec::new();
-        let mut after: Vec<WriterMsg> = Vec::new();
-        for m in batch {
+        let mut queue = batch.into_iter().peekable();
+        while let Some(m) = queue.next() {
             match m {
-                WriterMsg::Append(e, ack) => events.push((e, ack)),
-                WriterMsg::Write(op) => writes.push(op),
-                other => after.push(other),
-            }
-        }
-        if !writes.is_empty() {
-            let result = conn.transaction().and_then(|tx| {
-                for op in writes {
-                    op(&tx)?;
-                }
-                tx.commit()
-            });
-            if let Err(e) = result {
-                tracing::error!(error = %e, "state write could not be stored");
-            }
-        }
-        if !events.is_empty() {
-            match insert_batch(&mut conn, &events) {
-                Ok(cursors) => {
-                    let last = cursors.last().copied().unwrap_or(0);
-                    on_commit(last);
-                    for ((_, ack), cursor) in events.into_iter().zip(cursors) {
-                        if let Some(ack) = ack {
-                            ack(Ok(cursor));
-                        }
+                WriterMsg::Append(e, ack) => {
+                    let mut events = vec![(e, ack)];
+                    while let Some(WriterMsg::Append(e, ack)) =
+                        queue.next_if(|m| matches!(m, WriterMsg::Append(..)))
+                    {
+                        events.push((e, ack));
                     }
+                    commit_events(&mut conn, events, &on_commit);
                 }
-                Err(e) => {
-                    tracing::error!(error = %e, count = events.len(), "event batch could not be stored");
-                    for (_, ack) in events {
-                        if let Some(ack) = ack {
-                            ack(Err(e.to_string()));
-                        }
+                WriterMsg::Write(op, ack) => {
+                    let mut writes = vec![(op, ack)];
+                    while let Some(WriterMsg::Write(op, ack)) =
+                        queue.next_if(|m| matches!(m, WriterMsg::Write(..)))
+                    {
+                        writes.push((op, ack));
                     }
+                    commit_writes(&mut conn, writes);
                 }
-            }
-        }
-        for m in after {
-            match m {
                 WriterMsg::Import(events, key, value, ack) => {
                     let pairs: Vec<(NewEvent, Option<Ack>)> =
                         events.into_iter().map(|e| (e, None)).collect();
@@ -368,9 +350,67 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriterMsg>, on_commit: C
                     done(apply_retention(&mut conn, policy).map_err(|e| e.to_string()))
                 }
                 WriterMsg::Flush(done) => done(),
-                WriterMsg::Append(..) | WriterMsg::Write(..) => {}
             }
         }
+    }
+}
+
+fn commit_events(
+    conn: &mut Connection,
+    events: Vec<(NewEvent, Option<Ack>)>,
+    on_commit: &CommitHook,
+) {
+    match insert_batch(conn, &events) {
+        Ok(cursors) => {
+            let last = cursors.last().copied().unwrap_or(0);
+            on_commit(last);
+            for ((_, ack), cursor) in events.into_iter().zip(cursors) {
+                if let Some(ack) = ack {
+                    ack(Ok(cursor));
+                }
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, count = events.len(), "event batch could not be stored");
+            for (_, ack) in events {
+                if let Some(ack) = ack {
+                    ack(Err(e.to_string()));
+                }
+            }
+        }
+    }
+}
+
+/// Runs `writes` in one transaction, each in a savepoint: a failing write is rolled back alone and
+/// told so; the others are told once the transaction committed.
+fn commit_writes(conn: &mut Connection, writes: Vec<(WriteOp, WriteAck)>) {
+    let mut tx = match conn.transaction() {
+        Ok(tx) => tx,
+        Err(e) => {
+            tracing::error!(error = %e, count = writes.len(), "state writes could not start");
+            for (_, ack) in writes {
+                ack(Err(e.to_string()));
+            }
+            return;
+        }
+    };
+    let mut outcomes: Vec<(WriteAck, Result<(), String>)> = Vec::with_capacity(writes.len());
+    for (op, ack) in writes {
+        let outcome = tx.savepoint().and_then(|sp| {
+            op(&sp)?;
+            sp.commit()
+        });
+        outcomes.push((ack, outcome.map_err(|e| e.to_string())));
+    }
+    if let Err(e) = tx.commit() {
+        tracing::error!(error = %e, count = outcomes.len(), "state writes could not be committed");
+        for (ack, _) in outcomes {
+            ack(Err(e.to_string()));
+        }
+        return;
+    }
+    for (ack, outcome) in outcomes {
+        ack(outcome);
     }
 }
 
