@@ -425,7 +425,7 @@ async fn wake_on_topics(
         .filter_map(|p| TopicPattern::parse(p).ok())
         .collect();
     let mut rx = bus.subscribe();
-    let mut cursor = bus.store().last_cursor().unwrap_or(0);
+    let mut cursor = bus.last_cursor().await.unwrap_or(0);
     loop {
         tokio::select! {
             r = rx.changed() => if r.is_err() { return },
@@ -438,7 +438,8 @@ async fn wake_on_topics(
             latest: true,
             ..Default::default()
         };
-        if let Ok(events) = bus.query(&filter) {
+        // After every commit: on the blocking pool, never on the workers the controllers run on.
+        if let Ok(events) = bus.query_async(&filter).await {
             if let Some(last) = events.last() {
                 cursor = last.cursor.parse().unwrap_or(cursor);
                 let _ = tx.try_send(last.topic.clone());

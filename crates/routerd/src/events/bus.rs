@@ -105,6 +105,14 @@ impl EventBus {
             .map_err(|e| StoreError::Corrupt(format!("query task failed: {e}")))?
     }
 
+    /// The highest committed cursor, read on the blocking pool.
+    pub async fn last_cursor(&self) -> Result<u64, StoreError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.last_cursor())
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("cursor task failed: {e}")))?
+    }
+
     /// Long-poll: returns as soon as at least one event matches after `filter.since`, or empty when
     /// `wait` has passed or `stop` fires.
     pub async fn wait_for(
