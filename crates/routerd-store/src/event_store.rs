@@ -67,6 +67,21 @@ pub struct EventFilter {
     pub latest: bool,
 }
 
+/// What [`EventStore::query_skipping`] read.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub events: Vec<Event>,
+    /// Matching rows that could not be decoded, ascending by cursor.
+    pub skipped: Vec<SkippedEvent>,
+}
+
+/// A stored event that could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedEvent {
+    pub cursor: u64,
+    pub error: String,
+}
+
 /// Handle to the store; cheap to clone.
 #[derive(Clone)]
 pub struct EventStore {
@@ -239,9 +254,29 @@ impl EventStore {
         })
     }
 
-    /// Events matching `filter`, ascending by cursor.
+    /// Events matching `filter`, ascending by cursor. A stored event that cannot be decoded fails the
+    /// query, naming its cursor.
     pub fn query(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError> {
-        self.with_reader(|c| query_events(c, filter))
+        self.with_reader(|c| {
+            query_events(c, filter, &mut |cursor, error| {
+                Err(StoreError::Corrupt(format!(
+                    "event {cursor} attributes: {error}"
+                )))
+            })
+        })
+    }
+
+    /// Like [`EventStore::query`], but a stored event that cannot be decoded is passed over and returned
+    /// in [`Page::skipped`], so one bad row does not hide every event after it from a consumer.
+    pub fn query_skipping(&self, filter: &EventFilter) -> Result<Page, StoreError> {
+        let mut skipped = Vec::new();
+        let events = self.with_reader(|c| {
+            query_events(c, filter, &mut |cursor, error| {
+                skipped.push(SkippedEvent { cursor, error });
+                Ok(())
+            })
+        })?;
+        Ok(Page { events, skipped })
     }
 }
 
@@ -524,7 +559,13 @@ fn pattern_sql(p: &TopicPattern, args: &mut Vec<rusqlite::types::Value>) -> Opti
     Some("(topic >= ? AND topic < ?)".into())
 }
 
-fn query_events(c: &Connection, f: &EventFilter) -> Result<Vec<Event>, StoreError> {
+/// `undecodable` decides about a matching row whose attributes do not decode: an error fails the query,
+/// `Ok` passes over the row.
+fn query_events(
+    c: &Connection,
+    f: &EventFilter,
+    undecodable: &mut dyn FnMut(u64, String) -> Result<(), StoreError>,
+) -> Result<Vec<Event>, StoreError> {
     if f.strict_since && f.since > 0 {
         let pruned = read_pruned_through(c)?;
         if f.since < pruned {
@@ -598,6 +639,13 @@ fn query_events(c: &Connection, f: &EventFilter) -> Result<Vec<Event>, StoreErro
                 continue;
             }
             let attrs: String = row.get(7)?;
+            let attributes = match serde_json::from_str(&attrs) {
+                Ok(a) => a,
+                Err(e) => {
+                    undecodable(cursor as u64, e.to_string())?;
+                    continue;
+                }
+            };
             out.push(Event {
                 cursor: cursor.to_string(),
                 time: Timestamp(row.get(1)?),
@@ -608,8 +656,7 @@ fn query_events(c: &Connection, f: &EventFilter) -> Result<Vec<Event>, StoreErro
                     instance: row.get(5)?,
                 },
                 message: row.get(6)?,
-                attributes: serde_json::from_str(&attrs)
-                    .map_err(|e| StoreError::Corrupt(format!("event {cursor} attributes: {e}")))?,
+                attributes,
             });
             if out.len() >= limit {
                 break;

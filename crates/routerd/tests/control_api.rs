@@ -181,8 +181,10 @@ async fn apply_reconcile_repair_delete() {
         names,
         [
             "address",
+            "derivedevent",
             "dhcpv4-client",
             "dhcpv6-prefix-delegation",
+            "eventrule",
             "healthcheck",
             "interface",
             "ipv6-delegated-address",

@@ -130,6 +130,110 @@ struct Stats {
     last_error: Option<String>,
     last_error_time: Option<Timestamp>,
     last_error_cleared_at: Option<Timestamp>,
+    /// Stored events a rule engine could not decode and passed over.
+    skipped_events: u64,
+}
+
+impl Stats {
+    /// Books one run of `name` and returns the event it is worth: `reconcile.failed` for a failure,
+    /// `reconcile.recovered` for the first success after failures.
+    fn record(
+        &mut self,
+        name: &str,
+        trigger: String,
+        took: Duration,
+        result: Result<(), &str>,
+    ) -> Option<NewEvent> {
+        let now = Timestamp::now();
+        self.last_trigger = Some(trigger);
+        self.last_reconcile_time = Some(now);
+        self.last_duration = Some(took);
+        self.max_duration = Some(self.max_duration.map_or(took, |m| m.max(took)));
+        match result {
+            Ok(()) => {
+                self.reconcile_count += 1;
+                self.total_duration += took;
+                let recovered = self.consecutive_errors > 0;
+                self.consecutive_errors = 0;
+                self.current_error = Some(false);
+                recovered.then(|| {
+                    self.last_error_cleared_at = Some(now);
+                    NewEvent::new(
+                        topics::RECONCILE_RECOVERED,
+                        Severity::Info,
+                        format!("controller {name} recovered"),
+                    )
+                    .attr("controller", name)
+                })
+            }
+            Err(error) => {
+                self.error_count += 1;
+                self.consecutive_errors += 1;
+                self.current_error = Some(true);
+                self.last_error = Some(error.to_string());
+                self.last_error_time = Some(now);
+                tracing::warn!(controller = name, %error, consecutive = self.consecutive_errors, "reconcile failed");
+                Some(
+                    NewEvent::new(
+                        topics::RECONCILE_FAILED,
+                        Severity::Error,
+                        format!("controller {name} failed: {error}"),
+                    )
+                    .attr("controller", name)
+                    .attr("error", error)
+                    .attr("consecutiveErrors", self.consecutive_errors.to_string()),
+                )
+            }
+        }
+    }
+}
+
+/// The runtime bookkeeping of a task that is not a controller but is shown as one in `/controllers`
+/// and `/status` (the rule engines): same fields, same `reconcile.failed`/`recovered` events, so a
+/// stopped or failing engine is as visible as a failing controller.
+#[derive(Clone)]
+pub struct TaskHealth {
+    name: &'static str,
+    kinds: &'static [Kind],
+    stats: Arc<Mutex<Stats>>,
+    bus: EventBus,
+}
+
+impl TaskHealth {
+    pub fn new(name: &'static str, kinds: &'static [Kind], bus: EventBus) -> TaskHealth {
+        TaskHealth {
+            name,
+            kinds,
+            stats: Arc::default(),
+            bus,
+        }
+    }
+
+    fn stats(&self) -> std::sync::MutexGuard<'_, Stats> {
+        self.stats.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Books one run (`Err` carries the failure) and records the event it is worth.
+    pub async fn ran(&self, trigger: &str, took: Duration, result: Result<(), &str>) {
+        let event = self
+            .stats()
+            .record(self.name, trigger.to_string(), took, result);
+        if let Some(ev) = event {
+            if let Err(e) = self.bus.publish(ev).await {
+                tracing::warn!(error = %e, "controller event could not be stored");
+            }
+        }
+    }
+
+    /// Counts a stored event that was passed over because it could not be decoded.
+    pub fn skipped_event(&self) {
+        self.stats().skipped_events += 1;
+    }
+
+    pub fn status(&self) -> ControllerStatus {
+        let s = self.stats().clone();
+        project(self.name, self.kinds, &s, None)
+    }
 }
 
 struct Handle {
@@ -142,6 +246,8 @@ struct Handle {
 pub struct ControllerRuntime {
     handles: Vec<Handle>,
     interval: Duration,
+    /// Tasks shown alongside the controllers ([`ControllerRuntime::register`]).
+    tasks: Mutex<Vec<TaskHealth>>,
 }
 
 /// Shared inputs of every controller task.
@@ -198,7 +304,11 @@ impl ControllerRuntime {
                 trigger: tx,
             });
         }
-        let rt = ControllerRuntime { handles, interval };
+        let rt = ControllerRuntime {
+            handles,
+            interval,
+            tasks: Mutex::default(),
+        };
         tokio::spawn(wake_on_apply(
             deps.config.subscribe(),
             rt.triggers(|c| c.input_kinds().to_vec()),
@@ -224,16 +334,32 @@ impl ControllerRuntime {
             .collect()
     }
 
-    /// `ControllerStatus` of every controller, sorted by name.
+    /// Shows `task` in [`ControllerRuntime::statuses`] from now on.
+    pub fn register(&self, task: TaskHealth) {
+        self.tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(task);
+    }
+
+    /// `ControllerStatus` of every controller and registered task, sorted by name.
     pub fn statuses(&self) -> Vec<ControllerStatus> {
         let mut out: Vec<ControllerStatus> = self
             .handles
             .iter()
             .map(|h| {
                 let s = h.stats.lock().map(|s| s.clone()).unwrap_or_default();
-                project(h.controller.as_ref(), &s, self.interval)
+                let c = h.controller.as_ref();
+                project(c.name(), c.kinds(), &s, Some(self.interval))
             })
             .collect();
+        out.extend(
+            self.tasks
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .map(TaskHealth::status),
+        );
         out.sort_by(|a, b| a.name.cmp(&b.name));
         out
     }
@@ -247,7 +373,8 @@ impl ControllerRuntime {
     }
 }
 
-fn project(c: &dyn Controller, s: &Stats, interval: Duration) -> ControllerStatus {
+/// `interval` is the periodic resync, for controllers (tasks have none).
+fn project(name: &str, kinds: &[Kind], s: &Stats, interval: Option<Duration>) -> ControllerStatus {
     let ran = s.reconcile_count > 0 || s.error_count > 0;
     let dur = |d: Option<Duration>| d.map(GoDuration);
     let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
@@ -258,11 +385,11 @@ fn project(c: &dyn Controller, s: &Stats, interval: Duration) -> ControllerStatu
         None
     };
     ControllerStatus {
-        name: c.name().to_string(),
+        name: name.to_string(),
         mode: "live".to_string(),
-        resource_kinds: c.kinds().iter().map(|k| k.as_str().to_string()).collect(),
-        interval: ran.then_some(GoDuration(interval)),
-        interval_millis: ran.then_some(interval.as_secs_f64() * 1000.0),
+        resource_kinds: kinds.iter().map(|k| k.as_str().to_string()).collect(),
+        interval: interval.filter(|_| ran).map(GoDuration),
+        interval_millis: interval.filter(|_| ran).map(|i| i.as_secs_f64() * 1000.0),
         last_trigger: s.last_trigger.clone(),
         last_reconcile_time: s.last_reconcile_time,
         next_reconcile_time: s.next_reconcile_time,
@@ -279,6 +406,7 @@ fn project(c: &dyn Controller, s: &Stats, interval: Duration) -> ControllerStatu
         last_error: s.last_error.clone(),
         last_error_time: s.last_error_time,
         last_error_cleared_at: s.last_error_cleared_at,
+        skipped_event_count: (s.skipped_events > 0).then_some(s.skipped_events),
     }
 }
 
@@ -322,57 +450,20 @@ async fn run_controller(
         let started = Instant::now();
         let result = c.reconcile(&ctx).await;
         let took = started.elapsed();
-        let now = Timestamp::now();
         let (delay, event) = {
             let mut s = match stats.lock() {
                 Ok(s) => s,
                 Err(p) => p.into_inner(),
             };
-            s.last_trigger = Some(trigger);
-            s.last_reconcile_time = Some(now);
-            s.last_duration = Some(took);
-            s.max_duration = Some(s.max_duration.map_or(took, |m| m.max(took)));
-            match result {
-                Ok(action) => {
-                    s.reconcile_count += 1;
-                    s.total_duration += took;
-                    let recovered = s.consecutive_errors > 0;
-                    s.consecutive_errors = 0;
-                    s.current_error = Some(false);
-                    let delay = match action {
-                        Action::Requeue(d) => d.min(interval),
-                        Action::Idle => interval,
-                    };
-                    let event = recovered.then(|| {
-                        s.last_error_cleared_at = Some(now);
-                        NewEvent::new(
-                            topics::RECONCILE_RECOVERED,
-                            Severity::Info,
-                            format!("controller {} recovered", c.name()),
-                        )
-                        .attr("controller", c.name())
-                    });
-                    (delay, event)
-                }
-                Err(e) => {
-                    s.error_count += 1;
-                    s.consecutive_errors += 1;
-                    s.current_error = Some(true);
-                    s.last_error = Some(e.0.clone());
-                    s.last_error_time = Some(now);
-                    tracing::warn!(controller = c.name(), error = %e.0, consecutive = s.consecutive_errors, "reconcile failed");
-                    let ev = NewEvent::new(
-                        topics::RECONCILE_FAILED,
-                        Severity::Error,
-                        format!("controller {} failed: {}", c.name(), e.0),
-                    )
-                    .attr("controller", c.name())
-                    .attr("error", e.0)
-                    .attr("consecutiveErrors", s.consecutive_errors.to_string());
-                    (error_backoff(s.consecutive_errors, interval), Some(ev))
-                }
-            }
+            let delay = match &result {
+                Ok(Action::Requeue(d)) => (*d).min(interval),
+                Ok(Action::Idle) => interval,
+                Err(_) => error_backoff(s.consecutive_errors + 1, interval),
+            };
+            let outcome = result.as_ref().map(|_| ()).map_err(|e| e.0.as_str());
+            (delay, s.record(c.name(), trigger, took, outcome))
         };
+        let now = Timestamp::now();
         next_due = tokio::time::Instant::now() + delay;
         if let Ok(mut s) = stats.lock() {
             s.next_reconcile_time = Some(now.saturating_add(delay));
@@ -556,6 +647,7 @@ mod tests {
                 trigger: mpsc::channel(1).0,
             }],
             interval,
+            tasks: Mutex::default(),
         };
         let before = serde_json::to_value(&rt.statuses()[0]).unwrap();
         let keys: Vec<&String> = before.as_object().unwrap().keys().collect();
