@@ -847,6 +847,76 @@ mod tests {
 }
 
 #[cfg(test)]
+mod order_tests {
+    use super::*;
+
+    #[test]
+    fn writes_and_events_commit_in_the_order_they_were_queued() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("routerd.db");
+        let s = EventStore::open(&db, 1, Box::new(|_| {})).unwrap();
+        db::open(&db)
+            .unwrap()
+            .execute_batch(
+                "CREATE TABLE order_log (n INTEGER PRIMARY KEY AUTOINCREMENT, what TEXT);
+                 CREATE TRIGGER log_event AFTER INSERT ON events
+                 BEGIN INSERT INTO order_log (what) VALUES ('event'); END;
+                 CREATE TRIGGER log_status AFTER INSERT ON resource_status
+                 BEGIN INSERT INTO order_log (what) VALUES (NEW.name); END;",
+            )
+            .unwrap();
+        // Hold the writer so that everything below lands in one batch.
+        let (release, held) = mpsc::channel::<()>();
+        s.flush(Box::new(move || {
+            let _ = held.recv();
+        }))
+        .unwrap();
+        let status = |name: &'static str| -> WriteOp {
+            Box::new(move |c| {
+                c.execute(
+                    "INSERT INTO resource_status (kind, name, status) VALUES ('K', ?1, '{}')",
+                    [name],
+                )
+                .map(|_| ())
+            })
+        };
+        let (acked, acks) = mpsc::channel();
+        for name in ["first", "third"] {
+            let acked = acked.clone();
+            let op = status(name);
+            if name == "third" {
+                s.append(
+                    NewEvent::new("routerd.config.applied", Severity::Info, "second"),
+                    None,
+                )
+                .unwrap();
+            }
+            s.write(
+                op,
+                Box::new(move |r| {
+                    let _ = acked.send(r);
+                }),
+            )
+            .unwrap();
+        }
+        release.send(()).unwrap();
+        for _ in 0..2 {
+            acks.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
+        }
+        let log: Vec<String> = db::open(&db)
+            .unwrap()
+            .prepare("SELECT what FROM order_log ORDER BY n")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(log, ["first", "event", "third"]);
+        s.close();
+    }
+}
+
+#[cfg(test)]
 mod import_tests {
     use super::*;
 
