@@ -200,6 +200,7 @@ pub struct TaskHealth {
 }
 
 impl TaskHealth {
+    /// `name` and `kinds` are what the task shows as in the controller list; its events go to `bus`.
     pub fn new(name: &'static str, kinds: &'static [Kind], bus: EventBus) -> TaskHealth {
         TaskHealth {
             name,
@@ -230,6 +231,7 @@ impl TaskHealth {
         self.stats().skipped_events += 1;
     }
 
+    /// The task as a `ControllerStatus` (no periodic interval: tasks are not resynced).
     pub fn status(&self) -> ControllerStatus {
         let s = self.stats().clone();
         project(self.name, self.kinds, &s, None)

@@ -83,6 +83,7 @@ pub struct EngineHealth {
 }
 
 impl EngineHealth {
+    /// Both engines' bookkeeping, not yet shown anywhere ([`EngineHealth::register`] shows it).
     pub fn new(bus: &EventBus) -> EngineHealth {
         EngineHealth {
             rules: TaskHealth::new("eventrule", &[Kind::EventRule], bus.clone()),
