@@ -270,6 +270,10 @@ pub struct ControllerStatus {
     pub last_error_time: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error_cleared_at: Option<Timestamp>,
+    /// Stored events a rule engine could not decode and passed over (each reported as
+    /// `routerd.rules.event.skipped`); absent while there are none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped_event_count: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -56,6 +56,8 @@ struct State {
     routes: Vec<Ipv4Route>,
     watchers: Vec<mpsc::Sender<String>>,
     dad_failures: DadFailures,
+    /// Put on the host just before the next `add_ipv4_address` runs ([`FakeHost::race_next_ipv4_add`]).
+    raced_ipv4: Option<Ipv4Address>,
 }
 
 impl FakeHost {
@@ -202,7 +204,18 @@ impl FakeHost {
         Ok(())
     }
 
+    /// The next `add_ipv4_address` finds `addr` added just before it, as when an operator adds an
+    /// address after a controller listed the addresses and before its add reaches the kernel: the race
+    /// a controller must not win by claiming the operator's address as its own.
+    pub fn race_next_ipv4_add(&self, addr: Ipv4Address) {
+        self.state().raced_ipv4 = Some(addr);
+    }
+
     fn add_address_now(&self, addr: Ipv4Address) -> Result<(), HostError> {
+        let raced = self.state().raced_ipv4.take();
+        if let Some(raced) = raced {
+            self.add_address_now(raced)?;
+        }
         let mut state = self.state();
         let context = format!("add address {addr}");
         check_prefix_len(addr.prefix_len, &context)?;

@@ -13,6 +13,9 @@ pub enum StoreError {
     /// The requested cursor is older than what retention kept; continue from `oldest`.
     #[error("cursor {since} has expired; events up to {oldest} were removed by retention")]
     CursorExpired { since: u64, oldest: u64 },
+    /// A queued write was not committed (SQLite refused it or its transaction failed).
+    #[error("write not stored: {0}")]
+    WriteFailed(String),
     /// The background writer has stopped (routerd is shutting down).
     #[error("the event writer has stopped")]
     WriterStopped,

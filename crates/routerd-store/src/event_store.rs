@@ -38,12 +38,14 @@ impl Default for RetentionPolicy {
 
 /// A write to another table of `routerd.db`, run by the writer thread so that routerd has exactly one
 /// SQLite writer (two connections writing the same file wait on each other in SQLite's busy handler).
-pub type WriteOp =
-    Box<dyn FnOnce(&rusqlite::Transaction<'_>) -> Result<(), rusqlite::Error> + Send>;
+/// It runs inside a transaction (in a savepoint of its own, so a failing write fails alone).
+pub type WriteOp = Box<dyn FnOnce(&Connection) -> Result<(), rusqlite::Error> + Send>;
+/// Called with the outcome of one [`WriteOp`] once its transaction committed (or failed).
+pub type WriteAck = Box<dyn FnOnce(Result<(), String>) + Send + 'static>;
 
 enum WriterMsg {
     Append(NewEvent, Option<Ack>),
-    Write(WriteOp),
+    Write(WriteOp, WriteAck),
     /// Events imported from another stream plus the consumer cursor that covers them, committed in one
     /// transaction so a restart neither loses nor repeats them.
     Import(Vec<NewEvent>, String, String, Ack),
@@ -63,6 +65,21 @@ pub struct EventFilter {
     pub limit: usize,
     /// Return the last `limit` matches after `since` instead of the first (still ascending).
     pub latest: bool,
+}
+
+/// What [`EventStore::query_skipping`] read.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub events: Vec<Event>,
+    /// Matching rows that could not be decoded, ascending by cursor.
+    pub skipped: Vec<SkippedEvent>,
+}
+
+/// A stored event that could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedEvent {
+    pub cursor: u64,
+    pub error: String,
 }
 
 /// Handle to the store; cheap to clone.
@@ -142,9 +159,10 @@ impl EventStore {
         self.send(WriterMsg::Append(event, ack))
     }
 
-    /// Queues a write to another table; it commits in order with everything queued before it.
-    pub fn write(&self, op: WriteOp) -> Result<(), StoreError> {
-        self.send(WriterMsg::Write(op))
+    /// Queues a write to another table; it commits after everything queued before it, and `ack`
+    /// receives its outcome once committed (a failed write is never only logged).
+    pub fn write(&self, op: WriteOp, ack: WriteAck) -> Result<(), StoreError> {
+        self.send(WriterMsg::Write(op, ack))
     }
 
     /// Stores `events` and sets meta `key` = `value` in the same transaction; `ack` receives the cursor of
@@ -236,9 +254,29 @@ impl EventStore {
         })
     }
 
-    /// Events matching `filter`, ascending by cursor.
+    /// Events matching `filter`, ascending by cursor. A stored event that cannot be decoded fails the
+    /// query, naming its cursor.
     pub fn query(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError> {
-        self.with_reader(|c| query_events(c, filter))
+        self.with_reader(|c| {
+            query_events(c, filter, &mut |cursor, error| {
+                Err(StoreError::Corrupt(format!(
+                    "event {cursor} attributes: {error}"
+                )))
+            })
+        })
+    }
+
+    /// Like [`EventStore::query`], but a stored event that cannot be decoded is passed over and returned
+    /// in [`Page::skipped`], so one bad row does not hide every event after it from a consumer.
+    pub fn query_skipping(&self, filter: &EventFilter) -> Result<Page, StoreError> {
+        let mut skipped = Vec::new();
+        let events = self.with_reader(|c| {
+            query_events(c, filter, &mut |cursor, error| {
+                skipped.push(SkippedEvent { cursor, error });
+                Ok(())
+            })
+        })?;
+        Ok(Page { events, skipped })
     }
 }
 
@@ -297,6 +335,8 @@ fn read_pruned_through(c: &Connection) -> Result<u64, StoreError> {
     Ok(v.and_then(|s| s.parse().ok()).unwrap_or(0))
 }
 
+/// Commits what is queued in queue order: consecutive appends share one transaction, consecutive
+/// writes another, so whatever was queued first is committed first.
 fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriterMsg>, on_commit: CommitHook) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
@@ -306,50 +346,27 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriterMsg>, on_commit: C
                 Err(_) => break,
             }
         }
-        let mut events = Vec::new();
-        let mut writes: Vec<WriteOp> = Vec::new();
-        let mut after: Vec<WriterMsg> = Vec::new();
-        for m in batch {
+        let mut queue = batch.into_iter().peekable();
+        while let Some(m) = queue.next() {
             match m {
-                WriterMsg::Append(e, ack) => events.push((e, ack)),
-                WriterMsg::Write(op) => writes.push(op),
-                other => after.push(other),
-            }
-        }
-        if !writes.is_empty() {
-            let result = conn.transaction().and_then(|tx| {
-                for op in writes {
-                    op(&tx)?;
-                }
-                tx.commit()
-            });
-            if let Err(e) = result {
-                tracing::error!(error = %e, "state write could not be stored");
-            }
-        }
-        if !events.is_empty() {
-            match insert_batch(&mut conn, &events) {
-                Ok(cursors) => {
-                    let last = cursors.last().copied().unwrap_or(0);
-                    on_commit(last);
-                    for ((_, ack), cursor) in events.into_iter().zip(cursors) {
-                        if let Some(ack) = ack {
-                            ack(Ok(cursor));
-                        }
+                WriterMsg::Append(e, ack) => {
+                    let mut events = vec![(e, ack)];
+                    while let Some(WriterMsg::Append(e, ack)) =
+                        queue.next_if(|m| matches!(m, WriterMsg::Append(..)))
+                    {
+                        events.push((e, ack));
                     }
+                    commit_events(&mut conn, events, &on_commit);
                 }
-                Err(e) => {
-                    tracing::error!(error = %e, count = events.len(), "event batch could not be stored");
-                    for (_, ack) in events {
-                        if let Some(ack) = ack {
-                            ack(Err(e.to_string()));
-                        }
+                WriterMsg::Write(op, ack) => {
+                    let mut writes = vec![(op, ack)];
+                    while let Some(WriterMsg::Write(op, ack)) =
+                        queue.next_if(|m| matches!(m, WriterMsg::Write(..)))
+                    {
+                        writes.push((op, ack));
                     }
+                    commit_writes(&mut conn, writes);
                 }
-            }
-        }
-        for m in after {
-            match m {
                 WriterMsg::Import(events, key, value, ack) => {
                     let pairs: Vec<(NewEvent, Option<Ack>)> =
                         events.into_iter().map(|e| (e, None)).collect();
@@ -368,9 +385,67 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriterMsg>, on_commit: C
                     done(apply_retention(&mut conn, policy).map_err(|e| e.to_string()))
                 }
                 WriterMsg::Flush(done) => done(),
-                WriterMsg::Append(..) | WriterMsg::Write(..) => {}
             }
         }
+    }
+}
+
+fn commit_events(
+    conn: &mut Connection,
+    events: Vec<(NewEvent, Option<Ack>)>,
+    on_commit: &CommitHook,
+) {
+    match insert_batch(conn, &events) {
+        Ok(cursors) => {
+            let last = cursors.last().copied().unwrap_or(0);
+            on_commit(last);
+            for ((_, ack), cursor) in events.into_iter().zip(cursors) {
+                if let Some(ack) = ack {
+                    ack(Ok(cursor));
+                }
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, count = events.len(), "event batch could not be stored");
+            for (_, ack) in events {
+                if let Some(ack) = ack {
+                    ack(Err(e.to_string()));
+                }
+            }
+        }
+    }
+}
+
+/// Runs `writes` in one transaction, each in a savepoint: a failing write is rolled back alone and
+/// told so; the others are told once the transaction committed.
+fn commit_writes(conn: &mut Connection, writes: Vec<(WriteOp, WriteAck)>) {
+    let mut tx = match conn.transaction() {
+        Ok(tx) => tx,
+        Err(e) => {
+            tracing::error!(error = %e, count = writes.len(), "state writes could not start");
+            for (_, ack) in writes {
+                ack(Err(e.to_string()));
+            }
+            return;
+        }
+    };
+    let mut outcomes: Vec<(WriteAck, Result<(), String>)> = Vec::with_capacity(writes.len());
+    for (op, ack) in writes {
+        let outcome = tx.savepoint().and_then(|sp| {
+            op(&sp)?;
+            sp.commit()
+        });
+        outcomes.push((ack, outcome.map_err(|e| e.to_string())));
+    }
+    if let Err(e) = tx.commit() {
+        tracing::error!(error = %e, count = outcomes.len(), "state writes could not be committed");
+        for (ack, _) in outcomes {
+            ack(Err(e.to_string()));
+        }
+        return;
+    }
+    for (ack, outcome) in outcomes {
+        ack(outcome);
     }
 }
 
@@ -484,7 +559,13 @@ fn pattern_sql(p: &TopicPattern, args: &mut Vec<rusqlite::types::Value>) -> Opti
     Some("(topic >= ? AND topic < ?)".into())
 }
 
-fn query_events(c: &Connection, f: &EventFilter) -> Result<Vec<Event>, StoreError> {
+/// `undecodable` decides about a matching row whose attributes do not decode: an error fails the query,
+/// `Ok` passes over the row.
+fn query_events(
+    c: &Connection,
+    f: &EventFilter,
+    undecodable: &mut dyn FnMut(u64, String) -> Result<(), StoreError>,
+) -> Result<Vec<Event>, StoreError> {
     if f.strict_since && f.since > 0 {
         let pruned = read_pruned_through(c)?;
         if f.since < pruned {
@@ -558,6 +639,13 @@ fn query_events(c: &Connection, f: &EventFilter) -> Result<Vec<Event>, StoreErro
                 continue;
             }
             let attrs: String = row.get(7)?;
+            let attributes = match serde_json::from_str(&attrs) {
+                Ok(a) => a,
+                Err(e) => {
+                    undecodable(cursor as u64, e.to_string())?;
+                    continue;
+                }
+            };
             out.push(Event {
                 cursor: cursor.to_string(),
                 time: Timestamp(row.get(1)?),
@@ -568,8 +656,7 @@ fn query_events(c: &Connection, f: &EventFilter) -> Result<Vec<Event>, StoreErro
                     instance: row.get(5)?,
                 },
                 message: row.get(6)?,
-                attributes: serde_json::from_str(&attrs)
-                    .map_err(|e| StoreError::Corrupt(format!("event {cursor} attributes: {e}")))?,
+                attributes,
             });
             if out.len() >= limit {
                 break;
@@ -755,6 +842,76 @@ mod tests {
         .unwrap();
         flush(&s);
         assert_eq!(s.last_cursor().unwrap(), 31);
+        s.close();
+    }
+}
+
+#[cfg(test)]
+mod order_tests {
+    use super::*;
+
+    #[test]
+    fn writes_and_events_commit_in_the_order_they_were_queued() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("routerd.db");
+        let s = EventStore::open(&db, 1, Box::new(|_| {})).unwrap();
+        db::open(&db)
+            .unwrap()
+            .execute_batch(
+                "CREATE TABLE order_log (n INTEGER PRIMARY KEY AUTOINCREMENT, what TEXT);
+                 CREATE TRIGGER log_event AFTER INSERT ON events
+                 BEGIN INSERT INTO order_log (what) VALUES ('event'); END;
+                 CREATE TRIGGER log_status AFTER INSERT ON resource_status
+                 BEGIN INSERT INTO order_log (what) VALUES (NEW.name); END;",
+            )
+            .unwrap();
+        // Hold the writer so that everything below lands in one batch.
+        let (release, held) = mpsc::channel::<()>();
+        s.flush(Box::new(move || {
+            let _ = held.recv();
+        }))
+        .unwrap();
+        let status = |name: &'static str| -> WriteOp {
+            Box::new(move |c| {
+                c.execute(
+                    "INSERT INTO resource_status (kind, name, status) VALUES ('K', ?1, '{}')",
+                    [name],
+                )
+                .map(|_| ())
+            })
+        };
+        let (acked, acks) = mpsc::channel();
+        for name in ["first", "third"] {
+            let acked = acked.clone();
+            let op = status(name);
+            if name == "third" {
+                s.append(
+                    NewEvent::new("routerd.config.applied", Severity::Info, "second"),
+                    None,
+                )
+                .unwrap();
+            }
+            s.write(
+                op,
+                Box::new(move |r| {
+                    let _ = acked.send(r);
+                }),
+            )
+            .unwrap();
+        }
+        release.send(()).unwrap();
+        for _ in 0..2 {
+            acks.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
+        }
+        let log: Vec<String> = db::open(&db)
+            .unwrap()
+            .prepare("SELECT what FROM order_log ORDER BY n")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(log, ["first", "event", "third"]);
         s.close();
     }
 }

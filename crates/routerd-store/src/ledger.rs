@@ -30,24 +30,31 @@ pub struct NewGeneration {
     pub rollback_of: Option<u64>,
 }
 
+/// The ledger's connections: reads have their own, so a list never waits behind a commit that waits
+/// (up to the busy timeout) for SQLite's write lock; in WAL mode a reader never blocks on a writer.
 pub struct Ledger {
-    conn: Mutex<Connection>,
+    writer: Mutex<Connection>,
+    reader: Mutex<Connection>,
+}
+
+fn lock(conn: &Mutex<Connection>) -> Result<std::sync::MutexGuard<'_, Connection>, StoreError> {
+    conn.lock()
+        .map_err(|_| StoreError::Corrupt("ledger lock poisoned".into()))
 }
 
 impl Ledger {
     pub fn open(path: &Path) -> Result<Ledger, StoreError> {
-        let conn = db::open(path)?;
+        let writer = db::open(path)?;
         // The event store's checkpoint thread checkpoints; a commit here never does.
-        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        writer.pragma_update(None, "wal_autocheckpoint", 0)?;
         Ok(Ledger {
-            conn: Mutex::new(conn),
+            writer: Mutex::new(writer),
+            reader: Mutex::new(db::open(path)?),
         })
     }
 
     fn conn(&self) -> Result<std::sync::MutexGuard<'_, Connection>, StoreError> {
-        self.conn
-            .lock()
-            .map_err(|_| StoreError::Corrupt("ledger lock poisoned".into()))
+        lock(&self.reader)
     }
 
     /// The generation in force (0 before the first commit).
@@ -62,7 +69,7 @@ impl Ledger {
 
     /// Commits a new generation if the current one is still `expected`; returns its number.
     pub fn commit(&self, expected: u64, g: NewGeneration) -> Result<u64, StoreError> {
-        let mut c = self.conn()?;
+        let mut c = lock(&self.writer)?;
         let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let current: i64 = tx.query_row(
             "SELECT COALESCE(MAX(generation), 0) FROM generations",

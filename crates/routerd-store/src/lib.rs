@@ -14,6 +14,6 @@ pub mod ledger;
 pub mod state;
 
 pub use error::StoreError;
-pub use event_store::{EventFilter, EventStore, RetentionPolicy};
+pub use event_store::{EventFilter, EventStore, Page, RetentionPolicy, SkippedEvent};
 pub use ledger::{Generation, Ledger, NewGeneration};
 pub use state::StateStore;

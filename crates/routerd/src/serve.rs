@@ -135,8 +135,15 @@ pub async fn run(
         retention_policy,
         stop_rx.clone(),
     ));
-    let rule_engines =
-        crate::rules::start(bus.clone(), config.clone(), status.clone(), stop_rx.clone());
+    let engine_health = crate::rules::EngineHealth::new(&bus);
+    engine_health.register(&runtime);
+    let rule_engines = crate::rules::start(
+        bus.clone(),
+        config.clone(),
+        status.clone(),
+        engine_health,
+        stop_rx.clone(),
+    );
 
     let app = Arc::new(App {
         config,

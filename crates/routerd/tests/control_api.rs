@@ -182,8 +182,10 @@ async fn apply_reconcile_repair_delete() {
         names,
         [
             "address",
+            "derivedevent",
             "dhcpv4-client",
             "dhcpv6-prefix-delegation",
+            "eventrule",
             "healthcheck",
             "interface",
             "ipv6-delegated-address",
@@ -354,5 +356,43 @@ async fn long_poll_wakes_on_commit_and_state_survives_restart() {
         .unwrap();
     assert!(after > cursor_before);
     assert!(h.state_dir.join("routerd.db").exists());
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn applies_whose_client_hangs_up_leave_the_ledger_and_memory_in_step() {
+    use tokio::io::AsyncWriteExt;
+    let h = Harness::start().await;
+    let apply_body = |i: usize| {
+        json!({"manifest": format!(
+            "apiVersion: net.routerd.net/v1alpha1\nkind: Interface\nmetadata: {{name: lan}}\nspec: {{ifname: lan{i}}}\n"
+        )})
+        .to_string()
+    };
+    for i in 0..40 {
+        // The whole request, then the client is gone before the answer.
+        let body = apply_body(i);
+        let mut s = tokio::net::UnixStream::connect(&h.main).await.unwrap();
+        let request = format!(
+            "POST {P}/apply HTTP/1.1\r\nhost: routerd\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(request.as_bytes()).await.unwrap();
+        drop(s);
+    }
+    // Time for routerd to read them and notice the hang-ups.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let newest = get(&h.status, "/generations").await["items"][0]["generation"].clone();
+    assert_eq!(newest.as_u64().unwrap_or(0), generation(&h).await);
+    let (code, r) = post(
+        &h.main,
+        "/apply",
+        serde_json::from_str(&apply_body(1000)).unwrap(),
+    )
+    .await;
+    assert_eq!(code, 200, "an apply after hung-up ones succeeds: {r}");
+    let newest = get(&h.status, "/generations").await["items"][0]["generation"].clone();
+    assert_eq!(newest, r["generation"]);
+    assert_eq!(Some(generation(&h).await), r["generation"].as_u64());
     h.stop().await;
 }

@@ -1,6 +1,10 @@
 //! The one place the desired state changes. Applies, deletes and rollbacks are serialised, validated in
 //! full before anything changes, and committed to the ledger in one transaction before any controller is
 //! told; a request that fails validation changes nothing.
+//!
+//! Commit and publish are one step that the request cannot split: they run in a task of their own that
+//! holds the write lock until the new generation is published, so a client that hangs up (and hyper
+//! dropping the request future with it) never leaves the ledger one generation ahead of memory.
 
 use super::desired::{changes_anything, DesiredState};
 use super::validate::{check_duplicates, check_references, referrers};
@@ -13,7 +17,7 @@ use routerd_api::manifest::{decode_resources, parse_documents, to_yaml};
 use routerd_api::{FieldError, Resource, ResourceId, Severity, Timestamp};
 use routerd_store::{Ledger, NewGeneration, StoreError};
 use std::sync::{Arc, Mutex as StdMutex};
-use tokio::sync::{watch, Mutex};
+use tokio::sync::{watch, Mutex, OwnedMutexGuard};
 
 /// Why a request was refused; maps one-to-one onto API error codes.
 #[derive(Debug, thiserror::Error)]
@@ -53,12 +57,27 @@ impl ChangeSource {
 }
 
 pub struct ConfigService {
+    /// What the detached commit task needs; shared with it.
+    publisher: Arc<Publisher>,
+    /// Held from reading the current state until the next one is published (by the commit task).
+    write_lock: Arc<Mutex<()>>,
+    config_error: StdMutex<Option<String>>,
+}
+
+/// The ledger and the published desired state: changed together, only by [`Publisher::commit`].
+struct Publisher {
     ledger: Arc<Ledger>,
     bus: EventBus,
-    write_lock: Mutex<()>,
     desired_tx: watch::Sender<Arc<DesiredState>>,
     last_apply: StdMutex<Option<Timestamp>>,
-    config_error: StdMutex<Option<String>>,
+}
+
+/// A new generation ready to be committed.
+struct Pending {
+    previous: u64,
+    next: DesiredState,
+    record: NewGeneration,
+    source: ChangeSource,
 }
 
 impl ConfigService {
@@ -88,30 +107,51 @@ impl ConfigService {
         };
         let (desired_tx, _) = watch::channel(Arc::new(state));
         Ok(ConfigService {
-            ledger: Arc::new(ledger),
-            bus,
-            write_lock: Mutex::new(()),
-            desired_tx,
-            last_apply: StdMutex::new(last_apply),
+            publisher: Arc::new(Publisher {
+                ledger: Arc::new(ledger),
+                bus,
+                desired_tx,
+                last_apply: StdMutex::new(last_apply),
+            }),
+            write_lock: Arc::new(Mutex::new(())),
             config_error: StdMutex::new(None),
         })
     }
 
     pub fn current(&self) -> Arc<DesiredState> {
-        self.desired_tx.borrow().clone()
+        self.publisher.desired_tx.borrow().clone()
     }
 
     /// Controllers watch this to be woken by applies.
     pub fn subscribe(&self) -> watch::Receiver<Arc<DesiredState>> {
-        self.desired_tx.subscribe()
+        self.publisher.desired_tx.subscribe()
     }
 
     pub fn ledger(&self) -> &Ledger {
-        &self.ledger
+        &self.publisher.ledger
+    }
+
+    /// Runs a ledger read on the blocking pool: it is disk I/O, and must never hold an async worker.
+    async fn read_ledger<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&Ledger) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let ledger = self.publisher.ledger.clone();
+        tokio::task::spawn_blocking(move || read(&ledger))
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("ledger read task failed: {e}")))?
+    }
+
+    /// `GET /generations`: the newest `limit` generations, read off the async workers.
+    pub async fn generations(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<routerd_api::control::GenerationInfo>, StoreError> {
+        self.read_ledger(move |l| l.list(limit)).await
     }
 
     pub fn last_apply_time(&self) -> Option<Timestamp> {
-        self.last_apply.lock().ok().and_then(|g| *g)
+        self.publisher.last_apply.lock().ok().and_then(|g| *g)
     }
 
     pub fn config_error(&self) -> Option<String> {
@@ -224,7 +264,7 @@ impl ConfigService {
         )
         .attr("operation", what)
         .attr("errorCount", count.to_string());
-        if let Err(err) = self.bus.publish(ev).await {
+        if let Err(err) = self.publisher.bus.publish(ev).await {
             tracing::warn!(error = %err, "could not record config rejection");
         }
     }
@@ -237,7 +277,7 @@ impl ConfigService {
         if_generation: Option<u64>,
         source: ChangeSource,
     ) -> Result<ApplyOutcome, ConfigError> {
-        let _guard = self.write_lock.lock().await;
+        let guard = self.write_lock.clone().lock_owned().await;
         let current = self.current();
         if let Some(expected) = if_generation {
             if expected != current.generation {
@@ -250,13 +290,17 @@ impl ConfigService {
         let next = self.compose(&resources, mode)?;
         let mentioned: Vec<ResourceId> = resources.iter().map(|r| r.id()).collect();
         let changes = current.diff(&next, &mentioned);
-        self.commit(current, next, changes, dry_run, source).await
+        self.commit(guard, current, next, changes, dry_run, source)
+            .await
     }
 
+    /// Commits and publishes `next` unless this is a dry run or nothing changes. `guard` is the write
+    /// lock taken before `current` was read; it is released only once `next` is published.
     async fn commit(
         &self,
+        guard: OwnedMutexGuard<()>,
         current: Arc<DesiredState>,
-        mut next: DesiredState,
+        next: DesiredState,
         changes: Vec<routerd_api::control::Change>,
         dry_run: bool,
         source: ChangeSource,
@@ -277,7 +321,7 @@ impl ConfigService {
             serde_json::to_string(&list).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let manifest = to_yaml(&list).map_err(StoreError::Corrupt)?;
         let count = |a: ChangeAction| changes.iter().filter(|c| c.action == a).count() as u64;
-        let new_generation = NewGeneration {
+        let record = NewGeneration {
             source: source.as_str().to_string(),
             resources_json,
             manifest,
@@ -290,34 +334,21 @@ impl ConfigService {
                 _ => None,
             },
         };
-        let ledger = self.ledger.clone();
-        // The commit fsyncs: off the async workers.
-        let generation =
-            tokio::task::spawn_blocking(move || ledger.commit(previous, new_generation))
-                .await
-                .map_err(|e| StoreError::Corrupt(format!("ledger task failed: {e}")))??;
-        next.generation = generation;
-        self.desired_tx.send_replace(Arc::new(next));
-        if let Ok(mut t) = self.last_apply.lock() {
-            *t = Some(Timestamp::now());
-        }
-        let ev = NewEvent::new(
-            topics::CONFIG_APPLIED,
-            Severity::Info,
-            format!(
-                "generation {generation} applied ({} created, {} updated, {} deleted; source {})",
-                count(ChangeAction::Created),
-                count(ChangeAction::Updated),
-                count(ChangeAction::Deleted),
-                source.as_str()
-            ),
-        )
-        .attr("generation", generation.to_string())
-        .attr("previousGeneration", previous.to_string())
-        .attr("source", source.as_str());
-        if let Err(e) = self.bus.publish(ev).await {
-            tracing::warn!(error = %e, "could not record config.applied");
-        }
+        let pending = Pending {
+            previous,
+            next,
+            record,
+            source,
+        };
+        // Detached: once started, the commit is published even if this request is dropped.
+        let publisher = self.publisher.clone();
+        let generation = tokio::spawn(async move {
+            let generation = publisher.commit(pending).await;
+            drop(guard);
+            generation
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("commit task failed: {e}")))??;
         Ok(ApplyResult {
             generation,
             previous_generation: previous,
@@ -350,7 +381,7 @@ impl ConfigService {
             })?;
             ids.push(id);
         }
-        let _guard = self.write_lock.lock().await;
+        let guard = self.write_lock.clone().lock_owned().await;
         let current = self.current();
         if let Some(expected) = req.if_generation {
             if expected != current.generation {
@@ -399,18 +430,29 @@ impl ConfigService {
             return Err(ConfigError::Invalid(errors));
         }
         let changes = current.diff(&next, &[]);
-        self.commit(current, next, changes, req.dry_run, ChangeSource::Delete)
-            .await
+        self.commit(
+            guard,
+            current,
+            next,
+            changes,
+            req.dry_run,
+            ChangeSource::Delete,
+        )
+        .await
     }
 
     /// `POST /rollback`: re-applies generation N's snapshot as a replace, recorded as a new generation.
     pub async fn rollback(&self, req: RollbackRequest) -> Result<ApplyOutcome, ConfigError> {
-        let g = self.ledger.get(req.generation)?.ok_or_else(|| {
-            ConfigError::NotFound(format!(
-                "generation {} is not in the ledger",
-                req.generation
-            ))
-        })?;
+        let wanted = req.generation;
+        let g = self
+            .read_ledger(move |l| l.get(wanted))
+            .await?
+            .ok_or_else(|| {
+                ConfigError::NotFound(format!(
+                    "generation {} is not in the ledger",
+                    req.generation
+                ))
+            })?;
         let values: Vec<serde_json::Value> = serde_json::from_str(&g.resources_json)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let resources = decode_resources(values).map_err(ConfigError::Invalid)?;
@@ -467,5 +509,118 @@ impl ConfigService {
         }
         self.report_rejection(&result, "config").await;
         result
+    }
+}
+
+impl Publisher {
+    /// Commits `pending` to the ledger, then publishes it to the controllers and records
+    /// `config.applied`. Runs in its own task (see the module doc); returns the new generation.
+    async fn commit(&self, pending: Pending) -> Result<u64, StoreError> {
+        let Pending {
+            previous,
+            mut next,
+            record,
+            source,
+        } = pending;
+        let (created, updated, deleted) = (record.created, record.updated, record.deleted);
+        let ledger = self.ledger.clone();
+        // The commit fsyncs: off the async workers.
+        let generation = tokio::task::spawn_blocking(move || ledger.commit(previous, record))
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("ledger task failed: {e}")))??;
+        next.generation = generation;
+        self.desired_tx.send_replace(Arc::new(next));
+        if let Ok(mut t) = self.last_apply.lock() {
+            *t = Some(Timestamp::now());
+        }
+        let ev = NewEvent::new(
+            topics::CONFIG_APPLIED,
+            Severity::Info,
+            format!(
+                "generation {generation} applied ({created} created, {updated} updated, {deleted} deleted; source {})",
+                source.as_str()
+            ),
+        )
+        .attr("generation", generation.to_string())
+        .attr("previousGeneration", previous.to_string())
+        .attr("source", source.as_str());
+        if let Err(e) = self.bus.publish(ev).await {
+            tracing::warn!(error = %e, "could not record config.applied");
+        }
+        Ok(generation)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// An apply that changes `Interface/lan` every time (`i` picks the ifname).
+    fn change(i: usize) -> ApplyRequest {
+        ApplyRequest {
+            manifest: Some(format!(
+                "apiVersion: net.routerd.net/v1alpha1\nkind: Interface\nmetadata: {{name: lan}}\nspec: {{ifname: lan{i}}}\n"
+            )),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_apply_dropped_during_its_commit_still_takes_effect_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("routerd.db");
+        let bus = EventBus::open(&db).unwrap();
+        let svc = ConfigService::open(Ledger::open(&db).unwrap(), bus.clone()).unwrap();
+        for i in 0..50 {
+            // Polled once, then dropped, as hyper drops the handler of a client that hung up: the
+            // apply has taken the lock, composed the next state and started its commit.
+            let _ = tokio::time::timeout(Duration::ZERO, svc.apply(change(i), true)).await;
+        }
+        let last = svc
+            .apply(change(1000), true)
+            .await
+            .expect("an apply after dropped ones succeeds");
+        assert_eq!(last.generation, svc.current().generation);
+        assert_eq!(
+            svc.ledger().current_generation().unwrap(),
+            svc.current().generation,
+            "ledger and memory agree"
+        );
+        let reopened = ConfigService::open(Ledger::open(&db).unwrap(), bus.clone()).unwrap();
+        assert_eq!(
+            reopened.current().resources,
+            svc.current().resources,
+            "a restart changes nothing"
+        );
+        bus.close();
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn listing_generations_while_a_commit_waits_for_the_database_stalls_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("routerd.db");
+        let bus = EventBus::open(&db).unwrap();
+        let svc = Arc::new(ConfigService::open(Ledger::open(&db).unwrap(), bus.clone()).unwrap());
+        // Another writer holds SQLite's write lock: the commit below waits in the busy handler.
+        let other = routerd_store::db::open(&db).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let apply = tokio::spawn({
+            let svc = svc.clone();
+            async move { svc.apply(change(1), true).await }
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let started = std::time::Instant::now();
+        let listed = svc.generations(10).await.unwrap();
+        assert!(listed.is_empty());
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the list waited {:?} behind the commit",
+            started.elapsed()
+        );
+        other.execute_batch("ROLLBACK").unwrap();
+        let applied = apply.await.unwrap().unwrap();
+        assert_eq!(applied.generation, 1);
+        bus.close();
     }
 }

@@ -1,9 +1,11 @@
 //! `IPv4StaticAddress`: puts the address on the link, repairs it when removed behind routerd's back, and
 //! on delete removes exactly the address it added (recorded in `routerd.db`, so a restart between apply
-//! and delete changes nothing). An address that was already there before routerd is left in place.
+//! and delete changes nothing). An address that was already there before routerd, or that someone else
+//! adds between routerd's look at the link and its own add (the kernel answers EEXIST to routerd's
+//! exclusive add), is left in place.
 
 use super::interface::link_of;
-use super::ownership::{self, Artifact, RemoveFuture};
+use super::ownership::{self, Artifact, InstallError, Installed, RemoveFuture};
 use super::runtime::{Action, Context, Controller, ReconcileError, ReconcileFuture};
 use super::status_book::StatusUpdate;
 use routerd_api::event::topics;
@@ -151,22 +153,25 @@ impl Controller for AddressController {
                         None => (false, "PresentBeforeRouterd", format!("{cidr} was already on {ifname}; it will be left in place on delete")),
                     }
                 } else {
-                    match ctx.host.add_ipv4_address(want).await {
-                        Ok(()) | Err(HostError::AlreadyExists(_)) => {
-                            if let Err(e) = ownership::record(ctx, name, &want_art) {
-                                failures.push(format!("cannot record {cidr}: {e}"));
-                            }
-                            let why = if recorded.is_some() {
-                                "repaired"
-                            } else {
-                                "created"
-                            };
-                            let text = if recorded.is_some() {
-                                format!(
+                    let install = ownership::install(
+                        ctx,
+                        name,
+                        &want_art,
+                        recorded.is_some(),
+                        ctx.host.add_ipv4_address(want),
+                    );
+                    match install.await {
+                        Ok(Installed::Created) => {
+                            let (why, reason, text) = if recorded.is_some() {
+                                (
+                                    "repaired",
+                                    "Repaired",
+                                    format!(
                                     "re-added {cidr} to {ifname}: it was removed outside routerd"
+                                ),
                                 )
                             } else {
-                                format!("added {cidr} to {ifname}")
+                                ("created", "Added", format!("added {cidr} to {ifname}"))
                             };
                             emit(
                                 ctx,
@@ -178,18 +183,20 @@ impl Controller for AddressController {
                                 why,
                             )
                             .await;
-                            (
-                                true,
-                                if recorded.is_some() {
-                                    "Repaired"
-                                } else {
-                                    "Added"
-                                },
-                                format!("{cidr} on {ifname}"),
-                            )
+                            (true, reason, format!("{cidr} on {ifname}"))
                         }
+                        // Added by someone else since the snapshot: theirs, left in place on delete.
+                        Ok(Installed::Foreign) => (
+                            false,
+                            "PresentBeforeRouterd",
+                            format!("{cidr} was added to {ifname} outside routerd; it will be left in place on delete"),
+                        ),
                         Err(e) => {
                             requeue = Some(Duration::from_secs(5));
+                            let reason = match e {
+                                InstallError::Record(_) => "OwnershipNotRecorded",
+                                InstallError::Host(_) => "AddFailed",
+                            };
                             let msg = format!("could not add {cidr} to {ifname}: {e}");
                             ctx.status
                                 .set(
@@ -200,7 +207,7 @@ impl Controller for AddressController {
                                         vec![Condition::new(
                                             "AddressApplied",
                                             false,
-                                            "AddFailed",
+                                            reason,
                                             msg,
                                         )],
                                     ),
@@ -230,5 +237,111 @@ impl Controller for AddressController {
             }
             Ok(requeue.map(Action::Requeue).unwrap_or(Action::Idle))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controllers::runtime::testing::{resource, Fixture};
+    use routerd_api::status::ResourceStatus;
+    use routerd_api::ResourceId;
+    use routerd_host::NetHost;
+    use serde_json::json;
+
+    const LAN: u32 = 2;
+
+    fn lan_address() -> Ipv4Address {
+        Ipv4Address {
+            ifindex: LAN,
+            address: "192.0.2.1".parse().expect("an IPv4 address"),
+            prefix_len: 24,
+        }
+    }
+
+    /// Interface `lan` (rt-lan) and, with `address`, IPv4StaticAddress `lan` 192.0.2.1/24 on it.
+    fn desire(f: &mut Fixture, address: bool) {
+        let mut resources = vec![resource("Interface", "lan", json!({"ifname": "rt-lan"}))];
+        if address {
+            resources.push(resource(
+                "IPv4StaticAddress",
+                "lan",
+                json!({"interface": "lan", "address": "192.0.2.1/24"}),
+            ));
+        }
+        f.set_desired(resources);
+    }
+
+    fn fixture() -> Fixture {
+        let mut f = Fixture::new();
+        f.host.add_link("rt-lan", LAN, true);
+        desire(&mut f, true);
+        f
+    }
+
+    fn status(f: &Fixture) -> ResourceStatus {
+        f.status
+            .get(&ResourceId::new(KIND, "lan"))
+            .expect("the address has a status")
+    }
+
+    async fn on_host(f: &Fixture) -> bool {
+        f.host
+            .ipv4_addresses()
+            .await
+            .expect("the fake host lists addresses")
+            .contains(&lan_address())
+    }
+
+    #[tokio::test]
+    async fn an_address_added_between_the_snapshot_and_the_add_is_not_ours() {
+        let mut f = fixture();
+        f.host.race_next_ipv4_add(lan_address());
+        let _ = AddressController.reconcile(&f.context()).await;
+        let s = status(&f);
+        assert_eq!(s.fields["owned"], false, "{s:?}");
+        assert!(ownership::recorded::<AddressArtifact>(&f.context(), "lan").is_none());
+
+        desire(&mut f, false);
+        AddressController
+            .reconcile(&f.context())
+            .await
+            .expect("the delete reconciles");
+        assert!(on_host(&f).await, "the operator's address stays");
+    }
+
+    #[tokio::test]
+    async fn an_ownership_record_that_cannot_be_stored_never_makes_our_address_foreign() {
+        let mut f = fixture();
+        let db = routerd_store::db::open(&f.db()).expect("the database opens");
+        db.execute_batch(
+            "CREATE TRIGGER no_ownership BEFORE INSERT ON owned_artifacts
+             BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+        )
+        .expect("the trigger is created");
+        let first = AddressController.reconcile(&f.context()).await;
+        assert!(
+            first.is_err() || status(&f).phase == Phase::Error,
+            "the failure is reported: {first:?} {:?}",
+            status(&f)
+        );
+        db.execute_batch("DROP TRIGGER no_ownership")
+            .expect("the trigger is dropped");
+
+        // A restart reads the records back from the database.
+        f.restart_state().await;
+        AddressController
+            .reconcile(&f.context())
+            .await
+            .expect("the store works again");
+        let s = status(&f);
+        assert_eq!(s.fields["owned"], true, "{s:?}");
+
+        desire(&mut f, false);
+        AddressController
+            .reconcile(&f.context())
+            .await
+            .expect("the delete reconciles");
+        assert!(!on_host(&f).await, "routerd removes the address it added");
     }
 }

@@ -631,7 +631,7 @@ async fn reconcile_one(
     }
     have.ifname = ifname;
     let installed = (!have.addresses.is_empty()).then_some(&have);
-    if let Err(e) = ownership::keep(ctx, name, installed) {
+    if let Err(e) = ownership::keep(ctx, name, installed).await {
         failures.push(e);
     }
 

@@ -441,7 +441,7 @@ impl Controller for DHCPv4ClientController {
                 }
                 let installed =
                     (have.address.is_some() || !have.routes.is_empty()).then_some(&have);
-                if let Err(e) = ownership::keep(ctx, name, installed) {
+                if let Err(e) = ownership::keep(ctx, name, installed).await {
                     failures.push(e);
                 }
                 let mut conditions = daemon.conditions.clone();

@@ -1,9 +1,11 @@
 //! What routerd installed on the host, per resource, persisted in `routerd.db`: a delete removes exactly
 //! that (even after a restart between apply and delete), and an object that was there before routerd is
-//! never recorded, so it is never removed.
+//! never recorded, so it is never removed. Every change of a record returns once it is committed, so a
+//! controller never acts on the host believing in a record that was lost.
 
 use super::runtime::{Context, ReconcileError};
 use routerd_api::Kind;
+use routerd_host::HostError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::future::Future;
@@ -27,22 +29,94 @@ pub fn recorded<A: Artifact>(ctx: &Context, name: &str) -> Option<A> {
         .and_then(|v| serde_json::from_value(v).ok())
 }
 
-pub fn record<A: Artifact>(ctx: &Context, name: &str, artifact: &A) -> Result<(), String> {
+/// Records `artifact` as routerd's for `name`; returns once the record is committed.
+pub async fn record<A: Artifact>(ctx: &Context, name: &str, artifact: &A) -> Result<(), String> {
     let value = serde_json::to_value(artifact).map_err(|e| e.to_string())?;
     ctx.state
         .put_artifact(A::KIND.as_str(), name, &value)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Forgets the record of `name`; returns once that is committed.
+async fn forget<A: Artifact>(ctx: &Context, name: &str) -> Result<(), String> {
+    ctx.state
+        .delete_artifact(A::KIND.as_str(), name)
+        .await
         .map_err(|e| e.to_string())
 }
 
 /// Records what is installed for `name` now, or forgets the record when nothing is (`None`), so a
 /// resource that holds nothing leaves no row behind.
-pub fn keep<A: Artifact>(ctx: &Context, name: &str, installed: Option<&A>) -> Result<(), String> {
+pub async fn keep<A: Artifact>(
+    ctx: &Context,
+    name: &str,
+    installed: Option<&A>,
+) -> Result<(), String> {
     match installed {
-        Some(artifact) => record(ctx, name, artifact),
-        None => ctx
-            .state
-            .delete_artifact(A::KIND.as_str(), name)
-            .map_err(|e| e.to_string()),
+        Some(artifact) => record(ctx, name, artifact).await,
+        None => forget::<A>(ctx, name).await,
+    }
+}
+
+/// How an [`install`] that did not fail ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Installed {
+    /// Created now, and recorded as routerd's.
+    Created,
+    /// The host already had it (`AlreadyExists`): someone else created it after the controller looked.
+    /// It is theirs; no record claims it.
+    Foreign,
+}
+
+/// Why an [`install`] failed. Either way no record claims an object routerd did not create.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    /// The ownership record could not be committed (so the object was not created), or could not be
+    /// withdrawn from an object that turned out to be someone else's.
+    #[error("cannot record ownership: {0}")]
+    Record(String),
+    /// The host refused the object.
+    #[error(transparent)]
+    Host(HostError),
+}
+
+/// Installs an object routerd will own, record first. The record is committed before `create` runs,
+/// so neither a store failure nor a crash in between leaves an object of routerd's unrecorded (a later
+/// reconcile would take it for someone else's and never remove it). `create` must have exclusive
+/// semantics: `AlreadyExists` means someone else created the object after the controller's snapshot,
+/// and the record is withdrawn. `had_record` says the record predates this attempt (a repair); it is
+/// kept when the host refuses for another reason.
+pub async fn install<A, F>(
+    ctx: &Context,
+    name: &str,
+    artifact: &A,
+    had_record: bool,
+    create: F,
+) -> Result<Installed, InstallError>
+where
+    A: Artifact,
+    F: Future<Output = Result<(), HostError>>,
+{
+    record(ctx, name, artifact)
+        .await
+        .map_err(InstallError::Record)?;
+    match create.await {
+        Ok(()) => Ok(Installed::Created),
+        Err(HostError::AlreadyExists(_)) => match forget::<A>(ctx, name).await {
+            Ok(()) => Ok(Installed::Foreign),
+            Err(e) => Err(InstallError::Record(format!(
+                "the object exists and is not routerd's, but the record claiming it could not be withdrawn: {e}"
+            ))),
+        },
+        Err(e) => {
+            if !had_record {
+                if let Err(forgot) = forget::<A>(ctx, name).await {
+                    tracing::warn!(error = %forgot, kind = %A::KIND, name, "record of an object that was not created could not be withdrawn");
+                }
+            }
+            Err(InstallError::Host(e))
+        }
     }
 }
 
@@ -54,9 +128,7 @@ pub async fn remove<A: Artifact>(
     reason: &str,
 ) -> Result<(), String> {
     artifact.remove(ctx, name, reason).await?;
-    ctx.state
-        .delete_artifact(A::KIND.as_str(), name)
-        .map_err(|e| e.to_string())
+    forget::<A>(ctx, name).await
 }
 
 /// Removes what was installed for resources of `A::KIND` that are no longer desired; returns the

@@ -2,7 +2,7 @@
 //! A route whose gateway is not reachable yet (its address not applied) waits in `Pending`.
 
 use super::interface::link_of;
-use super::ownership::{self, Artifact, RemoveFuture};
+use super::ownership::{self, Artifact, InstallError, Installed, RemoveFuture};
 use super::runtime::{Action, Context, Controller, ReconcileError, ReconcileFuture};
 use super::status_book::StatusUpdate;
 use routerd_api::event::{topics, NewEvent};
@@ -212,11 +212,15 @@ impl Controller for RouteController {
                     ctx.status.set(&id, gen, update).await;
                     continue;
                 }
-                let update = match ctx.host.add_ipv4_route(want).await {
-                    Ok(()) => {
-                        if let Err(e) = ownership::record(ctx, name, &want_art) {
-                            failures.push(format!("cannot record route {want}: {e}"));
-                        }
+                let install = ownership::install(
+                    ctx,
+                    name,
+                    &want_art,
+                    recorded.is_some(),
+                    ctx.host.add_ipv4_route(want),
+                );
+                let update = match install.await {
+                    Ok(Installed::Created) => {
                         let (why, text) = if recorded.is_some() {
                             (
                                 "repaired",
@@ -247,7 +251,7 @@ impl Controller for RouteController {
                         )
                         .with_fields(&fields)
                     }
-                    Err(HostError::Unreachable(e)) => {
+                    Err(InstallError::Host(HostError::Unreachable(e))) => {
                         requeue = Some(Duration::from_secs(5));
                         let msg = format!("gateway {} is not reachable yet ({e}); waiting for an address on its subnet", spec.gateway.as_deref().unwrap_or("-"));
                         StatusUpdate::new(
@@ -261,7 +265,7 @@ impl Controller for RouteController {
                         )
                         .with_fields(&fields)
                     }
-                    Err(HostError::AlreadyExists(_)) => {
+                    Ok(Installed::Foreign) => {
                         let msg = format!("another route to {}/{len} with the same metric exists in table {table}; routerd does not replace routes it did not add", spec.destination.split('/').next().unwrap_or(""));
                         StatusUpdate::new(
                             Phase::Error,

@@ -130,6 +130,112 @@ struct Stats {
     last_error: Option<String>,
     last_error_time: Option<Timestamp>,
     last_error_cleared_at: Option<Timestamp>,
+    /// Stored events a rule engine could not decode and passed over.
+    skipped_events: u64,
+}
+
+impl Stats {
+    /// Books one run of `name` and returns the event it is worth: `reconcile.failed` for a failure,
+    /// `reconcile.recovered` for the first success after failures.
+    fn record(
+        &mut self,
+        name: &str,
+        trigger: String,
+        took: Duration,
+        result: Result<(), &str>,
+    ) -> Option<NewEvent> {
+        let now = Timestamp::now();
+        self.last_trigger = Some(trigger);
+        self.last_reconcile_time = Some(now);
+        self.last_duration = Some(took);
+        self.max_duration = Some(self.max_duration.map_or(took, |m| m.max(took)));
+        match result {
+            Ok(()) => {
+                self.reconcile_count += 1;
+                self.total_duration += took;
+                let recovered = self.consecutive_errors > 0;
+                self.consecutive_errors = 0;
+                self.current_error = Some(false);
+                recovered.then(|| {
+                    self.last_error_cleared_at = Some(now);
+                    NewEvent::new(
+                        topics::RECONCILE_RECOVERED,
+                        Severity::Info,
+                        format!("controller {name} recovered"),
+                    )
+                    .attr("controller", name)
+                })
+            }
+            Err(error) => {
+                self.error_count += 1;
+                self.consecutive_errors += 1;
+                self.current_error = Some(true);
+                self.last_error = Some(error.to_string());
+                self.last_error_time = Some(now);
+                tracing::warn!(controller = name, %error, consecutive = self.consecutive_errors, "reconcile failed");
+                Some(
+                    NewEvent::new(
+                        topics::RECONCILE_FAILED,
+                        Severity::Error,
+                        format!("controller {name} failed: {error}"),
+                    )
+                    .attr("controller", name)
+                    .attr("error", error)
+                    .attr("consecutiveErrors", self.consecutive_errors.to_string()),
+                )
+            }
+        }
+    }
+}
+
+/// The runtime bookkeeping of a task that is not a controller but is shown as one in `/controllers`
+/// and `/status` (the rule engines): same fields, same `reconcile.failed`/`recovered` events, so a
+/// stopped or failing engine is as visible as a failing controller.
+#[derive(Clone)]
+pub struct TaskHealth {
+    name: &'static str,
+    kinds: &'static [Kind],
+    stats: Arc<Mutex<Stats>>,
+    bus: EventBus,
+}
+
+impl TaskHealth {
+    /// `name` and `kinds` are what the task shows as in the controller list; its events go to `bus`.
+    pub fn new(name: &'static str, kinds: &'static [Kind], bus: EventBus) -> TaskHealth {
+        TaskHealth {
+            name,
+            kinds,
+            stats: Arc::default(),
+            bus,
+        }
+    }
+
+    fn stats(&self) -> std::sync::MutexGuard<'_, Stats> {
+        self.stats.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Books one run (`Err` carries the failure) and records the event it is worth.
+    pub async fn ran(&self, trigger: &str, took: Duration, result: Result<(), &str>) {
+        let event = self
+            .stats()
+            .record(self.name, trigger.to_string(), took, result);
+        if let Some(ev) = event {
+            if let Err(e) = self.bus.publish(ev).await {
+                tracing::warn!(error = %e, "controller event could not be stored");
+            }
+        }
+    }
+
+    /// Counts a stored event that was passed over because it could not be decoded.
+    pub fn skipped_event(&self) {
+        self.stats().skipped_events += 1;
+    }
+
+    /// The task as a `ControllerStatus` (no periodic interval: tasks are not resynced).
+    pub fn status(&self) -> ControllerStatus {
+        let s = self.stats().clone();
+        project(self.name, self.kinds, &s, None)
+    }
 }
 
 struct Handle {
@@ -142,6 +248,8 @@ struct Handle {
 pub struct ControllerRuntime {
     handles: Vec<Handle>,
     interval: Duration,
+    /// Tasks shown alongside the controllers ([`ControllerRuntime::register`]).
+    tasks: Mutex<Vec<TaskHealth>>,
 }
 
 /// Shared inputs of every controller task.
@@ -198,7 +306,11 @@ impl ControllerRuntime {
                 trigger: tx,
             });
         }
-        let rt = ControllerRuntime { handles, interval };
+        let rt = ControllerRuntime {
+            handles,
+            interval,
+            tasks: Mutex::default(),
+        };
         tokio::spawn(wake_on_apply(
             deps.config.subscribe(),
             rt.triggers(|c| c.input_kinds().to_vec()),
@@ -224,16 +336,32 @@ impl ControllerRuntime {
             .collect()
     }
 
-    /// `ControllerStatus` of every controller, sorted by name.
+    /// Shows `task` in [`ControllerRuntime::statuses`] from now on.
+    pub fn register(&self, task: TaskHealth) {
+        self.tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(task);
+    }
+
+    /// `ControllerStatus` of every controller and registered task, sorted by name.
     pub fn statuses(&self) -> Vec<ControllerStatus> {
         let mut out: Vec<ControllerStatus> = self
             .handles
             .iter()
             .map(|h| {
                 let s = h.stats.lock().map(|s| s.clone()).unwrap_or_default();
-                project(h.controller.as_ref(), &s, self.interval)
+                let c = h.controller.as_ref();
+                project(c.name(), c.kinds(), &s, Some(self.interval))
             })
             .collect();
+        out.extend(
+            self.tasks
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .map(TaskHealth::status),
+        );
         out.sort_by(|a, b| a.name.cmp(&b.name));
         out
     }
@@ -247,7 +375,8 @@ impl ControllerRuntime {
     }
 }
 
-fn project(c: &dyn Controller, s: &Stats, interval: Duration) -> ControllerStatus {
+/// `interval` is the periodic resync, for controllers (tasks have none).
+fn project(name: &str, kinds: &[Kind], s: &Stats, interval: Option<Duration>) -> ControllerStatus {
     let ran = s.reconcile_count > 0 || s.error_count > 0;
     let dur = |d: Option<Duration>| d.map(GoDuration);
     let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
@@ -258,11 +387,11 @@ fn project(c: &dyn Controller, s: &Stats, interval: Duration) -> ControllerStatu
         None
     };
     ControllerStatus {
-        name: c.name().to_string(),
+        name: name.to_string(),
         mode: "live".to_string(),
-        resource_kinds: c.kinds().iter().map(|k| k.as_str().to_string()).collect(),
-        interval: ran.then_some(GoDuration(interval)),
-        interval_millis: ran.then_some(interval.as_secs_f64() * 1000.0),
+        resource_kinds: kinds.iter().map(|k| k.as_str().to_string()).collect(),
+        interval: interval.filter(|_| ran).map(GoDuration),
+        interval_millis: interval.filter(|_| ran).map(|i| i.as_secs_f64() * 1000.0),
         last_trigger: s.last_trigger.clone(),
         last_reconcile_time: s.last_reconcile_time,
         next_reconcile_time: s.next_reconcile_time,
@@ -279,6 +408,7 @@ fn project(c: &dyn Controller, s: &Stats, interval: Duration) -> ControllerStatu
         last_error: s.last_error.clone(),
         last_error_time: s.last_error_time,
         last_error_cleared_at: s.last_error_cleared_at,
+        skipped_event_count: (s.skipped_events > 0).then_some(s.skipped_events),
     }
 }
 
@@ -322,57 +452,20 @@ async fn run_controller(
         let started = Instant::now();
         let result = c.reconcile(&ctx).await;
         let took = started.elapsed();
-        let now = Timestamp::now();
         let (delay, event) = {
             let mut s = match stats.lock() {
                 Ok(s) => s,
                 Err(p) => p.into_inner(),
             };
-            s.last_trigger = Some(trigger);
-            s.last_reconcile_time = Some(now);
-            s.last_duration = Some(took);
-            s.max_duration = Some(s.max_duration.map_or(took, |m| m.max(took)));
-            match result {
-                Ok(action) => {
-                    s.reconcile_count += 1;
-                    s.total_duration += took;
-                    let recovered = s.consecutive_errors > 0;
-                    s.consecutive_errors = 0;
-                    s.current_error = Some(false);
-                    let delay = match action {
-                        Action::Requeue(d) => d.min(interval),
-                        Action::Idle => interval,
-                    };
-                    let event = recovered.then(|| {
-                        s.last_error_cleared_at = Some(now);
-                        NewEvent::new(
-                            topics::RECONCILE_RECOVERED,
-                            Severity::Info,
-                            format!("controller {} recovered", c.name()),
-                        )
-                        .attr("controller", c.name())
-                    });
-                    (delay, event)
-                }
-                Err(e) => {
-                    s.error_count += 1;
-                    s.consecutive_errors += 1;
-                    s.current_error = Some(true);
-                    s.last_error = Some(e.0.clone());
-                    s.last_error_time = Some(now);
-                    tracing::warn!(controller = c.name(), error = %e.0, consecutive = s.consecutive_errors, "reconcile failed");
-                    let ev = NewEvent::new(
-                        topics::RECONCILE_FAILED,
-                        Severity::Error,
-                        format!("controller {} failed: {}", c.name(), e.0),
-                    )
-                    .attr("controller", c.name())
-                    .attr("error", e.0)
-                    .attr("consecutiveErrors", s.consecutive_errors.to_string());
-                    (error_backoff(s.consecutive_errors, interval), Some(ev))
-                }
-            }
+            let delay = match &result {
+                Ok(Action::Requeue(d)) => (*d).min(interval),
+                Ok(Action::Idle) => interval,
+                Err(_) => error_backoff(s.consecutive_errors + 1, interval),
+            };
+            let outcome = result.as_ref().map(|_| ()).map_err(|e| e.0.as_str());
+            (delay, s.record(c.name(), trigger, took, outcome))
         };
+        let now = Timestamp::now();
         next_due = tokio::time::Instant::now() + delay;
         if let Ok(mut s) = stats.lock() {
             s.next_reconcile_time = Some(now.saturating_add(delay));
@@ -425,7 +518,7 @@ async fn wake_on_topics(
         .filter_map(|p| TopicPattern::parse(p).ok())
         .collect();
     let mut rx = bus.subscribe();
-    let mut cursor = bus.store().last_cursor().unwrap_or(0);
+    let mut cursor = bus.last_cursor().await.unwrap_or(0);
     loop {
         tokio::select! {
             r = rx.changed() => if r.is_err() { return },
@@ -438,7 +531,8 @@ async fn wake_on_topics(
             latest: true,
             ..Default::default()
         };
-        if let Ok(events) = bus.query(&filter) {
+        // After every commit: on the blocking pool, never on the workers the controllers run on.
+        if let Ok(events) = bus.query_async(&filter).await {
             if let Some(last) = events.last() {
                 cursor = last.cursor.parse().unwrap_or(cursor);
                 let _ = tx.try_send(last.topic.clone());
@@ -502,9 +596,9 @@ async fn wake_on_host(
 
 #[cfg(test)]
 mod tests {
+    use super::testing::Fixture;
     use super::*;
     use crate::config::ConfigService;
-    use routerd_host::FakeHost;
     use routerd_store::Ledger;
     use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -535,32 +629,11 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn counters_follow_the_seed_semantics() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("routerd.db");
-        let bus = EventBus::open(&db).unwrap();
+        let f = Fixture::new();
+        let bus = f.bus.clone();
         let config =
-            Arc::new(ConfigService::open(Ledger::open(&db).unwrap(), bus.clone()).unwrap());
-        let state = Arc::new(StateStore::open(&db, bus.store().clone()).unwrap());
-        let status = Arc::new(StatusBook::load(state.clone(), bus.clone()));
-        let (_sv_stop, sv_stop) = watch::channel(false);
-        let supervisor = Arc::new(crate::supervisor::Supervisor::new(
-            crate::supervisor::SupervisorConfig {
-                runtime_dir: dir.path().join("run"),
-                state_dir: dir.path().join("state"),
-                log_format: "text".into(),
-                search_dirs: Vec::new(),
-            },
-            bus.clone(),
-            sv_stop,
-        ));
-        let deps = RuntimeDeps {
-            config,
-            host: Arc::new(FakeHost::new()),
-            status,
-            bus: bus.clone(),
-            state,
-            supervisor,
-        };
+            Arc::new(ConfigService::open(Ledger::open(&f.db()).unwrap(), bus.clone()).unwrap());
+        let deps = f.deps(config);
         let (_stop_tx, stop) = watch::channel(false);
         let flaky = Arc::new(Flaky {
             failures: 3,
@@ -576,6 +649,7 @@ mod tests {
                 trigger: mpsc::channel(1).0,
             }],
             interval,
+            tasks: Mutex::default(),
         };
         let before = serde_json::to_value(&rt.statuses()[0]).unwrap();
         let keys: Vec<&String> = before.as_object().unwrap().keys().collect();
@@ -638,5 +712,111 @@ mod tests {
                 topics::RECONCILE_RECOVERED
             ]
         );
+    }
+}
+
+/// A controller context over the fake host with routerd's real store, status book, event bus and
+/// supervisor in a temporary directory: the fixture of controller unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+    use crate::supervisor::{Supervisor, SupervisorConfig};
+    use routerd_api::Resource;
+    use routerd_host::FakeHost;
+    use std::path::PathBuf;
+
+    pub struct Fixture {
+        pub dir: tempfile::TempDir,
+        pub host: Arc<FakeHost>,
+        pub bus: EventBus,
+        pub state: Arc<StateStore>,
+        pub status: Arc<StatusBook>,
+        pub supervisor: Arc<Supervisor>,
+        pub desired: Arc<DesiredState>,
+        _stop: watch::Sender<bool>,
+    }
+
+    /// A resource of `kind` in the net API group.
+    pub fn resource(kind: &str, name: &str, spec: serde_json::Value) -> Resource {
+        Resource::from_value(serde_json::json!({
+            "apiVersion": "net.routerd.net/v1alpha1", "kind": kind,
+            "metadata": {"name": name}, "spec": spec
+        }))
+        .expect("a valid test resource")
+    }
+
+    impl Fixture {
+        /// An empty host and desired state.
+        pub fn new() -> Fixture {
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let db = dir.path().join("routerd.db");
+            let bus = EventBus::open(&db).expect("the event store opens");
+            let state =
+                Arc::new(StateStore::open(&db, bus.store().clone()).expect("the state opens"));
+            let status = Arc::new(StatusBook::load(state.clone(), bus.clone()));
+            let (stop_tx, stop) = watch::channel(false);
+            let supervisor = Arc::new(Supervisor::new(
+                SupervisorConfig {
+                    runtime_dir: dir.path().join("run"),
+                    state_dir: dir.path().join("state"),
+                    log_format: "text".into(),
+                    search_dirs: Vec::new(),
+                },
+                bus.clone(),
+                stop,
+            ));
+            Fixture {
+                dir,
+                host: Arc::new(FakeHost::new()),
+                bus,
+                state,
+                status,
+                supervisor,
+                desired: Arc::default(),
+                _stop: stop_tx,
+            }
+        }
+
+        pub fn db(&self) -> PathBuf {
+            self.dir.path().join("routerd.db")
+        }
+
+        /// Makes `resources` the desired state, as a new generation.
+        pub fn set_desired(&mut self, resources: Vec<Resource>) {
+            let generation = self.desired.generation + 1;
+            self.desired = Arc::new(DesiredState::from_resources(generation, resources));
+        }
+
+        /// Re-reads status and ownership records from the database, as a restarted routerd does.
+        pub async fn restart_state(&mut self) {
+            self.bus.flush().await;
+            self.state = Arc::new(
+                StateStore::open(&self.db(), self.bus.store().clone()).expect("the state opens"),
+            );
+            self.status = Arc::new(StatusBook::load(self.state.clone(), self.bus.clone()));
+        }
+
+        pub fn context(&self) -> Context {
+            Context {
+                desired: self.desired.clone(),
+                host: self.host.clone(),
+                status: self.status.clone(),
+                bus: self.bus.clone(),
+                state: self.state.clone(),
+                supervisor: self.supervisor.clone(),
+                trigger: "test".into(),
+            }
+        }
+
+        pub fn deps(&self, config: Arc<ConfigService>) -> RuntimeDeps {
+            RuntimeDeps {
+                config,
+                host: self.host.clone(),
+                status: self.status.clone(),
+                bus: self.bus.clone(),
+                state: self.state.clone(),
+                supervisor: self.supervisor.clone(),
+            }
+        }
     }
 }

@@ -4,7 +4,7 @@
 //! never holds up the publisher.
 
 use routerd_api::event::{Event, NewEvent};
-use routerd_store::{EventFilter, EventStore, StoreError};
+use routerd_store::{EventFilter, EventStore, Page, StoreError};
 use std::path::Path;
 use std::time::Duration;
 use tokio::sync::{oneshot, watch};
@@ -103,6 +103,24 @@ impl EventBus {
         tokio::task::spawn_blocking(move || store.query(&filter))
             .await
             .map_err(|e| StoreError::Corrupt(format!("query task failed: {e}")))?
+    }
+
+    /// [`EventStore::query_skipping`] on the blocking pool: for consumers that must get past a row that
+    /// does not decode (the EventRule engine).
+    pub async fn query_skipping(&self, filter: &EventFilter) -> Result<Page, StoreError> {
+        let store = self.store.clone();
+        let filter = filter.clone();
+        tokio::task::spawn_blocking(move || store.query_skipping(&filter))
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("query task failed: {e}")))?
+    }
+
+    /// The highest committed cursor, read on the blocking pool.
+    pub async fn last_cursor(&self) -> Result<u64, StoreError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.last_cursor())
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("cursor task failed: {e}")))?
     }
 
     /// Long-poll: returns as soon as at least one event matches after `filter.since`, or empty when

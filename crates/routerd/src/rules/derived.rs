@@ -23,6 +23,7 @@ use super::hysteresis::{Change, Hysteresis};
 use super::rule::fingerprint;
 use super::SOURCE_DERIVEDEVENT;
 use crate::config::DesiredState;
+use crate::controllers::runtime::TaskHealth;
 use crate::controllers::status_book::{StatusBook, StatusUpdate};
 use crate::events::EventBus;
 use routerd_api::event::NewEvent;
@@ -454,31 +455,41 @@ impl DerivedEventEngine {
     }
 
     /// The task: evaluates on every status change and hysteresis deadline, follows applies.
+    /// The task: evaluates on status changes, applies and the hysteresis timer. Returns `Ok` on stop,
+    /// and the error when a commit fails: the recorded truths may then be behind memory, so the caller
+    /// reopens the engine from what is stored (as a restart would).
     pub async fn run(
         mut self,
         mut config: watch::Receiver<Arc<DesiredState>>,
         book: Arc<StatusBook>,
         mut stop: watch::Receiver<bool>,
-    ) {
+        health: Option<TaskHealth>,
+    ) -> Result<(), StoreError> {
         let mut changes = book.changes();
         let mut all = true;
+        let mut trigger = "startup";
         loop {
             changes.borrow_and_update();
+            let started = std::time::Instant::now();
             let now = Timestamp::now();
             let (emitted, record) = self.evaluate(&|id| book.get(id), now);
             if record || !emitted.is_empty() {
-                if let Err(e) = self.commit(emitted).await {
-                    tracing::error!(error = %e, "DerivedEvent engine stopped: the event store failed");
-                    return;
-                }
+                self.commit(emitted).await?;
+            }
+            if let Some(h) = &health {
+                h.ran(trigger, started.elapsed(), Ok(())).await;
             }
             self.publish_status(&book, all).await;
             all = false;
             let deadline = self.next_deadline();
             tokio::select! {
-                r = changes.changed() => if r.is_err() { return },
+                r = changes.changed() => {
+                    if r.is_err() { return Ok(()) }
+                    trigger = "status";
+                }
                 r = config.changed() => {
-                    if r.is_err() { return }
+                    if r.is_err() { return Ok(()) }
+                    trigger = "apply";
                     let desired = config.borrow_and_update().clone();
                     self.apply(&desired);
                     all = true;
@@ -488,8 +499,8 @@ impl DerivedEventEngine {
                         Some(d) => tokio::time::sleep(Timestamp::now().until(d)).await,
                         None => std::future::pending().await,
                     }
-                } => {}
-                _ = crate::shutdown::stopped(&mut stop) => return,
+                } => trigger = "timer",
+                _ = crate::shutdown::stopped(&mut stop) => return Ok(()),
             }
         }
     }

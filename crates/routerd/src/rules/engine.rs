@@ -12,16 +12,17 @@ use super::checkpoint::{Checkpoint, RuleCheckpoint, KEY};
 use super::operators::{Machine, Matched};
 use super::replay;
 use super::rule::Rule;
-use super::SOURCE_EVENTRULE;
+use super::{SOURCE_EVENTRULE, TOPIC_EVENT_SKIPPED};
 use crate::config::DesiredState;
+use crate::controllers::runtime::TaskHealth;
 use crate::controllers::status_book::{StatusBook, StatusUpdate};
 use crate::events::EventBus;
 use routerd_api::event::{Event, NewEvent};
 use routerd_api::spec::ResourceSpec;
 use routerd_api::status::EventRuleStatus;
 use routerd_api::topic::TopicPattern;
-use routerd_api::{Condition, Kind, Phase, ResourceId, Timestamp};
-use routerd_store::{EventFilter, StoreError};
+use routerd_api::{Condition, Kind, Phase, ResourceId, Severity, Timestamp};
+use routerd_store::{EventFilter, SkippedEvent, StoreError};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -67,6 +68,10 @@ pub struct EventRuleEngine {
     filter: Vec<TopicPattern>,
     /// Topic → the rules listening to it and which of their patterns matched.
     routes: HashMap<String, Arc<[(usize, u64)]>>,
+    /// Stored events passed over because they could not be decoded.
+    skipped: u64,
+    /// Where failures and skipped events are shown (`/controllers`, `/status`).
+    health: Option<TaskHealth>,
 }
 
 impl EventRuleEngine {
@@ -77,7 +82,7 @@ impl EventRuleEngine {
         bus: EventBus,
         desired: &DesiredState,
     ) -> Result<EventRuleEngine, StoreError> {
-        let stored = match bus.consumer_cursor(KEY)? {
+        let stored = match consumer_cursor(&bus).await? {
             Some(text) => match Checkpoint::parse(&text) {
                 Ok(c) => Some(c),
                 Err(e) => {
@@ -89,7 +94,7 @@ impl EventRuleEngine {
         };
         let position = match &stored {
             Some(c) => c.cursor,
-            None => bus.store().last_cursor()?,
+            None => bus.last_cursor().await?,
         };
         let first_start = stored.is_none();
         let stored = stored.unwrap_or_default();
@@ -105,6 +110,8 @@ impl EventRuleEngine {
             generation: desired.generation,
             filter: Vec::new(),
             routes: HashMap::new(),
+            skipped: 0,
+            health: None,
         };
         for (name, rule) in compile_all(desired, &mut engine.broken) {
             let record = stored.rules.get(&name);
@@ -140,6 +147,41 @@ impl EventRuleEngine {
             engine.commit(Vec::new()).await?;
         }
         Ok(engine)
+    }
+
+    /// Stored events passed over since the engine opened because they could not be decoded.
+    pub fn skipped_events(&self) -> u64 {
+        self.skipped
+    }
+
+    /// Reports skipped events to `health` as well.
+    pub fn with_health(mut self, health: TaskHealth) -> EventRuleEngine {
+        self.health = Some(health);
+        self
+    }
+
+    /// A stored event at `cursor` that could not be decoded: passed over (the position moves past it)
+    /// and reported by an event committed with the checkpoint that passes it, so it is reported once.
+    fn skip(&mut self, skipped: SkippedEvent, emitted: &mut Vec<NewEvent>) {
+        self.position = self.position.max(skipped.cursor);
+        self.skipped += 1;
+        if let Some(h) = &self.health {
+            h.skipped_event();
+        }
+        tracing::warn!(cursor = skipped.cursor, error = %skipped.error, "EventRule engine skipped an event it cannot read");
+        emitted.push(
+            NewEvent::new(
+                TOPIC_EVENT_SKIPPED,
+                Severity::Warning,
+                format!(
+                    "EventRules passed over event {}: it cannot be read ({})",
+                    skipped.cursor, skipped.error
+                ),
+            )
+            .source(SOURCE_EVENTRULE, "engine")
+            .attr("cursor", skipped.cursor.to_string())
+            .attr("error", skipped.error),
+        );
     }
 
     /// Evaluated position.
@@ -318,18 +360,21 @@ impl EventRuleEngine {
             loop {
                 let page = self
                     .bus
-                    .query_async(&EventFilter {
+                    .query_skipping(&EventFilter {
                         since: self.position,
                         topics: self.filter.clone(),
                         limit: PAGE,
                         ..Default::default()
                     })
                     .await?;
-                let n = page.len();
+                let n = page.events.len();
                 read += n;
                 let now = Timestamp::now();
                 let mut emitted = Vec::new();
-                for ev in page {
+                for skipped in page.skipped {
+                    self.skip(skipped, &mut emitted);
+                }
+                for ev in page.events {
                     self.evaluate(ev, now, &mut emitted);
                 }
                 if n < PAGE {
@@ -451,25 +496,25 @@ impl EventRuleEngine {
     }
 
     /// The task: evaluates on every commit, fires timers, follows applies, writes status; on stop it
-    /// checkpoints the position it reached.
+    /// checkpoints the position it reached and returns `Ok`. A store failure ends it with the error:
+    /// what was evaluated since the last checkpoint may not be committed, so the caller reopens the
+    /// engine from its checkpoint (as a restart would) rather than carry on from memory.
     pub async fn run(
         mut self,
         mut config: watch::Receiver<Arc<DesiredState>>,
         book: Arc<StatusBook>,
         mut stop: watch::Receiver<bool>,
-    ) {
+    ) -> Result<(), StoreError> {
         let mut committed = self.bus.subscribe();
         self.publish_status(&book, true).await;
+        let mut trigger = "startup";
         loop {
             committed.borrow_and_update();
-            let mut failed = self.poll().await.err();
-            if failed.is_none() {
-                failed = self.fire_timers(Timestamp::now()).await.err();
-            }
-            if let Some(e) = failed {
-                // The store only fails like this when it is closing or broken; nothing sensible to retry.
-                tracing::error!(error = %e, "EventRule engine stopped: the event store failed");
-                return;
+            let started = Instant::now();
+            self.poll().await?;
+            self.fire_timers(Timestamp::now()).await?;
+            if let Some(h) = &self.health {
+                h.ran(trigger, started.elapsed(), Ok(())).await;
             }
             let status_at = self.status_pending().then(|| {
                 self.last_status
@@ -483,31 +528,40 @@ impl EventRuleEngine {
             let checkpoint_at = (self.position != self.checkpointed)
                 .then(|| self.last_checkpoint + IDLE_CHECKPOINT);
             tokio::select! {
-                r = committed.changed() => if r.is_err() { return },
+                r = committed.changed() => {
+                    if r.is_err() { return Ok(()) }
+                    trigger = "commit";
+                }
                 r = config.changed() => {
-                    if r.is_err() { return }
+                    if r.is_err() { return Ok(()) }
+                    trigger = "apply";
                     let desired = config.borrow_and_update().clone();
                     if self.apply(&desired) {
-                        if let Err(e) = self.commit(Vec::new()).await {
-                            tracing::error!(error = %e, "EventRule engine stopped: the event store failed");
-                            return;
-                        }
+                        self.commit(Vec::new()).await?;
                     }
                     self.publish_status(&book, true).await;
                 }
-                _ = sleep_until(deadline), if deadline.is_some() => {}
-                _ = sleep_until(checkpoint_at.map(tokio::time::Instant::from_std)), if checkpoint_at.is_some() => {}
-                _ = sleep_until(status_at.map(tokio::time::Instant::from_std)), if status_at.is_some() => {}
+                _ = sleep_until(deadline), if deadline.is_some() => trigger = "timer",
+                _ = sleep_until(checkpoint_at.map(tokio::time::Instant::from_std)), if checkpoint_at.is_some() => trigger = "checkpoint",
+                _ = sleep_until(status_at.map(tokio::time::Instant::from_std)), if status_at.is_some() => trigger = "status",
                 _ = crate::shutdown::stopped(&mut stop) => {
                     if self.position != self.checkpointed {
                         let _ = self.commit(Vec::new()).await;
                     }
                     self.publish_status(&book, false).await;
-                    return;
+                    return Ok(());
                 }
             }
         }
     }
+}
+
+/// The stored checkpoint text, read on the blocking pool.
+async fn consumer_cursor(bus: &EventBus) -> Result<Option<String>, StoreError> {
+    let bus = bus.clone();
+    tokio::task::spawn_blocking(move || bus.consumer_cursor(KEY))
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("checkpoint read failed: {e}")))?
 }
 
 /// A commit queued on the store's writer.
@@ -558,7 +612,6 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
 mod tests {
     use super::*;
     use routerd_api::manifest::{decode_resources, parse_documents};
-    use routerd_api::Severity;
 
     fn desired(yaml: &str) -> DesiredState {
         DesiredState::from_resources(1, decode_resources(parse_documents(yaml).unwrap()).unwrap())
@@ -779,6 +832,62 @@ spec:
         drop(e);
         let e = open(&bus, &changed).await;
         assert_eq!(e.fire_count("wan-flapping"), Some(2));
+        bus.close();
+    }
+
+    const ANY: &str = r#"
+apiVersion: net.routerd.net/v1alpha1
+kind: EventRule
+metadata: {name: each}
+spec:
+  match: {operator: anyOf, topics: [routerd.healthcheck.state.unhealthy]}
+  emit: {topic: routerd.virtual.each}
+"#;
+
+    #[tokio::test]
+    async fn a_corrupt_event_is_skipped_and_reported_and_later_events_still_fire() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("routerd.db");
+        let bus = EventBus::open(&db).unwrap();
+        let mut e = open(&bus, &desired(ANY)).await;
+        unhealthy(&bus, "a").await;
+        unhealthy(&bus, "poison").await;
+        unhealthy(&bus, "b").await;
+        let poison = bus
+            .query(&EventFilter {
+                resource: Some(("HealthCheck".into(), "poison".into())),
+                limit: 1,
+                ..Default::default()
+            })
+            .unwrap()[0]
+            .cursor
+            .clone();
+        routerd_store::db::open(&db)
+            .unwrap()
+            .execute_batch(&format!(
+                "UPDATE events SET attributes = '{{not json' WHERE cursor = {poison}"
+            ))
+            .unwrap();
+        e.poll()
+            .await
+            .expect("a corrupt row does not fail the page");
+        unhealthy(&bus, "c").await;
+        e.poll().await.unwrap();
+        assert_eq!(firings(&bus, "each").len(), 3, "a, b and c fire");
+        let skipped = bus
+            .query(&EventFilter {
+                topics: vec![TopicPattern::parse(super::super::TOPIC_EVENT_SKIPPED).unwrap()],
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(skipped.len(), 1, "{skipped:?}");
+        assert_eq!(
+            skipped[0].attributes.get("cursor"),
+            Some(&poison),
+            "the report names the row"
+        );
+        assert_eq!(e.skipped_events(), 1);
         bus.close();
     }
 }

@@ -13,6 +13,7 @@ use super::operators::{Machine, Matched};
 use super::rule::{Rule, ATTR_CAUSE_CURSOR, ATTR_CORRELATION, ATTR_FIRED_AT_CURSOR};
 use super::SOURCE_EVENTRULE;
 use crate::events::EventBus;
+use routerd_api::event::Event;
 use routerd_api::Timestamp;
 use routerd_store::{EventFilter, StoreError};
 use std::sync::Arc;
@@ -29,6 +30,12 @@ pub struct Replayed {
     pub from: u64,
     pub events: u64,
     pub recorded_firings: u64,
+}
+
+/// Reads stored events for a replay. Rows that cannot be decoded are passed over: the engine reports
+/// each when it first meets one, not again at every start.
+fn read(bus: &EventBus, filter: &EventFilter) -> Result<Vec<Event>, StoreError> {
+    Ok(bus.store().query_skipping(filter)?.events)
 }
 
 /// A firing found in the store.
@@ -64,12 +71,15 @@ pub fn rebuild(
     let mut discard = Vec::new();
     let mut after = start;
     'pages: loop {
-        let page = bus.query(&EventFilter {
-            since: after,
-            topics: rule.patterns().to_vec(),
-            limit: PAGE,
-            ..Default::default()
-        })?;
+        let page = read(
+            bus,
+            &EventFilter {
+                since: after,
+                topics: rule.patterns().to_vec(),
+                limit: PAGE,
+                ..Default::default()
+            },
+        )?;
         let n = page.len();
         for ev in page {
             let Ok(cursor) = ev.cursor.parse::<u64>() else {
@@ -115,12 +125,15 @@ fn recorded_firings(bus: &EventBus, rule: &Rule, start: u64) -> Result<Vec<Recor
     let mut out = Vec::new();
     let mut after = start;
     loop {
-        let page = bus.query(&EventFilter {
-            since: after,
-            resource: Some(("EventRule".to_string(), rule.name.clone())),
-            limit: PAGE,
-            ..Default::default()
-        })?;
+        let page = read(
+            bus,
+            &EventFilter {
+                since: after,
+                resource: Some(("EventRule".to_string(), rule.name.clone())),
+                limit: PAGE,
+                ..Default::default()
+            },
+        )?;
         let n = page.len();
         for ev in page {
             after = ev.cursor.parse().unwrap_or(after);
@@ -160,14 +173,16 @@ fn horizon_start(
     look_back: Duration,
 ) -> Result<u64, StoreError> {
     let first_after = |c: u64| -> Result<Option<(u64, Timestamp)>, StoreError> {
-        Ok(bus
-            .query(&EventFilter {
+        Ok(read(
+            bus,
+            &EventFilter {
                 since: c,
                 limit: 1,
                 ..Default::default()
-            })?
-            .first()
-            .and_then(|e| e.cursor.parse().ok().map(|cur| (cur, e.time))))
+            },
+        )?
+        .first()
+        .and_then(|e| e.cursor.parse().ok().map(|cur| (cur, e.time))))
     };
     let reference = match first_after(upto.saturating_sub(1))? {
         Some((c, t)) if c == upto => t,

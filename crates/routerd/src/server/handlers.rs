@@ -34,7 +34,7 @@ pub async fn handle(
         Op::Events => events(app, &query).await,
         Op::Generations => {
             let limit = query.limit(100, 1000)?;
-            Ok(ok("GenerationList", &GenerationList { items: app.config.ledger().list(limit).map_err(Failure::from)? }))
+            Ok(ok("GenerationList", &GenerationList { items: app.config.generations(limit).await.map_err(Failure::from)? }))
         }
         Op::Connections | Op::DnsQueries | Op::TrafficFlows | Op::FirewallLogs => Err(Failure::new(
             ErrorCode::Unavailable,
