@@ -100,6 +100,7 @@ fn status<D: Daemon>(shared: &Shared<D>) -> Response<Body> {
     ok(
         "DaemonStatus",
         &DaemonStatus {
+            schema_version: routerd_api::daemon::STATUS_SCHEMA_VERSION,
             daemon: shared.identity.clone(),
             phase: shared.phase().as_str().to_string(),
             resources: shared.daemon.resources(),
