@@ -26,6 +26,25 @@ pub struct MonitorContext {
     pub config_hash: String,
     pub bus: EventBus,
     pub view: Arc<Mutex<DaemonView>>,
+    pub stop_timeouts: StopTimeouts,
+}
+
+/// How long a daemon is given to stop: after the `stop` command, then after SIGTERM (SIGKILL follows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopTimeouts {
+    /// From the `stop` command to SIGTERM: a DHCP client may still be sending its RELEASE.
+    pub grace: Duration,
+    /// From SIGTERM to SIGKILL.
+    pub after_term: Duration,
+}
+
+impl Default for StopTimeouts {
+    fn default() -> Self {
+        StopTimeouts {
+            grace: Duration::from_secs(10),
+            after_term: Duration::from_secs(5),
+        }
+    }
 }
 
 impl MonitorContext {
@@ -132,21 +151,20 @@ fn describe_status(status: std::process::ExitStatus) -> String {
 }
 
 /// `stop` command, up to 10 s, then SIGTERM, then SIGKILL.
-async fn graceful_stop(pid: u32, mut child: Option<tokio::process::Child>, socket: &Path) {
+async fn graceful_stop(
+    pid: u32,
+    mut child: Option<tokio::process::Child>,
+    socket: &Path,
+    timeouts: StopTimeouts,
+) {
     let _ = request(socket, "POST", "/v1/commands/stop", Duration::from_secs(2)).await;
     let gone = |child: &mut Option<tokio::process::Child>| match child {
         Some(c) => matches!(c.try_wait(), Ok(Some(_))),
         None => !pid_alive(pid),
     };
     for (deadline, signal) in [
-        (
-            Duration::from_secs(10),
-            Some(nix::sys::signal::Signal::SIGTERM),
-        ),
-        (
-            Duration::from_secs(5),
-            Some(nix::sys::signal::Signal::SIGKILL),
-        ),
+        (timeouts.grace, Some(nix::sys::signal::Signal::SIGTERM)),
+        (timeouts.after_term, Some(nix::sys::signal::Signal::SIGKILL)),
         (Duration::from_secs(5), None),
     ] {
         let until = Instant::now() + deadline;
@@ -164,9 +182,9 @@ async fn graceful_stop(pid: u32, mut child: Option<tokio::process::Child>, socke
 }
 
 /// Stops a daemon recorded by an earlier routerd (not our child).
-pub async fn stop_orphan(rec: &Record, socket: &Path) {
+pub async fn stop_orphan(rec: &Record, socket: &Path, timeouts: StopTimeouts) {
     if record::matches_process(rec) {
-        graceful_stop(rec.pid, None, socket).await;
+        graceful_stop(rec.pid, None, socket, timeouts).await;
     }
 }
 
@@ -195,11 +213,11 @@ pub async fn monitor(
                 adopted = Some(rec.pid);
             } else {
                 tracing::info!(daemon = ctx.name, instance = %ctx.instance, pid = rec.pid, "replacing a running daemon whose config changed");
-                graceful_stop(rec.pid, None, &ctx.socket).await;
+                graceful_stop(rec.pid, None, &ctx.socket, ctx.stop_timeouts).await;
             }
         } else if record::matches_process(&rec) {
             // Another executable (an upgrade): replace it.
-            graceful_stop(rec.pid, None, &ctx.socket).await;
+            graceful_stop(rec.pid, None, &ctx.socket, ctx.stop_timeouts).await;
         }
     }
     let mut first = true;
@@ -261,7 +279,7 @@ pub async fn monitor(
             s = wait_exit(pid, child.as_mut()) => s,
             _ = stopped(&mut stop) => {
                 ctx.update(|v| v.state = DaemonState::Stopping);
-                graceful_stop(pid, child, &ctx.socket).await;
+                graceful_stop(pid, child, &ctx.socket, ctx.stop_timeouts).await;
                 record::remove(&ctx.runtime_dir, ctx.name, &ctx.instance);
                 poller.abort();
                 return;
