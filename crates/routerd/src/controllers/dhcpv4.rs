@@ -516,6 +516,7 @@ mod tests {
             state: DaemonState::Running,
             config_hash: String::new(),
             last_error: None,
+            events_error: None,
         }
     }
 

@@ -78,6 +78,8 @@ pub struct DaemonView {
     pub state: DaemonState,
     pub config_hash: String,
     pub last_error: Option<String>,
+    /// Why the daemon's events are not being imported right now (see `poller`).
+    pub events_error: Option<String>,
 }
 
 struct Managed {
@@ -258,6 +260,7 @@ impl Supervisor {
             state: DaemonState::Starting,
             config_hash: hash.clone(),
             last_error: None,
+            events_error: None,
         }));
         let (stop_tx, stop_rx) = watch::channel(false);
         let ctx = process::MonitorContext {
@@ -278,6 +281,7 @@ impl Supervisor {
             req.executable,
             req.instance.clone(),
             ctx.socket.clone(),
+            view.clone(),
             stop_rx.clone(),
             self.shutdown.clone(),
         ));
@@ -426,6 +430,7 @@ impl Supervisor {
                 socket: v.socket.display().to_string(),
                 restarts: v.restarts,
                 state: v.state.as_str().to_string(),
+                events_error: v.events_error,
             })
             .collect();
         out.sort_by(|a, b| {
