@@ -52,7 +52,9 @@ pub use resource_status::StatusTracker;
 pub use server::{
     serve, BODY_LIMIT, DEFAULT_EVENT_LIMIT, HEADER_READ_TIMEOUT, MAX_CONNECTIONS, SOCKET_MODE,
 };
-pub use state_file::{read_json, write_atomic, write_json_atomic};
+pub use state_file::{
+    flush_stores, read_json, store_json, store_removal, write_atomic, write_json_atomic,
+};
 pub use stop::StopHandle;
 
 /// Re-exported so a daemon names the wire types through the kit it is built on.
