@@ -4,6 +4,7 @@
 //! (their own process group) so a routerd restart never drops a lease or a probe history.
 
 mod backoff;
+mod pidfd;
 mod poller;
 mod process;
 mod record;

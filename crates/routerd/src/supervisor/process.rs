@@ -1,11 +1,13 @@
 //! One task per managed daemon: spawn (or adopt), watch for exit, restart with backoff, stop on request.
 
 use super::backoff::Backoff;
+use super::pidfd::PidFd;
 use super::record::{self, Record};
 use super::{DaemonState, DaemonView};
 use crate::daemon_client::request;
 use crate::events::EventBus;
 use crate::shutdown::stopped;
+use nix::sys::signal::Signal;
 use routerd_api::event::NewEvent;
 use routerd_api::Severity;
 use std::path::{Path, PathBuf};
@@ -122,21 +124,82 @@ impl MonitorContext {
     }
 }
 
-fn pid_alive(pid: u32) -> bool {
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok()
+/// One daemon process: our child (reaped through tokio, so its pid stays ours until then), or one
+/// adopted from an earlier routerd, held by a pidfd opened before its identity was checked.
+pub struct Tracked {
+    pub pid: u32,
+    child: Option<tokio::process::Child>,
+    pidfd: Option<PidFd>,
 }
 
-async fn wait_exit(pid: u32, child: Option<&mut tokio::process::Child>) -> String {
-    match child {
-        Some(c) => match c.wait().await {
-            Ok(status) => describe_status(status),
-            Err(e) => format!("unknown ({e})"),
-        },
-        None => {
-            while pid_alive(pid) {
-                tokio::time::sleep(Duration::from_millis(250)).await;
+impl Tracked {
+    /// Our freshly spawned child.
+    fn child(child: tokio::process::Child) -> std::io::Result<Tracked> {
+        let pid = child
+            .id()
+            .ok_or_else(|| std::io::Error::other("the daemon exited before it could be watched"))?;
+        // Not reaped yet, so the pid is still this child's; the pidfd is a second, exact handle.
+        let pidfd = PidFd::open(pid).ok();
+        Ok(Tracked {
+            pid,
+            child: Some(child),
+            pidfd,
+        })
+    }
+
+    /// The process `record` names, when it is still that process: the pidfd is opened first, then
+    /// the executable and start time are checked, so the handle cannot belong to a later process.
+    pub fn adopt(record: &Record) -> Option<Tracked> {
+        let pidfd = PidFd::open(record.pid).ok()?;
+        if !record::matches_process(record) {
+            return None;
+        }
+        Some(Tracked {
+            pid: record.pid,
+            child: None,
+            pidfd: Some(pidfd),
+        })
+    }
+
+    /// Waits for the process to exit and describes how.
+    async fn exit(&mut self) -> String {
+        if let Some(c) = self.child.as_mut() {
+            return match c.wait().await {
+                Ok(status) => describe_status(status),
+                Err(e) => format!("unknown ({e})"),
+            };
+        }
+        if let Some(p) = &self.pidfd {
+            p.exited().await;
+        }
+        "unknown (adopted process)".to_string()
+    }
+
+    async fn gone(&mut self) -> bool {
+        match (&mut self.child, &self.pidfd) {
+            (Some(c), _) => matches!(c.try_wait(), Ok(Some(_))),
+            (None, Some(p)) => p.has_exited().await,
+            (None, None) => true,
+        }
+    }
+
+    /// Signals exactly this process; never a pid that may have been recycled.
+    fn signal(&mut self, signal: Signal) {
+        let unreaped = self
+            .child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)));
+        let sent = match &self.pidfd {
+            Some(p) => p.signal(signal),
+            // A child not yet reaped still owns its pid.
+            None if unreaped => {
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid as i32), signal)
+                    .map_err(std::io::Error::from)
             }
-            "unknown (adopted process)".to_string()
+            None => Ok(()),
+        };
+        if let Err(e) = sent {
+            tracing::debug!(pid = self.pid, ?signal, error = %e, "signal not delivered");
         }
     }
 }
@@ -150,41 +213,32 @@ fn describe_status(status: std::process::ExitStatus) -> String {
     }
 }
 
-/// `stop` command, up to 10 s, then SIGTERM, then SIGKILL.
-async fn graceful_stop(
-    pid: u32,
-    mut child: Option<tokio::process::Child>,
-    socket: &Path,
-    timeouts: StopTimeouts,
-) {
+/// `stop` command, up to `timeouts.grace`, then SIGTERM, then SIGKILL.
+async fn graceful_stop(mut process: Tracked, socket: &Path, timeouts: StopTimeouts) {
     let _ = request(socket, "POST", "/v1/commands/stop", Duration::from_secs(2)).await;
-    let gone = |child: &mut Option<tokio::process::Child>| match child {
-        Some(c) => matches!(c.try_wait(), Ok(Some(_))),
-        None => !pid_alive(pid),
-    };
     for (deadline, signal) in [
-        (timeouts.grace, Some(nix::sys::signal::Signal::SIGTERM)),
-        (timeouts.after_term, Some(nix::sys::signal::Signal::SIGKILL)),
+        (timeouts.grace, Some(Signal::SIGTERM)),
+        (timeouts.after_term, Some(Signal::SIGKILL)),
         (Duration::from_secs(5), None),
     ] {
         let until = Instant::now() + deadline;
         while Instant::now() < until {
-            if gone(&mut child) {
+            if process.gone().await {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         if let Some(sig) = signal {
-            tracing::warn!(pid, ?sig, "daemon did not stop in time");
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig);
+            tracing::warn!(pid = process.pid, ?sig, "daemon did not stop in time");
+            process.signal(sig);
         }
     }
 }
 
-/// Stops a daemon recorded by an earlier routerd (not our child).
+/// Stops a daemon recorded by an earlier routerd (not our child), if it is still that process.
 pub async fn stop_orphan(rec: &Record, socket: &Path, timeouts: StopTimeouts) {
-    if record::matches_process(rec) {
-        graceful_stop(rec.pid, None, socket, timeouts).await;
+    if let Some(process) = Tracked::adopt(rec) {
+        graceful_stop(process, socket, timeouts).await;
     }
 }
 
@@ -197,35 +251,41 @@ pub async fn monitor(
     let mut backoff = Backoff::default();
     let mut adopted = None;
     if let Some(rec) = record::read(&ctx.runtime_dir, ctx.name, &ctx.instance) {
-        if record::matches_process(&rec) && rec.executable == ctx.executable.display().to_string() {
-            let same = rec.config_hash == ctx.config_hash;
-            let reloaded = !same
-                && request(
-                    &ctx.socket,
-                    "POST",
-                    "/v1/commands/reload",
-                    Duration::from_secs(5),
-                )
-                .await
-                .is_ok();
-            if same || reloaded {
-                tracing::info!(daemon = ctx.name, instance = %ctx.instance, pid = rec.pid, "adopted a running daemon");
-                adopted = Some(rec.pid);
+        let found = Tracked::adopt(&rec);
+        if found.is_none() {
+            tracing::info!(daemon = ctx.name, instance = %ctx.instance, pid = rec.pid, "the recorded daemon is gone (its pid, if alive, is another process now); starting one");
+        }
+        if let Some(process) = found {
+            if rec.executable != ctx.executable.display().to_string() {
+                // Another executable (an upgrade): replace it.
+                graceful_stop(process, &ctx.socket, ctx.stop_timeouts).await;
             } else {
-                tracing::info!(daemon = ctx.name, instance = %ctx.instance, pid = rec.pid, "replacing a running daemon whose config changed");
-                graceful_stop(rec.pid, None, &ctx.socket, ctx.stop_timeouts).await;
+                let same = rec.config_hash == ctx.config_hash;
+                let reloaded = !same
+                    && request(
+                        &ctx.socket,
+                        "POST",
+                        "/v1/commands/reload",
+                        Duration::from_secs(5),
+                    )
+                    .await
+                    .is_ok();
+                if same || reloaded {
+                    tracing::info!(daemon = ctx.name, instance = %ctx.instance, pid = rec.pid, "adopted a running daemon");
+                    adopted = Some(process);
+                } else {
+                    tracing::info!(daemon = ctx.name, instance = %ctx.instance, pid = rec.pid, "replacing a running daemon whose config changed");
+                    graceful_stop(process, &ctx.socket, ctx.stop_timeouts).await;
+                }
             }
-        } else if record::matches_process(&rec) {
-            // Another executable (an upgrade): replace it.
-            graceful_stop(rec.pid, None, &ctx.socket, ctx.stop_timeouts).await;
         }
     }
     let mut first = true;
     loop {
-        let (pid, mut child) = match adopted.take() {
-            Some(pid) => (pid, None),
-            None => match ctx.spawn() {
-                Ok(child) => (child.id().unwrap_or(0), Some(child)),
+        let (mut process, spawned) = match adopted.take() {
+            Some(process) => (process, false),
+            None => match ctx.spawn().and_then(Tracked::child) {
+                Ok(process) => (process, true),
                 Err(e) => {
                     let msg = format!("cannot start {}: {e}", ctx.executable.display());
                     tracing::error!(daemon = ctx.name, instance = %ctx.instance, "{msg}");
@@ -249,6 +309,7 @@ pub async fn monitor(
                 }
             },
         };
+        let pid = process.pid;
         record::write(
             &ctx.runtime_dir,
             ctx.name,
@@ -259,7 +320,7 @@ pub async fn monitor(
             v.pid = Some(pid);
             v.state = DaemonState::Running;
         });
-        if !first && child.is_some() {
+        if !first && spawned {
             ctx.update(|v| v.restarts += 1);
             let restarts = ctx.view.lock().map(|v| v.restarts).unwrap_or(0);
             ctx.emit(
@@ -275,17 +336,18 @@ pub async fn monitor(
         }
         first = false;
         let started = Instant::now();
-        let status = tokio::select! {
-            s = wait_exit(pid, child.as_mut()) => s,
-            _ = stopped(&mut stop) => {
-                ctx.update(|v| v.state = DaemonState::Stopping);
-                graceful_stop(pid, child, &ctx.socket, ctx.stop_timeouts).await;
-                record::remove(&ctx.runtime_dir, ctx.name, &ctx.instance);
-                poller.abort();
-                return;
-            }
+        let exited = tokio::select! {
+            s = process.exit() => Some(s),
+            _ = stopped(&mut stop) => None,
             // routerd itself is stopping: the daemon keeps running and will be adopted.
             _ = stopped(&mut shutdown) => { poller.abort(); return }
+        };
+        let Some(status) = exited else {
+            ctx.update(|v| v.state = DaemonState::Stopping);
+            graceful_stop(process, &ctx.socket, ctx.stop_timeouts).await;
+            record::remove(&ctx.runtime_dir, ctx.name, &ctx.instance);
+            poller.abort();
+            return;
         };
         let uptime = started.elapsed();
         let delay = backoff.after_exit(uptime);

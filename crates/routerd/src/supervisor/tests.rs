@@ -127,3 +127,35 @@ async fn deleted_daemons_stop_together_without_blocking_others() {
     assert_eq!(left, ["routerd-other"]);
     sv.retain("routerd-other", &[], None).await;
 }
+
+/// A record whose pid now belongs to another process — even one running the same binary, started
+/// later — is not adopted, and deleting the resource never signals that process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recycled_pid_is_neither_adopted_nor_signalled() {
+    let dir = tempfile::tempdir().unwrap();
+    let libexec = dir.path().join("libexec");
+    std::fs::create_dir_all(&libexec).unwrap();
+    let stub = libexec.join("routerd-stub");
+    let sleep = std::fs::canonicalize("/bin/sleep").unwrap();
+    std::fs::copy(sleep, &stub).unwrap();
+    // The stranger: the same binary, started after the recorded daemon died, got its pid.
+    let mut stranger = std::process::Command::new(&stub).arg("30").spawn().unwrap();
+    let (sv, _stop, _bus) = supervisor(dir.path());
+    let sv = sv.with_stop_timeouts(QUICK_STOP);
+    let req = request("routerd-stub", "a");
+    let mut rec = record::Record::new(stranger.id(), &stub, &config_hash(&req.config));
+    rec.start_time = rec.start_time.map(|t| t.saturating_sub(100));
+    let run = dir.path().join("run");
+    std::fs::create_dir_all(run.join("supervisor")).unwrap();
+    record::write(&run, "routerd-stub", "a", &rec);
+
+    sv.ensure(req).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let shown = sv.list().first().and_then(|d| d.pid);
+    assert_ne!(shown, Some(stranger.id()), "the stranger was adopted");
+    sv.retain("routerd-stub", &[], None).await;
+    let stranger_state = stranger.try_wait().unwrap();
+    let _ = stranger.kill();
+    let _ = stranger.wait();
+    assert_eq!(stranger_state, None, "the stranger was signalled");
+}
