@@ -115,6 +115,20 @@ pub fn daemon_envelope<T: Serialize>(kind: &str, body: &T) -> serde_json::Value 
     v
 }
 
+/// The log file of the daemon serving `socket` (its stdout and stderr, written by the daemon itself):
+/// `<runtime>/<kind>/<name>.log` next to `<name>.sock`, rotated to `.log.1`. routerd opens it for the
+/// daemon; the daemon serves it on `GET /v1/logs`.
+pub fn daemon_log_path(socket: &std::path::Path) -> std::path::PathBuf {
+    socket.with_extension("log")
+}
+
+/// Body of `GET /v1/logs` (kind `DaemonLog`): the newest lines of the daemon's log file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DaemonLog {
+    pub file: String,
+    pub lines: Vec<String>,
+}
+
 /// The directory name a daemon kind uses under the runtime and state directories
 /// (`routerd-healthcheck` → `healthcheck`).
 pub fn daemon_dir_name(executable: &str) -> &str {

@@ -47,7 +47,7 @@ pub use entry::run_daemon;
 pub use error::{DaemonError, EventQueryError};
 pub use event_log::{clamp_wait, EventLog, EVENTS_FILE, MAX_WAIT, RING_SIZE, ROTATE_BYTES};
 pub use ifname::{check_ifname, MAX_IFNAME};
-pub use logging::{init_logging, init_logging_for};
+pub use logging::{init_logging, init_logging_for, log_file, set_log_file, tail_log};
 pub use resource_status::StatusTracker;
 pub use server::{
     serve, BODY_LIMIT, DEFAULT_EVENT_LIMIT, HEADER_READ_TIMEOUT, MAX_CONNECTIONS, SOCKET_MODE,

@@ -4,6 +4,7 @@
 //! (their own process group) so a routerd restart never drops a lease or a probe history.
 
 mod backoff;
+mod daemon_log;
 mod pidfd;
 mod poller;
 mod process;
@@ -283,6 +284,11 @@ impl Supervisor {
             req.instance.clone(),
             ctx.socket.clone(),
             view.clone(),
+            stop_rx.clone(),
+            self.shutdown.clone(),
+        ));
+        tokio::spawn(daemon_log::keep_rotated(
+            routerd_api::daemon::daemon_log_path(&ctx.socket),
             stop_rx.clone(),
             self.shutdown.clone(),
         ));

@@ -1,6 +1,7 @@
 //! One task per managed daemon: spawn (or adopt), watch for exit, restart with backoff, stop on request.
 
 use super::backoff::Backoff;
+use super::daemon_log;
 use super::pidfd::PidFd;
 use super::record::{self, Record};
 use super::{DaemonState, DaemonView};
@@ -8,13 +9,13 @@ use crate::daemon_client::request;
 use crate::events::EventBus;
 use crate::shutdown::stopped;
 use nix::sys::signal::Signal;
+use routerd_api::daemon::daemon_log_path;
 use routerd_api::event::NewEvent;
 use routerd_api::Severity;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::watch;
 
 pub struct MonitorContext {
@@ -72,7 +73,9 @@ impl MonitorContext {
         }
     }
 
+    /// Starts the daemon with its stdout and stderr on its own log file (see `daemon_log`).
     fn spawn(&self) -> std::io::Result<tokio::process::Child> {
+        let log = daemon_log::open(&daemon_log_path(&self.socket))?;
         let mut cmd = tokio::process::Command::new(&self.executable);
         cmd.arg("--name")
             .arg(&self.instance)
@@ -85,42 +88,11 @@ impl MonitorContext {
             .arg("--log-format")
             .arg(&self.log_format)
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
             // Its own process group: a daemon outlives routerd and ignores signals aimed at routerd's group.
             .process_group(0);
-        let mut child = cmd.spawn()?;
-        for (stream, is_err) in [
-            (
-                child
-                    .stdout
-                    .take()
-                    .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-                false,
-            ),
-            (
-                child
-                    .stderr
-                    .take()
-                    .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-                true,
-            ),
-        ] {
-            if let Some(stream) = stream {
-                let (name, instance) = (self.name, self.instance.clone());
-                tokio::spawn(async move {
-                    let mut lines = BufReader::new(stream).lines();
-                    while let Ok(Some(line)) = lines.next_line().await {
-                        if is_err {
-                            tracing::info!(daemon = name, instance = %instance, "{line}");
-                        } else {
-                            tracing::info!(daemon = name, instance = %instance, stream = "stdout", "{line}");
-                        }
-                    }
-                });
-            }
-        }
-        Ok(child)
+        cmd.spawn()
     }
 }
 

@@ -159,3 +159,36 @@ async fn a_recycled_pid_is_neither_adopted_nor_signalled() {
     let _ = stranger.wait();
     assert_eq!(stranger_state, None, "the stranger was signalled");
 }
+
+/// A daemon's output goes to its own log file, so what it writes after the routerd that started it
+/// has gone (a restart, before the next routerd adopts it) is kept, not lost with a broken pipe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_keeps_logging_after_routerd_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    script(
+        &dir.path().join("libexec"),
+        "routerd-talker",
+        "echo 'before routerd stops'\nsleep 1\necho 'after routerd stopped'\necho 'on stderr' >&2\nsleep 30",
+    );
+    let (sv, stop, _bus) = supervisor(dir.path());
+    let view = sv.ensure(request("routerd-talker", "a")).await.unwrap();
+    wait_running(&sv, 1).await;
+    let pid = sv.list()[0].pid.unwrap();
+    // routerd stops (its daemons keep running, to be adopted) and is gone.
+    stop.send(true).unwrap();
+    drop(sv);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let log = routerd_api::daemon::daemon_log_path(&view.socket);
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    for line in ["before routerd stops", "after routerd stopped", "on stderr"] {
+        assert!(
+            text.contains(line),
+            "{line:?} missing from {}: {text:?}",
+            log.display()
+        );
+    }
+}
