@@ -62,11 +62,9 @@ pub async fn keep_rotated(
             _ = stopped(&mut shutdown) => return,
         }
         let p = path.clone();
-        match tokio::task::spawn_blocking(move || rotate_if_large(&p, ROTATE_AT)).await {
-            Ok(Err(e)) => {
-                tracing::warn!(path = %path.display(), error = %e, "cannot rotate a daemon log")
-            }
-            Ok(Ok(_)) | Err(_) => {}
+        let rotated = tokio::task::spawn_blocking(move || rotate_if_large(&p, ROTATE_AT)).await;
+        if let Ok(Err(e)) = rotated {
+            tracing::warn!(path = %path.display(), error = %e, "cannot rotate a daemon log");
         }
     }
 }
