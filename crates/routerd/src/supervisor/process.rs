@@ -97,11 +97,14 @@ impl MonitorContext {
 }
 
 /// One daemon process: our child (reaped through tokio, so its pid stays ours until then), or one
-/// adopted from an earlier routerd, held by a pidfd opened before its identity was checked.
+/// adopted from an earlier routerd, held by a pidfd opened before its identity was checked. On a
+/// kernel without pidfds (before 5.3) an adopted process is known by its record instead, and its
+/// identity (executable and start time) is checked again before every signal and every look.
 pub struct Tracked {
     pub pid: u32,
     child: Option<tokio::process::Child>,
     pidfd: Option<PidFd>,
+    record: Option<Record>,
 }
 
 impl Tracked {
@@ -116,21 +119,32 @@ impl Tracked {
             pid,
             child: Some(child),
             pidfd,
+            record: None,
         })
     }
 
     /// The process `record` names, when it is still that process: the pidfd is opened first, then
     /// the executable and start time are checked, so the handle cannot belong to a later process.
     pub fn adopt(record: &Record) -> Option<Tracked> {
-        let pidfd = PidFd::open(record.pid).ok()?;
+        let pidfd = match PidFd::open(record.pid) {
+            Ok(pidfd) => Some(pidfd),
+            Err(e) if e.raw_os_error() == Some(nix::libc::ENOSYS) => None,
+            Err(_) => return None,
+        };
         if !record::matches_process(record) {
             return None;
         }
         Some(Tracked {
             pid: record.pid,
             child: None,
-            pidfd: Some(pidfd),
+            pidfd,
+            record: Some(record.clone()),
         })
+    }
+
+    /// Without a pidfd: whether the recorded process is still the one at its pid.
+    fn still_recorded(&self) -> bool {
+        self.record.as_ref().is_some_and(record::matches_process)
     }
 
     /// Waits for the process to exit and describes how.
@@ -141,8 +155,13 @@ impl Tracked {
                 Err(e) => format!("unknown ({e})"),
             };
         }
-        if let Some(p) = &self.pidfd {
-            p.exited().await;
+        match &self.pidfd {
+            Some(p) => p.exited().await,
+            None => {
+                while self.still_recorded() {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+            }
         }
         "unknown (adopted process)".to_string()
     }
@@ -151,7 +170,7 @@ impl Tracked {
         match (&mut self.child, &self.pidfd) {
             (Some(c), _) => matches!(c.try_wait(), Ok(Some(_))),
             (None, Some(p)) => p.has_exited().await,
-            (None, None) => true,
+            (None, None) => !self.still_recorded(),
         }
     }
 
@@ -164,7 +183,7 @@ impl Tracked {
         let sent = match &self.pidfd {
             Some(p) => p.signal(signal),
             // A child not yet reaped still owns its pid.
-            None if unreaped => {
+            None if unreaped || self.still_recorded() => {
                 nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid as i32), signal)
                     .map_err(std::io::Error::from)
             }
