@@ -106,6 +106,7 @@ const DAEMON_AFTER_HELP: &str = "\
 Actions:
   status          the daemon's identity, phase and its view of the resource
   events          the daemon's own event log (--follow to stream it)
+  logs            the newest lines of the daemon's stdout/stderr (--lines, default 200)
   renew           the daemon's active operation now: healthcheck probes at once,
                   DHCP renews its lease
   reload          re-read config.json
@@ -118,14 +119,15 @@ Examples:
   routerctl daemon healthcheck/internet status
   routerctl daemon hc/internet renew
   routerctl daemon pd/wan-pd rebind              # DHCPv6-PD: REBIND now (also release, info-request)
-  routerctl daemon healthcheck/internet events --follow";
+  routerctl daemon healthcheck/internet events --follow
+  routerctl daemon dhcpv4/wan logs --lines 50";
 
 /// `routerctl daemon KIND/NAME ACTION`.
 #[derive(Debug, Args)]
 pub struct DaemonArgs {
     /// The resource whose daemon to talk to, as Kind/name (e.g. healthcheck/internet)
     pub target: String,
-    /// status, events, renew, reload, stop, or a daemon-specific command
+    /// status, events, logs, renew, reload, stop, or a daemon-specific command
     pub action: String,
     /// With `events`: keep printing events as the daemon records them
     #[arg(short, long)]
@@ -136,6 +138,9 @@ pub struct DaemonArgs {
     /// With `events`: only topics matching this glob (repeatable)
     #[arg(long, value_name = "GLOB")]
     pub topic: Vec<String>,
+    /// With `logs`: how many of the newest lines
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    pub lines: usize,
 }
 
 const GET_AFTER_HELP: &str = "\

@@ -290,6 +290,9 @@ pub struct DaemonInfo {
     pub socket: String,
     pub restarts: u64,
     pub state: String,
+    /// Why routerd is not importing this daemon's events right now (absent while it is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events_error: Option<String>,
 }
 
 /// `Status.status`.

@@ -10,6 +10,22 @@ use serde::{Deserialize, Serialize};
 
 pub const DAEMON_API_VERSION: &str = "daemon.routerd.net/v1alpha1";
 
+/// Version of the `DaemonStatus` body, `observed` fields included, that this build writes. routerd and
+/// an adopted daemon binary differ after an upgrade: routerd reads a status only when its version is in
+/// [`READABLE_STATUS_SCHEMA_VERSIONS`], and treats any other as unreadable (host left as it is, the
+/// resource in `Error`) instead of misreading it as "no lease". Raise it when a field changes meaning
+/// or type; adding an optional field does not need it.
+pub const STATUS_SCHEMA_VERSION: u32 = 1;
+
+/// The `DaemonStatus` versions this build reads.
+pub const READABLE_STATUS_SCHEMA_VERSIONS: std::ops::RangeInclusive<u32> =
+    1..=STATUS_SCHEMA_VERSION;
+
+/// Daemons built before the field existed wrote version 1 without saying so.
+fn unversioned_status() -> u32 {
+    1
+}
+
 /// Who is answering: executable kind, instance (resource name), process.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -52,6 +68,9 @@ pub struct DaemonResourceStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DaemonStatus {
+    /// [`STATUS_SCHEMA_VERSION`] of the daemon that wrote it (absent: 1).
+    #[serde(default = "unversioned_status")]
+    pub schema_version: u32,
     pub daemon: DaemonIdentity,
     /// The process's own state: `Starting`, `Running`, `Stopping`.
     pub phase: String,
@@ -94,6 +113,20 @@ pub fn daemon_envelope<T: Serialize>(kind: &str, body: &T) -> serde_json::Value 
     let mut v = crate::control::envelope(kind, body);
     v["apiVersion"] = DAEMON_API_VERSION.into();
     v
+}
+
+/// The log file of the daemon serving `socket` (its stdout and stderr, written by the daemon itself):
+/// `<runtime>/<kind>/<name>.log` next to `<name>.sock`, rotated to `.log.1`. routerd opens it for the
+/// daemon; the daemon serves it on `GET /v1/logs`.
+pub fn daemon_log_path(socket: &std::path::Path) -> std::path::PathBuf {
+    socket.with_extension("log")
+}
+
+/// Body of `GET /v1/logs` (kind `DaemonLog`): the newest lines of the daemon's log file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DaemonLog {
+    pub file: String,
+    pub lines: Vec<String>,
 }
 
 /// The directory name a daemon kind uses under the runtime and state directories

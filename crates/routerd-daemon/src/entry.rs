@@ -15,6 +15,7 @@ where
 {
     let args = DaemonArgs::parse_for(kind, about);
     init_logging_for(args.log_format, kind, &args.name);
+    crate::logging::set_log_file(routerd_api::daemon::daemon_log_path(&args.socket));
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -44,12 +44,14 @@ pub use entropy::seeded_xorshift;
 pub use entry::run_daemon;
 pub use error::{DaemonError, EventQueryError};
 pub use event_log::{clamp_wait, EventLog, EVENTS_FILE, MAX_WAIT, RING_SIZE, ROTATE_BYTES};
-pub use logging::{init_logging, init_logging_for};
+pub use logging::{init_logging, init_logging_for, log_file, set_log_file, tail_log};
 pub use routerd_sansio::{check_ifname, hex, StatusTracker, MAX_IFNAME};
 pub use server::{
     serve, BODY_LIMIT, DEFAULT_EVENT_LIMIT, HEADER_READ_TIMEOUT, MAX_CONNECTIONS, SOCKET_MODE,
 };
-pub use state_file::{read_json, write_atomic, write_json_atomic};
+pub use state_file::{
+    flush_stores, read_json, store_json, store_removal, write_atomic, write_json_atomic,
+};
 pub use stop::StopHandle;
 
 /// Re-exported so a daemon names the wire types through the kit it is built on.

@@ -1,12 +1,44 @@
-//! Log set-up: `tracing` to stderr, text or JSON, every line carrying the daemon's name. routerd copies
-//! its daemons' stderr into its own log, so a line must say which daemon wrote it.
+//! Log set-up: `tracing` to stderr, text or JSON, every line carrying the daemon's name. routerd points
+//! a daemon's stdout and stderr at its own log file (`<runtime>/<kind>/<name>.log`, rotated at 1 MiB),
+//! which the daemon serves on `GET /v1/logs` ([`tail_log`]), so its lines survive a routerd restart and
+//! are readable by `routerctl daemon KIND/NAME logs`.
 
 use crate::args::LogFormat;
 use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::{self, Writer};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
+
+static LOG_FILE: OnceLock<PathBuf> = OnceLock::new();
+
+/// Records where this daemon's stdout and stderr go (set once, at start-up, from `--socket`).
+pub fn set_log_file(path: PathBuf) {
+    let _ = LOG_FILE.set(path);
+}
+
+/// The log file set by [`set_log_file`].
+pub fn log_file() -> Option<&'static Path> {
+    LOG_FILE.get().map(PathBuf::as_path)
+}
+
+/// The newest `count` lines of the log file `path`, reaching into the rotated `<path>.1` when the
+/// current file holds fewer. A missing file holds no lines.
+pub fn tail_log(path: &Path, count: usize) -> std::io::Result<Vec<String>> {
+    let read = |p: &Path| match std::fs::read(p) {
+        Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(e),
+    };
+    let mut rotated = path.as_os_str().to_owned();
+    rotated.push(".1");
+    let text = read(Path::new(&rotated))? + &read(path)?;
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.len().saturating_sub(count);
+    Ok(lines[start..].iter().map(|l| l.to_string()).collect())
+}
 
 /// Installs the global subscriber, naming lines after the executable (`daemon=routerd-healthcheck`).
 /// Prefer [`init_logging_for`] once the instance name is known. A second call is a no-op.
@@ -164,5 +196,16 @@ mod tests {
         assert_eq!(v["instance"], "internet");
         assert_eq!(v["fields"]["message"], "probe failed");
         assert_eq!(v["level"], "INFO");
+    }
+
+    #[test]
+    fn the_tail_reaches_into_the_rotated_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        assert!(tail_log(&path, 5).unwrap().is_empty());
+        std::fs::write(dir.path().join("a.log.1"), "one\ntwo\nthree\n").unwrap();
+        std::fs::write(&path, "four\nfive\n").unwrap();
+        assert_eq!(tail_log(&path, 3).unwrap(), ["three", "four", "five"]);
+        assert_eq!(tail_log(&path, 100).unwrap().len(), 5);
     }
 }

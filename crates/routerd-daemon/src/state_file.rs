@@ -1,15 +1,24 @@
 //! Atomic JSON state files (`lease.json`, `session.json`, `state.json`). A crash or power loss leaves
 //! either the old file or the new one, never a torn mix: write a temporary file in the same directory,
 //! fsync it, rename it over the target, fsync the directory so the rename itself is durable.
+//!
+//! Daemons run on a current-thread runtime (`entry.rs`), where a blocking fsync (tens of ms on a real
+//! disk) stalls every timer, packet and API request of the daemon. Their hot-path writes go through
+//! [`store_json`] / [`store_removal`]: the caller's value is encoded at once, the disk work runs on the
+//! blocking pool, and the writes of one path land in the order they were issued (a newer one that
+//! already landed makes an older one a no-op). [`flush_stores`] waits for them.
 
 use crate::error::DaemonError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
 
 /// Distinguishes temporary files of concurrent writers in one process.
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -76,6 +85,95 @@ fn write_then_rename(
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(DaemonError::io("fsync directory", dir))
+}
+
+/// The background writes of one path: how many were issued, and the newest that has landed (its lock
+/// is held while one is written, so two never run at once).
+#[derive(Default)]
+struct PathQueue {
+    issued: AtomicU64,
+    landed: Mutex<u64>,
+}
+
+static QUEUES: LazyLock<Mutex<HashMap<PathBuf, Arc<PathQueue>>>> = LazyLock::new(Default::default);
+
+fn queue_of(path: &Path) -> Arc<PathQueue> {
+    let mut queues = QUEUES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    queues.entry(path.to_path_buf()).or_default().clone()
+}
+
+/// Writes `value` as [`write_json_atomic`] does, off the async runtime: returns once the value is
+/// encoded (an encoding error is returned), and logs a failed write with `consequence` (what a
+/// restart would lose). Outside a runtime it writes at once.
+pub fn store_json<T: Serialize>(
+    path: &Path,
+    value: &T,
+    consequence: &'static str,
+) -> Result<(), DaemonError> {
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(|e| DaemonError::Encode {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    bytes.push(b'\n');
+    enqueue(path, Some(bytes), consequence);
+    Ok(())
+}
+
+/// Removes `path` (missing is fine), in order with the [`store_json`] writes of the same path.
+pub fn store_removal(path: &Path, consequence: &'static str) {
+    enqueue(path, None, consequence);
+}
+
+fn enqueue(path: &Path, contents: Option<Vec<u8>>, consequence: &'static str) {
+    let queue = queue_of(path);
+    let seq = queue.issued.fetch_add(1, Ordering::SeqCst) + 1;
+    let path = path.to_path_buf();
+    let work = move || {
+        let mut landed = queue
+            .landed
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if *landed >= seq {
+            return; // a newer write of this path already landed
+        }
+        let result = match &contents {
+            Some(bytes) => write_atomic(&path, bytes),
+            None => match std::fs::remove_file(&path) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(DaemonError::io("remove", &path)(e)),
+            },
+        };
+        // Landed or not, an older write must not overwrite what this one meant.
+        *landed = seq;
+        if let Err(e) = result {
+            tracing::error!(error = %e, "{consequence}");
+        }
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            runtime.spawn_blocking(work);
+        }
+        Err(_) => work(),
+    }
+}
+
+/// Waits until every write of `path` issued so far has landed (or failed): before a daemon exits.
+pub async fn flush_stores(path: &Path) {
+    let queue = queue_of(path);
+    let issued = queue.issued.load(Ordering::SeqCst);
+    loop {
+        let landed = *queue
+            .landed
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if landed >= issued {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// Reads a JSON state file: `None` when it does not exist (first start), an error naming the file, the
@@ -178,6 +276,47 @@ mod tests {
         assert!(err.contains("field lease_seconds: invalid type"), "{err}");
         std::fs::write(&path, "{\"address\": \"x\", \"lease_seconds\": 1} trailing").unwrap();
         assert!(read_json::<Lease>(&path).is_err());
+    }
+
+    /// The state directory of these tests: on the real disk (where fsync costs what it costs in
+    /// production), not a tmpfs.
+    fn disk_dir() -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .prefix(".state-file-test")
+            .tempdir_in(env!("CARGO_MANIFEST_DIR"))
+            .unwrap()
+    }
+
+    /// A current-thread runtime (as every daemon's) keeps running while lease files are written: ten
+    /// stores of a lease hold the runtime's thread for far less than ten fsyncs, and the file ends
+    /// with the last value.
+    #[tokio::test(flavor = "current_thread")]
+    async fn stores_leave_a_current_thread_runtime_free_and_keep_order() {
+        let dir = disk_dir();
+        let path = dir.path().join("lease.json");
+        // One synchronous write, for scale.
+        let t = std::time::Instant::now();
+        write_json_atomic(&path, &0).unwrap();
+        let one_fsync = t.elapsed();
+        let t = std::time::Instant::now();
+        for n in 1..=10u32 {
+            let lease = Lease {
+                address: "192.0.2.10".into(),
+                lease_seconds: n,
+            };
+            store_json(&path, &lease, "lease.json not written").unwrap();
+        }
+        let held = t.elapsed();
+        flush_stores(&path).await;
+        assert!(
+            held < Duration::from_millis(50),
+            "10 stores held the runtime {held:?} (one synchronous write: {one_fsync:?})"
+        );
+        let last = read_json::<Lease>(&path).unwrap().unwrap();
+        assert_eq!(last.lease_seconds, 10, "an older write landed last");
+        store_removal(&path, "lease.json not removed");
+        flush_stores(&path).await;
+        assert!(!path.exists());
     }
 
     #[test]

@@ -541,3 +541,28 @@ fn a_malformed_config_names_the_file_and_the_field() {
         "{err}"
     );
 }
+
+/// `GET /v1/logs` serves the newest lines of the daemon's log file (where routerd points its stdout
+/// and stderr), reaching into the rotated file; so an adopted daemon's output stays readable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_are_served_from_the_daemon_log_file() {
+    let d = start().await;
+    let log = routerd_api::daemon::daemon_log_path(&d.socket);
+    std::fs::write(format!("{}.1", log.display()), "old line\n").unwrap();
+    std::fs::write(&log, "line one\nline two\n").unwrap();
+    routerd_daemon::set_log_file(log.clone());
+    let (st, _, v) = get(&d.socket, "/v1/logs?lines=2").await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["kind"], "DaemonLog");
+    assert_eq!(v["lines"], json!(["line one", "line two"]));
+    let (_, _, v) = get(&d.socket, "/v1/logs").await;
+    assert_eq!(v["lines"], json!(["old line", "line one", "line two"]));
+    let (st, _, _) = get(&d.socket, "/v1/logs?lines=many").await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    d.stop.request();
+    tokio::time::timeout(Duration::from_secs(5), d.server)
+        .await
+        .expect("serve returned")
+        .unwrap()
+        .unwrap();
+}

@@ -47,6 +47,10 @@ enum Command {
         control_group: String,
         #[arg(long, value_enum, default_value = "text")]
         log_format: LogFormat,
+        /// Directory of the daemon executables (default: routerd's own directory, then
+        /// /usr/libexec/routerd). PATH is never searched.
+        #[arg(long, value_name = "DIR")]
+        libexec_dir: Option<PathBuf>,
         /// Periodic resync of every controller: drift not reported by netlink is repaired this often.
         #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_interval)]
         reconcile_interval: std::time::Duration,
@@ -125,6 +129,7 @@ fn main() -> ExitCode {
             status_socket,
             control_group,
             log_format,
+            libexec_dir,
             reconcile_interval,
         } => {
             init_logging(log_format);
@@ -148,6 +153,7 @@ fn main() -> ExitCode {
                     LogFormat::Text => "text".into(),
                     LogFormat::Json => "json".into(),
                 },
+                libexec_dir,
             };
             match runtime.block_on(serve(opts)) {
                 Ok(()) => ExitCode::SUCCESS,

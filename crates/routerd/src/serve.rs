@@ -24,6 +24,26 @@ pub struct ServeOptions {
     pub reconcile_interval: Duration,
     /// Passed to managed daemons (`text` or `json`).
     pub log_format: String,
+    /// The one directory daemon executables are taken from; `None`: routerd's own directory, then
+    /// [`DEFAULT_LIBEXEC_DIR`].
+    pub libexec_dir: Option<PathBuf>,
+}
+
+/// Where packaged daemon executables live when they are not next to routerd.
+pub const DEFAULT_LIBEXEC_DIR: &str = "/usr/libexec/routerd";
+
+/// The directories daemon executables are taken from (never `PATH`).
+fn daemon_dirs(libexec_dir: Option<&Path>) -> Vec<PathBuf> {
+    if let Some(dir) = libexec_dir {
+        return vec![dir.to_path_buf()];
+    }
+    let own_dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf));
+    own_dir
+        .into_iter()
+        .chain([PathBuf::from(DEFAULT_LIBEXEC_DIR)])
+        .collect()
 }
 
 fn ensure_dir(path: &Path, mode: u32) -> anyhow::Result<()> {
@@ -102,15 +122,12 @@ pub async fn run(
     };
     let status = Arc::new(StatusBook::load(state.clone(), bus.clone()));
     let (stop_tx, stop_rx) = watch::channel(false);
-    let own_dir = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(Path::to_path_buf));
     let supervisor = Arc::new(Supervisor::new(
         SupervisorConfig {
             runtime_dir: paths.runtime_dir.clone(),
             state_dir: paths.state_dir.clone(),
             log_format: opts.log_format.clone(),
-            search_dirs: own_dir.into_iter().collect(),
+            search_dirs: daemon_dirs(opts.libexec_dir.as_deref()),
         },
         bus.clone(),
         stop_rx.clone(),

@@ -10,7 +10,9 @@ use crate::output::{self, OutputFormat};
 use crate::relative_time::relative_opt;
 use crate::table::Table;
 use anyhow::Result;
-use routerd_api::daemon::{daemon_dir_name, CommandResult, DaemonEventList, DaemonStatus};
+use routerd_api::daemon::{
+    daemon_dir_name, CommandResult, DaemonEventList, DaemonLog, DaemonStatus,
+};
 use routerd_api::ResourceId;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -50,6 +52,16 @@ pub async fn run(ctx: &Ctx, runtime_dir: &Path, args: DaemonArgs) -> Result<()> 
             output::print(&render_status(&s, ctx))
         }
         "events" => events(ctx, &client, &args).await,
+        "logs" => {
+            let v = client
+                .get(Socket::Status, &format!("/v1/logs?lines={}", args.lines))
+                .await?;
+            if ctx.output != OutputFormat::Table {
+                return output::print_value(ctx.output, &v);
+            }
+            let log: DaemonLog = output::decode(v, "daemon log")?;
+            output::print(&log.lines.join("\n"))
+        }
         command => {
             let v = client
                 .post(

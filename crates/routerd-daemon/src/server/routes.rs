@@ -11,12 +11,15 @@ use http_body_util::BodyExt;
 use hyper::body::{Body as _, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 use routerd_api::control::ErrorCode;
-use routerd_api::daemon::{CommandResult, DaemonEventList, DaemonHealth, DaemonStatus};
+use routerd_api::daemon::{CommandResult, DaemonEventList, DaemonHealth, DaemonLog, DaemonStatus};
 use routerd_api::event::{NewEvent, Severity};
 use routerd_api::topic::TopicPattern;
 use std::time::Duration;
 
-const ENDPOINTS: &str = "/v1/healthz, /v1/status, /v1/events, /v1/commands/{name}";
+const ENDPOINTS: &str = "/v1/healthz, /v1/status, /v1/events, /v1/logs, /v1/commands/{name}";
+/// `GET /v1/logs`: lines answered without `lines=`, and at most.
+const DEFAULT_LOG_LINES: usize = 200;
+const MAX_LOG_LINES: usize = 10_000;
 /// Commands every daemon answers (besides its own `extra_commands`).
 const COMMON_COMMANDS: [&str; 2] = ["reload", "renew"];
 
@@ -24,6 +27,7 @@ enum Endpoint<'a> {
     Healthz,
     Status,
     Events,
+    Logs,
     Command(&'a str),
 }
 
@@ -33,6 +37,7 @@ pub(crate) async fn route<D: Daemon>(shared: &Shared<D>, req: Request<Incoming>)
         "/v1/healthz" => Endpoint::Healthz,
         "/v1/status" => Endpoint::Status,
         "/v1/events" => Endpoint::Events,
+        "/v1/logs" => Endpoint::Logs,
         other => match other.strip_prefix("/v1/commands/") {
             Some(name) if !name.is_empty() && !name.contains('/') => Endpoint::Command(name),
             _ => {
@@ -65,6 +70,9 @@ pub(crate) async fn route<D: Daemon>(shared: &Shared<D>, req: Request<Incoming>)
                 .await
                 .unwrap_or_else(Failure::into_response)
         }
+        Endpoint::Logs => logs(&Query::parse(req.uri().query()))
+            .await
+            .unwrap_or_else(Failure::into_response),
         Endpoint::Command(name) => {
             let name = name.to_string();
             // Commands take no body; one is read (bounded) so the connection stays usable.
@@ -96,10 +104,43 @@ fn healthz<D: Daemon>(shared: &Shared<D>) -> Response<Body> {
     }
 }
 
+/// The newest lines of the daemon's own log file (see `logging`), read off the runtime.
+async fn logs(query: &Query) -> Result<Response<Body>, Failure> {
+    let count = query
+        .parse_with("lines", |v| {
+            v.parse::<usize>()
+                .map_err(|_| format!("lines: {v:?} is not a number of lines"))
+        })?
+        .unwrap_or(DEFAULT_LOG_LINES)
+        .min(MAX_LOG_LINES);
+    let Some(path) = crate::logging::log_file() else {
+        return Err(Failure::new(
+            ErrorCode::NotFound,
+            "this daemon has no log file (it was not started through run_daemon)",
+        ));
+    };
+    let read = tokio::task::spawn_blocking(move || crate::logging::tail_log(path, count)).await;
+    match read {
+        Ok(Ok(lines)) => Ok(ok(
+            "DaemonLog",
+            &DaemonLog {
+                file: path.display().to_string(),
+                lines,
+            },
+        )),
+        Ok(Err(e)) => Err(Failure::new(
+            ErrorCode::Internal,
+            format!("cannot read {}: {e}", path.display()),
+        )),
+        Err(e) => Err(Failure::new(ErrorCode::Internal, e.to_string())),
+    }
+}
+
 fn status<D: Daemon>(shared: &Shared<D>) -> Response<Body> {
     ok(
         "DaemonStatus",
         &DaemonStatus {
+            schema_version: routerd_api::daemon::STATUS_SCHEMA_VERSION,
             daemon: shared.identity.clone(),
             phase: shared.phase().as_str().to_string(),
             resources: shared.daemon.resources(),

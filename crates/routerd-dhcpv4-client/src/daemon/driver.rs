@@ -19,7 +19,7 @@ use routerd_daemon::driven::{
     self, DriverParts, Handled, Handler, Request as KitRequest, SharedStatus, HEARTBEAT,
 };
 use routerd_daemon::link_watch::{groups, LinkWatch};
-use routerd_daemon::{read_json, write_json_atomic, EventLog};
+use routerd_daemon::{read_json, store_json, store_removal, EventLog};
 use routerd_dhcpv4_client::arp::ProbePlan;
 use routerd_dhcpv4_client::bpf::DHCP_CLIENT_FILTER;
 use routerd_dhcpv4_client::client::Halt;
@@ -362,13 +362,10 @@ impl Driver {
             }
             LeaseChange::Expired(l) | LeaseChange::Released(l) | LeaseChange::Nak(l) => {
                 tracing::info!(address = %l.address, "lease gone");
-                match std::fs::remove_file(&self.lease_path) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => {
-                        tracing::error!(error = %e, path = %self.lease_path.display(), "cannot remove lease.json")
-                    }
-                }
+                store_removal(
+                    &self.lease_path,
+                    "cannot remove lease.json; a restart would try to keep the lost lease",
+                );
             }
         }
     }
@@ -380,8 +377,10 @@ impl Driver {
             client_id: to_hex(&client.config().identity.client_id),
             lease: lease.clone(),
         };
-        if let Err(e) = write_json_atomic(&self.lease_path, &record) {
-            tracing::error!(error = %e, "lease.json not written; a restart would have to DISCOVER again");
+        // Off the daemon's only thread: an fsync takes tens of milliseconds on a real disk.
+        const LOST: &str = "lease.json not written; a restart would have to DISCOVER again";
+        if let Err(e) = store_json(&self.lease_path, &record, LOST) {
+            tracing::error!(error = %e, "{LOST}");
         }
     }
 

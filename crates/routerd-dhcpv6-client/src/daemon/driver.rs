@@ -18,7 +18,7 @@ use routerd_daemon::driven::{
     self, DriverParts, Handled, Handler, Request as KitRequest, SharedStatus, HEARTBEAT,
 };
 use routerd_daemon::link_watch::{groups, LinkWatch};
-use routerd_daemon::{read_json, write_json_atomic, EventLog};
+use routerd_daemon::{read_json, store_json, store_removal, EventLog};
 use routerd_dhcpv6_client::duid::to_hex;
 use routerd_dhcpv6_client::status::{Fault, InterfaceState};
 use routerd_dhcpv6_client::{
@@ -445,17 +445,16 @@ impl Driver {
                     previous_prefixes: client.previous_prefixes(),
                     information: client.information().cloned(),
                 };
-                if let Err(e) = write_json_atomic(&self.lease_path, &record) {
-                    tracing::error!(error = %e, "lease.json not written; a restart would have to SOLICIT again");
+                // Off the daemon's only thread: an fsync takes tens of milliseconds on a real disk.
+                const LOST: &str = "lease.json not written; a restart would have to SOLICIT again";
+                if let Err(e) = store_json(&self.lease_path, &record, LOST) {
+                    tracing::error!(error = %e, "{LOST}");
                 }
             }
-            None => match std::fs::remove_file(&self.lease_path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    tracing::error!(error = %e, path = %self.lease_path.display(), "cannot remove lease.json")
-                }
-            },
+            None => store_removal(
+                &self.lease_path,
+                "cannot remove lease.json; a restart would try to keep the lost prefix",
+            ),
         }
     }
 

@@ -7,7 +7,7 @@ use super::runtime::Context;
 use super::status_book::StatusUpdate;
 use crate::daemon_client::request;
 use crate::supervisor::{DaemonRequest, DaemonState, DaemonView, SupervisorError};
-use routerd_api::daemon::DaemonResourceStatus;
+use routerd_api::daemon::{DaemonResourceStatus, READABLE_STATUS_SCHEMA_VERSIONS};
 use routerd_api::{Condition, Kind, Phase, ResourceId};
 use routerd_host::Link;
 use std::time::Duration;
@@ -19,6 +19,8 @@ const STATUS_TIMEOUT: Duration = Duration::from_secs(2);
 const START_RETRY: Duration = Duration::from_secs(10);
 /// The next look at a daemon that is starting or restarting.
 const ANSWER_RETRY: Duration = Duration::from_secs(1);
+/// The next look at a daemon whose status could not be read (an upgrade of either side fixes it).
+const UNREADABLE_RETRY: Duration = Duration::from_secs(5);
 
 /// The link (and its name) of the `Interface` resource `interface` that resource `id`'s daemon is to run
 /// on. Without it there is nothing to start: the resource shows `Error` with its main condition
@@ -67,21 +69,42 @@ pub async fn ensure(
 }
 
 /// The daemon's view of resource `id`. While it does not answer, the resource shows
-/// [`not_answering`], `requeue` asks again soon and the result is `None`.
+/// [`not_answering`]; when its answer cannot be read, [`unreadable`]. Either way `requeue` asks again
+/// and the result is `None`: the caller then leaves the host exactly as it is.
 pub async fn read_or_wait(
     ctx: &Context,
     id: &ResourceId,
     view: &DaemonView,
     requeue: &mut Option<Duration>,
 ) -> Option<DaemonResourceStatus> {
-    let answer = read(view, &id.name).await;
-    if answer.is_none() {
-        *requeue = Some(ANSWER_RETRY);
-        ctx.status
-            .set(id, ctx.desired.generation, not_answering(ctx, id, view))
-            .await;
+    match read(view, &id.name).await {
+        Ok(status) => Some(status),
+        Err(e) => {
+            show_read_error(ctx, id, view, &e, requeue).await;
+            None
+        }
     }
-    answer
+}
+
+/// Shows why the daemon's view could not be used, and asks to look again.
+pub async fn show_read_error(
+    ctx: &Context,
+    id: &ResourceId,
+    view: &DaemonView,
+    error: &ReadError,
+    requeue: &mut Option<Duration>,
+) {
+    let update = match error {
+        ReadError::NotAnswering => {
+            *requeue = Some(ANSWER_RETRY);
+            not_answering(ctx, id, view)
+        }
+        ReadError::Unreadable(what) => {
+            *requeue = Some((*requeue).map_or(UNREADABLE_RETRY, |r| r.min(UNREADABLE_RETRY)));
+            unreadable(ctx, id, view, what)
+        }
+    };
+    ctx.status.set(id, ctx.desired.generation, update).await;
 }
 
 /// Stops the daemons of `executable` whose resource is gone (after `farewell`, e.g. a RELEASE, when
@@ -99,19 +122,74 @@ pub async fn retain(
         .retain_kind(kind, &|n| desired.get(kind, n).is_some());
 }
 
-/// The entry for resource `name` in a `/v1/status` answer.
-pub fn resource_in(answer: &serde_json::Value, name: &str) -> Option<DaemonResourceStatus> {
-    let resources: Vec<DaemonResourceStatus> =
-        serde_json::from_value(answer["resources"].clone()).ok()?;
-    resources.into_iter().find(|s| s.resource.name == name)
+/// Why a daemon's view of a resource cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    /// No answer, or no entry for the resource yet: the daemon is starting or restarting.
+    #[error("the daemon does not answer (yet)")]
+    NotAnswering,
+    /// The daemon answered with a status this routerd cannot read: another schema version (an adopted
+    /// binary from before or after an upgrade) or a malformed body. Never to be read as "no lease".
+    #[error("{0}")]
+    Unreadable(String),
 }
 
-/// The daemon's view of resource `name`, or `None` while it does not answer.
-pub async fn read(view: &DaemonView, name: &str) -> Option<DaemonResourceStatus> {
+/// The entry for resource `name` in a `/v1/status` answer.
+pub fn resource_in(
+    answer: &serde_json::Value,
+    name: &str,
+) -> Result<DaemonResourceStatus, ReadError> {
+    let unreadable = |what: String| Err(ReadError::Unreadable(what));
+    let Some(body) = answer.as_object() else {
+        return unreadable("/v1/status: the answer is not a JSON object".into());
+    };
+    let version = match body.get("schemaVersion") {
+        None => 1,
+        Some(v) => match v.as_u64().and_then(|v| u32::try_from(v).ok()) {
+            Some(v) => v,
+            None => {
+                return unreadable(format!(
+                    "/v1/status: schemaVersion {v} is not a version number"
+                ))
+            }
+        },
+    };
+    if !READABLE_STATUS_SCHEMA_VERSIONS.contains(&version) {
+        return unreadable(format!(
+            "/v1/status: schemaVersion {version} is not one this routerd reads ({}..={}); \
+             routerd and the daemon come from different builds",
+            READABLE_STATUS_SCHEMA_VERSIONS.start(),
+            READABLE_STATUS_SCHEMA_VERSIONS.end()
+        ));
+    }
+    let resources: Vec<DaemonResourceStatus> =
+        match serde_json::from_value(body.get("resources").cloned().unwrap_or_default()) {
+            Ok(r) => r,
+            Err(e) => return unreadable(format!("/v1/status resources: {e}")),
+        };
+    resources
+        .into_iter()
+        .find(|s| s.resource.name == name)
+        .ok_or(ReadError::NotAnswering)
+}
+
+/// The daemon's view of resource `name`.
+pub async fn read(view: &DaemonView, name: &str) -> Result<DaemonResourceStatus, ReadError> {
     let answer = request(&view.socket, "GET", "/v1/status", STATUS_TIMEOUT)
         .await
-        .ok()?;
+        .map_err(|_| ReadError::NotAnswering)?;
     resource_in(&answer, name)
+}
+
+/// Decodes the part of a daemon's `observed` a controller acts on; a failure is [`ReadError::Unreadable`]
+/// naming the field, never a default.
+pub fn observed_as<T: serde::de::DeserializeOwned>(
+    status: &DaemonResourceStatus,
+) -> Result<T, ReadError> {
+    let value = serde_json::Value::Object(status.observed.clone());
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        ReadError::Unreadable(format!("/v1/status observed.{}: {}", e.path(), e.inner()))
+    })
 }
 
 /// `Error` when the supervisor could not start the daemon at all.
@@ -129,6 +207,36 @@ pub fn start_failed(e: &SupervisorError) -> StatusUpdate {
             e.to_string(),
         )],
     )
+}
+
+/// A daemon status routerd cannot read: `Error`, with condition `DaemonStatusReadable` false for
+/// `DaemonStatusUnreadable` naming what failed. The last known fields stay; the caller changes nothing on
+/// the host (the daemon may well hold a lease that this routerd build cannot see).
+pub fn unreadable(ctx: &Context, id: &ResourceId, view: &DaemonView, what: &str) -> StatusUpdate {
+    let previous = ctx.status.get(id);
+    let mut conditions: Vec<Condition> = previous
+        .as_ref()
+        .map(|p| p.conditions.clone())
+        .unwrap_or_default();
+    conditions.retain(|c| c.type_ != "DaemonStatusReadable");
+    conditions.push(Condition::new(
+        "DaemonStatusReadable",
+        false,
+        "DaemonStatusUnreadable",
+        format!(
+            "{} (pid {}): {what}; the host is left as it is until its status can be read",
+            view.executable,
+            view.pid
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "-".into()),
+        ),
+    ));
+    let mut u = StatusUpdate::new(Phase::Error, conditions);
+    if let Some(p) = previous {
+        u.fields = p.fields;
+        u.since = p.since;
+    }
+    u
 }
 
 /// While the daemon starts or restarts: the last known phase and fields stay (a restart is not a
@@ -188,8 +296,32 @@ mod tests {
         let b = resource_in(&answer, "b").unwrap();
         assert_eq!(b.phase, Phase::Unhealthy);
         assert_eq!(projected(b).fields["consecutiveFailed"], 3);
-        assert!(resource_in(&answer, "c").is_none());
-        assert!(resource_in(&json!({"resources": [{"phase": "Running"}]}), "a").is_none());
-        assert!(resource_in(&json!("not an object"), "a").is_none());
+        assert_eq!(resource_in(&answer, "c"), Err(ReadError::NotAnswering));
+        let garbage = [
+            json!({"resources": [{"phase": "Running"}]}),
+            json!("not an object"),
+        ];
+        for g in garbage {
+            assert!(
+                matches!(resource_in(&g, "a"), Err(ReadError::Unreadable(_))),
+                "{g}"
+            );
+        }
+    }
+
+    #[test]
+    fn reads_only_known_schema_versions() {
+        let entry = json!({"resource": {"apiVersion": "net.routerd.net/v1alpha1", "kind": "HealthCheck", "name": "a"}, "phase": "Healthy"});
+        let v1 = json!({"schemaVersion": 1, "resources": [entry]});
+        assert!(resource_in(&v1, "a").is_ok());
+        let unversioned = json!({"resources": [entry]});
+        assert!(resource_in(&unversioned, "a").is_ok());
+        for bad in [json!(99), json!(0), json!("1")] {
+            let answer = json!({"schemaVersion": bad, "resources": [entry]});
+            let Err(ReadError::Unreadable(why)) = resource_in(&answer, "a") else {
+                panic!("schemaVersion {bad} was read");
+            };
+            assert!(why.contains("schemaVersion"), "{why}");
+        }
     }
 }

@@ -18,7 +18,7 @@ use routerd_api::spec::{parse_ip_cidr, Carving, IPv6DelegatedAddressSpec, Resour
 use routerd_api::status::{
     DHCPv6PrefixDelegationStatus, IPv6DelegatedAddressStatus, ResourceStatus,
 };
-use routerd_api::{Condition, Kind, Phase, ResourceId, Timestamp};
+use routerd_api::{Condition, ConditionStatus, Kind, Phase, ResourceId, Timestamp};
 use routerd_host::{HostError, Ipv6Address, Ipv6DadFailure, INFINITE_LIFETIME};
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv6Addr};
@@ -84,23 +84,51 @@ struct Previous {
     valid: u32,
 }
 
+/// Why there is no delegation to carve from.
+#[derive(Debug, Clone, PartialEq)]
+enum NoDelegation {
+    /// The delegation says it holds no (usable) prefix: what was carved from it goes.
+    Gone(String),
+    /// Its status cannot be read (an unreadable daemon status, or fields of another schema): the
+    /// prefix may well still be held, so nothing on the link changes.
+    Unreadable(String),
+}
+
 /// What the `DHCPv6PrefixDelegation` status says now: the bound prefix (or why there is none) and the
 /// earlier prefixes that are still valid.
 fn read_delegation(
     pd_name: &str,
     status: Option<&ResourceStatus>,
     now: Timestamp,
-) -> (Result<Delegation, String>, Vec<Previous>, Vec<String>) {
+) -> (Result<Delegation, NoDelegation>, Vec<Previous>, Vec<String>) {
     let Some(status) = status else {
         return (
-            Err(format!("{PD_KIND}/{pd_name} has no status yet")),
+            Err(NoDelegation::Gone(format!(
+                "{PD_KIND}/{pd_name} has no status yet"
+            ))),
             Vec::new(),
             Vec::new(),
         );
     };
-    let pd: DHCPv6PrefixDelegationStatus =
-        serde_json::from_value(serde_json::Value::Object(status.fields.clone()))
-            .unwrap_or_default();
+    let unreadable = |why: String| (Err(NoDelegation::Unreadable(why)), Vec::new(), Vec::new());
+    if let Some(c) = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "DaemonStatusReadable" && c.status != ConditionStatus::True)
+    {
+        return unreadable(format!("{PD_KIND}/{pd_name}: {}", c.message));
+    }
+    let fields = serde_json::Value::Object(status.fields.clone());
+    let pd: DHCPv6PrefixDelegationStatus = match serde_path_to_error::deserialize(fields) {
+        Ok(pd) => pd,
+        Err(e) => {
+            return unreadable(format!(
+                "{PD_KIND}/{pd_name} status.{}: {}",
+                e.path(),
+                e.inner()
+            ))
+        }
+    };
     let mut previous = Vec::new();
     let mut expired = Vec::new();
     for p in &pd.previous_prefixes {
@@ -120,6 +148,7 @@ fn read_delegation(
         });
     }
     let current = (|| {
+        let gone = NoDelegation::Gone;
         if status.phase != Phase::Bound {
             let (reason, message) = status.reason();
             let why = if message.is_empty() {
@@ -127,27 +156,33 @@ fn read_delegation(
             } else {
                 format!("{reason}: {message}")
             };
-            return Err(format!("{PD_KIND}/{pd_name} is {} ({why})", status.phase));
+            return Err(gone(format!(
+                "{PD_KIND}/{pd_name} is {} ({why})",
+                status.phase
+            )));
         }
         let lease = pd
             .lease
             .as_ref()
-            .ok_or_else(|| format!("{PD_KIND}/{pd_name} shows no lease"))?;
+            .ok_or_else(|| gone(format!("{PD_KIND}/{pd_name} shows no lease")))?;
         let prefix = lease
             .prefix
             .clone()
-            .ok_or_else(|| format!("{PD_KIND}/{pd_name} shows no delegated prefix"))?;
-        let (network, length) = parse_prefix(&prefix)
-            .ok_or_else(|| format!("{PD_KIND}/{pd_name} shows an unreadable prefix {prefix:?}"))?;
+            .ok_or_else(|| gone(format!("{PD_KIND}/{pd_name} shows no delegated prefix")))?;
+        let (network, length) = parse_prefix(&prefix).ok_or_else(|| {
+            NoDelegation::Unreadable(format!(
+                "{PD_KIND}/{pd_name} shows an unreadable prefix {prefix:?}"
+            ))
+        })?;
         let (Some(acquired), Some(valid)) = (lease.acquired_at, lease.valid_lifetime_seconds)
         else {
-            return Err(format!(
+            return Err(NoDelegation::Unreadable(format!(
                 "{PD_KIND}/{pd_name} shows no lifetimes for {prefix}"
-            ));
+            )));
         };
         let valid = remaining(valid, acquired, now);
         if valid.is_some_and(|v| v <= EXPIRY_MARGIN) {
-            return Err(format!("the delegated prefix {prefix} has expired"));
+            return Err(gone(format!("the delegated prefix {prefix} has expired")));
         }
         let preferred = remaining(
             lease
@@ -384,6 +419,27 @@ async fn reconcile_one(
         .get(&ResourceId::new(PD_KIND, &spec.prefix_delegation));
     let (delegation, previous, expired) =
         read_delegation(&spec.prefix_delegation, pd_status.as_ref(), now);
+    if let Err(NoDelegation::Unreadable(why)) = &delegation {
+        // Not "the prefix is gone": what is on the link stays until the delegation can be read.
+        let mut unknown = outcome(
+            Phase::Error,
+            "DelegationUnreadable",
+            format!("{why}; the addresses on the link are left as they are"),
+        );
+        // The addresses it showed are still what is on the link.
+        let shown = ctx
+            .status
+            .get(&ResourceId::new(KIND, name))
+            .map(|previous| {
+                serde_json::from_value::<IPv6DelegatedAddressStatus>(serde_json::Value::Object(
+                    previous.fields,
+                ))
+            });
+        if let Some(Ok(fields)) = shown {
+            unknown.fields = fields;
+        }
+        return (unknown, RETRY);
+    }
     let mut fields = IPv6DelegatedAddressStatus::default();
 
     // Decide what should be on the link, or why nothing should.
@@ -419,7 +475,7 @@ async fn reconcile_one(
                         ));
                     }
                 },
-                Err(why) => {
+                Err(NoDelegation::Gone(why) | NoDelegation::Unreadable(why)) => {
                     blocked = Some(outcome(Phase::Pending, "PrefixNotBound", why.clone()));
                 }
             }
@@ -658,18 +714,12 @@ async fn reconcile_one(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::DesiredState;
-    use crate::controllers::StatusBook;
-    use crate::events::EventBus;
-    use crate::supervisor::{Supervisor, SupervisorConfig};
+    use crate::controllers::test_context::{resource, TestContext};
     use routerd_api::status::{DHCPv6Lease, PreviousPrefix};
     use routerd_api::topic::TopicPattern;
-    use routerd_api::Resource;
-    use routerd_host::{FakeHost, NetHost};
-    use routerd_store::{EventFilter, StateStore};
+    use routerd_host::NetHost;
+    use routerd_store::EventFilter;
     use serde_json::json;
-    use std::sync::Arc;
-    use tokio::sync::watch;
 
     fn ip(s: &str) -> Ipv6Addr {
         s.parse().unwrap()
@@ -688,58 +738,25 @@ mod tests {
         assert_eq!(seconds_until(later, t0), 0);
     }
 
-    /// A context over the fake host, with routerd's real status book, store and event bus.
+    /// The shared controller test context, with Interface `lan` (rt-lan).
     struct Fixture {
-        _dir: tempfile::TempDir,
-        host: Arc<FakeHost>,
-        bus: EventBus,
-        state: Arc<StateStore>,
-        status: Arc<StatusBook>,
-        supervisor: Arc<Supervisor>,
-        desired: Arc<DesiredState>,
-        _stop: watch::Sender<bool>,
+        t: TestContext,
     }
 
     const LAN: u32 = 2;
 
-    fn resource(kind: &str, name: &str, spec: serde_json::Value) -> Resource {
-        Resource::from_value(json!({
-            "apiVersion": "net.routerd.net/v1alpha1", "kind": kind,
-            "metadata": {"name": name}, "spec": spec
-        }))
-        .unwrap()
+    impl std::ops::Deref for Fixture {
+        type Target = TestContext;
+        fn deref(&self) -> &TestContext {
+            &self.t
+        }
     }
 
     impl Fixture {
         fn new(spec: serde_json::Value) -> Fixture {
-            let dir = tempfile::tempdir().unwrap();
-            let db = dir.path().join("routerd.db");
-            let bus = EventBus::open(&db).unwrap();
-            let state = Arc::new(StateStore::open(&db, bus.store().clone()).unwrap());
-            let status = Arc::new(StatusBook::load(state.clone(), bus.clone()));
-            let (stop_tx, stop) = watch::channel(false);
-            let supervisor = Arc::new(Supervisor::new(
-                SupervisorConfig {
-                    runtime_dir: dir.path().join("run"),
-                    state_dir: dir.path().join("state"),
-                    log_format: "text".into(),
-                    search_dirs: Vec::new(),
-                },
-                bus.clone(),
-                stop,
-            ));
-            let host = Arc::new(FakeHost::new());
-            host.add_link("rt-lan", LAN, true);
-            let mut fixture = Fixture {
-                _dir: dir,
-                host,
-                bus,
-                state,
-                status,
-                supervisor,
-                desired: Arc::default(),
-                _stop: stop_tx,
-            };
+            let t = TestContext::new();
+            t.host.add_link("rt-lan", LAN, true);
+            let mut fixture = Fixture { t };
             fixture.set_spec(Some(spec));
             fixture
         }
@@ -750,20 +767,7 @@ mod tests {
             if let Some(spec) = spec {
                 resources.push(resource("IPv6DelegatedAddress", "lan6", spec));
             }
-            let generation = self.desired.generation + 1;
-            self.desired = Arc::new(DesiredState::from_resources(generation, resources));
-        }
-
-        fn context(&self) -> Context {
-            Context {
-                desired: self.desired.clone(),
-                host: self.host.clone(),
-                status: self.status.clone(),
-                bus: self.bus.clone(),
-                state: self.state.clone(),
-                supervisor: self.supervisor.clone(),
-                trigger: "test".into(),
-            }
+            self.t.set_resources(resources);
         }
 
         async fn reconcile(&self) -> Action {
@@ -1065,6 +1069,49 @@ mod tests {
         assert_eq!(addrs[0].address, theirs.address);
         assert!(f.status.get(&ResourceId::new(KIND, "lan6")).is_none());
         assert_eq!(f.events().last().unwrap().1, "deleted");
+    }
+
+    /// A delegation whose status cannot be read (its daemon's status is unreadable, or its fields are
+    /// of another schema) is not a lost prefix: the LAN address stays and the resource says why.
+    #[tokio::test]
+    async fn an_unreadable_delegation_leaves_the_lan_address_in_place() {
+        let f = Fixture::new(
+            json!({"prefixDelegation": "wan-pd", "interface": "lan", "subnetID": "1"}),
+        );
+        f.bind_now("2001:db8:1200:1240::/60").await;
+        f.reconcile().await;
+        let before = f.addresses().await;
+        assert_eq!(before.len(), 1);
+        let pd = ResourceId::new(PD_KIND, "wan-pd");
+
+        // As the DHCPv6PrefixDelegation controller shows a daemon status it cannot read.
+        let mut unreadable = StatusUpdate::new(
+            Phase::Error,
+            vec![Condition::new(
+                "DaemonStatusReadable",
+                false,
+                "DaemonStatusUnreadable",
+                "schemaVersion 9 is not one this routerd reads",
+            )],
+        )
+        .with_fields(&bound("2001:db8:1200:1240::/60", 0, 3600, 7200));
+        f.status.set(&pd, 2, unreadable.clone()).await;
+        f.reconcile().await;
+        assert_eq!(f.addresses().await, before, "the LAN address was removed");
+        let status = f.status();
+        assert_eq!(status.phase, Phase::Error);
+        assert_eq!(status.reason().0, "DelegationUnreadable");
+
+        // Fields of another schema (a stored status from another build).
+        unreadable.conditions.clear();
+        unreadable.phase = Phase::Bound;
+        unreadable
+            .fields
+            .insert("lease".into(), json!({"prefix": 536939960}));
+        f.status.set(&pd, 3, unreadable).await;
+        f.reconcile().await;
+        assert_eq!(f.addresses().await, before, "the LAN address was removed");
+        assert_eq!(f.status().reason().0, "DelegationUnreadable");
     }
 
     #[tokio::test]

@@ -4,14 +4,18 @@
 //! installed is recorded, and removed exactly on expiry, release or delete. The daemon never touches
 //! the host itself: it holds the protocol, routerd holds the host.
 
-use super::daemon_status;
+use super::daemon_status::{self, ReadError};
 use super::ownership::{self, Artifact, RemoveFuture};
 use super::runtime::{Action, Context, Controller, ReconcileFuture};
 use super::status_book::StatusUpdate;
-use crate::supervisor::DaemonRequest;
+use crate::supervisor::{DaemonRequest, DaemonView};
+use routerd_api::daemon::DaemonResourceStatus;
 use routerd_api::event::topics;
+use routerd_api::spec::DHCPv4ClientSpec;
 use routerd_api::spec::ResourceSpec;
+use routerd_api::ResourceId;
 use routerd_api::{Condition, ConditionStatus, Kind, Phase};
+use routerd_host::Link;
 use routerd_host::{HostError, Ipv4Address, Ipv4Route, MAIN_TABLE};
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
@@ -155,7 +159,7 @@ impl Artifact for LeaseArtifact {
 }
 
 /// The lease as the daemon reports it (`observed`), the part this controller acts on.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ObservedLease {
     address: Option<Ipv4Addr>,
@@ -171,19 +175,26 @@ struct ClasslessRoute {
     gateway: String,
 }
 
-/// What the lease asks to have installed.
+/// What the daemon's view asks to have installed: nothing unless it is `Bound`. A lease whose fields
+/// cannot be read is an error, never an empty lease (that would tear down the WAN).
 fn wanted(
-    spec: &routerd_api::spec::DHCPv4ClientSpec,
-    lease: &ObservedLease,
+    spec: &DHCPv4ClientSpec,
+    daemon: &DaemonResourceStatus,
     ifindex: u32,
     ifname: &str,
-) -> LeaseArtifact {
+) -> Result<LeaseArtifact, ReadError> {
     let mut out = LeaseArtifact {
         ifname: ifname.to_string(),
         ..Default::default()
     };
+    if daemon.phase != Phase::Bound {
+        return Ok(out);
+    }
+    let lease: ObservedLease = daemon_status::observed_as(daemon)?;
     let (Some(addr), Some(len)) = (lease.address, lease.prefix_length) else {
-        return out;
+        return Err(ReadError::Unreadable(
+            "/v1/status observed: Bound without address and prefixLength".into(),
+        ));
     };
     if spec.apply_address.unwrap_or(true) {
         out.address = Some(AddrSpec {
@@ -195,12 +206,18 @@ fn wanted(
     let metric = spec.route_metric.unwrap_or(DEFAULT_METRIC);
     if !lease.classless_routes.is_empty() {
         for r in &lease.classless_routes {
-            let Ok((dest, plen)) = routerd_api::spec::parse_ipv4_cidr(&r.destination) else {
-                continue;
+            let unreadable = |what: &str| {
+                ReadError::Unreadable(format!(
+                    "/v1/status observed.classlessRoutes: {what} in {} via {}",
+                    r.destination, r.gateway
+                ))
             };
-            let Ok(gw) = r.gateway.parse::<Ipv4Addr>() else {
-                continue;
-            };
+            let (dest, plen) = routerd_api::spec::parse_ipv4_cidr(&r.destination)
+                .map_err(|_| unreadable("unreadable destination"))?;
+            let gw = r
+                .gateway
+                .parse::<Ipv4Addr>()
+                .map_err(|_| unreadable("unreadable gateway"))?;
             if gw.is_unspecified() {
                 continue; // an on-link route: covered by the address's own prefix route
             }
@@ -224,7 +241,189 @@ fn wanted(
             metric,
         });
     }
-    out
+    Ok(out)
+}
+
+/// Brings the host to what the daemon's view of resource `id` asks for: removes what the lease no
+/// longer holds, installs what it does, records both and shows the result as the resource's status.
+/// A view that cannot be read changes nothing on the host.
+#[allow(clippy::too_many_arguments)]
+async fn follow_lease(
+    ctx: &Context,
+    id: &ResourceId,
+    spec: &DHCPv4ClientSpec,
+    (ifname, link): (&str, &Link),
+    view: &DaemonView,
+    daemon: DaemonResourceStatus,
+    requeue: &mut Option<Duration>,
+    failures: &mut Vec<String>,
+) {
+    let name = id.name.as_str();
+    let gen = ctx.desired.generation;
+    let want = match wanted(spec, &daemon, link.index, ifname) {
+        Ok(want) => want,
+        Err(e) => {
+            // A status this build cannot read is not "no lease": leave the host as it is.
+            daemon_status::show_read_error(ctx, id, view, &e, requeue).await;
+            return;
+        }
+    };
+    let mut have: LeaseArtifact = ownership::recorded(ctx, name).unwrap_or_default();
+    // Remove what the lease no longer asks for (expiry, release, a new address or gateway).
+    for old in have.routes.clone() {
+        if !want.routes.contains(&old) {
+            let why = if want.address.is_none() {
+                "lease gone"
+            } else {
+                "lease changed"
+            };
+            if let Err(e) = remove_route(ctx, name, &old, why).await {
+                failures.push(e);
+            }
+            have.routes.retain(|r| *r != old);
+        }
+    }
+    if let Some(old) = have.address.filter(|a| Some(*a) != want.address) {
+        let why = if want.address.is_none() {
+            "lease gone"
+        } else {
+            "lease changed"
+        };
+        if let Err(e) = remove_address(ctx, name, old, &have.ifname, why).await {
+            failures.push(e);
+        }
+        have.address = None;
+    }
+    have.ifname = ifname.to_string();
+    // Install what it asks for (also repairs what was removed behind routerd's back).
+    let mut addr_cond = Condition::new("AddressApplied", false, "NoLease", "no lease held");
+    if let Some(a) = want.address {
+        match ctx.host.add_ipv4_address(a.host()).await {
+            Ok(()) => {
+                let cidr = format!("{}/{}", a.address, a.prefix_len);
+                ctx.emit(
+                    KIND,
+                    topics::ADDRESS_APPLIED,
+                    name,
+                    format!("added leased {cidr} to {ifname}"),
+                    &[("address", cidr), ("interface", ifname.to_string())],
+                )
+                .await;
+                have.address = Some(a);
+                addr_cond = Condition::new(
+                    "AddressApplied",
+                    true,
+                    "Added",
+                    format!("{}/{} on {ifname}", a.address, a.prefix_len),
+                );
+            }
+            Err(HostError::AlreadyExists(_)) => {
+                if have.address.is_none()
+                    && ownership::recorded::<LeaseArtifact>(ctx, name).and_then(|h| h.address)
+                        != Some(a)
+                {
+                    // Present but not ours: leave it (and never remove it later).
+                    addr_cond = Condition::new(
+                        "AddressApplied",
+                        true,
+                        "PresentBeforeRouterd",
+                        format!("{}/{} was already on {ifname}", a.address, a.prefix_len),
+                    );
+                } else {
+                    have.address = Some(a);
+                    addr_cond = Condition::new(
+                        "AddressApplied",
+                        true,
+                        "Present",
+                        format!("{}/{} on {ifname}", a.address, a.prefix_len),
+                    );
+                }
+            }
+            Err(e) => {
+                addr_cond = Condition::new("AddressApplied", false, "AddFailed", e.to_string());
+                *requeue = Some(Duration::from_secs(5));
+            }
+        }
+    } else if daemon.phase == Phase::Bound {
+        addr_cond = Condition::new("AddressApplied", false, "Disabled", "applyAddress is false");
+    }
+    let mut route_cond = Condition::new("DefaultRouteInstalled", false, "NoLease", "no lease held");
+    if daemon.phase == Phase::Bound {
+        route_cond = if want.routes.iter().any(|r| r.prefix_len == 0) {
+            Condition::new("DefaultRouteInstalled", true, "Installed", "")
+        } else {
+            Condition::new(
+                "DefaultRouteInstalled",
+                false,
+                "NotRequested",
+                "installDefaultRoute is false or the lease has no router",
+            )
+        };
+    }
+    for r in &want.routes {
+        let route = r.route();
+        match ctx.host.add_ipv4_route(route).await {
+            Ok(()) => {
+                ctx.emit(
+                    KIND,
+                    topics::ROUTE_INSTALLED,
+                    name,
+                    format!("installed route {route} from the lease"),
+                    &[
+                        ("destination", format!("{}/{}", r.destination, r.prefix_len)),
+                        ("gateway", r.gateway.to_string()),
+                    ],
+                )
+                .await;
+                if !have.routes.contains(r) {
+                    have.routes.push(*r);
+                }
+            }
+            Err(HostError::AlreadyExists(_)) => {
+                if !have.routes.contains(r)
+                    && ownership::recorded::<LeaseArtifact>(ctx, name)
+                        .is_none_or(|h| !h.routes.contains(r))
+                {
+                    // Same destination and metric already there from someone else.
+                    if r.prefix_len == 0 {
+                        route_cond = Condition::new("DefaultRouteInstalled", false, "RouteConflict", format!("a default route with metric {} exists that routerd did not install", r.metric));
+                    }
+                }
+            }
+            Err(e) => {
+                if r.prefix_len == 0 {
+                    route_cond = Condition::new(
+                        "DefaultRouteInstalled",
+                        false,
+                        "InstallFailed",
+                        format!("{route}: {e}"),
+                    );
+                }
+                *requeue = Some(Duration::from_secs(5));
+            }
+        }
+    }
+    if let Some(d) = want.routes.iter().find(|r| r.prefix_len == 0) {
+        if route_cond.status == ConditionStatus::True {
+            route_cond.message =
+                format!("default via {} dev {ifname} metric {}", d.gateway, d.metric);
+        }
+    }
+    let installed = (have.address.is_some() || !have.routes.is_empty()).then_some(&have);
+    if let Err(e) = ownership::keep(ctx, name, installed).await {
+        failures.push(e);
+    }
+    let mut conditions = daemon.conditions.clone();
+    conditions.retain(|c| c.type_ != "AddressApplied" && c.type_ != "DefaultRouteInstalled");
+    conditions.push(addr_cond);
+    conditions.push(route_cond);
+    let mut u = StatusUpdate::new(daemon.phase, conditions);
+    u.fields.insert(
+        "lease".into(),
+        serde_json::Value::Object(daemon.observed.clone()),
+    );
+    u.since = daemon.since;
+    ctx.status.set(id, gen, u).await;
 }
 
 impl Controller for DHCPv4ClientController {
@@ -247,7 +446,6 @@ impl Controller for DHCPv4ClientController {
         Box::pin(async move {
             let mut requeue = None;
             let mut names = Vec::new();
-            let gen = ctx.desired.generation;
             let mut failures = ownership::remove_deleted::<LeaseArtifact>(ctx).await?;
             let links = ctx.links().await?;
             for r in ctx.desired.of_kind(KIND) {
@@ -275,187 +473,17 @@ impl Controller for DHCPv4ClientController {
                 else {
                     continue;
                 };
-                let lease: ObservedLease =
-                    serde_json::from_value(serde_json::Value::Object(daemon.observed.clone()))
-                        .unwrap_or_default();
-                let want = if daemon.phase == Phase::Bound {
-                    wanted(spec, &lease, link.index, &ifname)
-                } else {
-                    LeaseArtifact {
-                        ifname: ifname.clone(),
-                        ..Default::default()
-                    }
-                };
-                let mut have: LeaseArtifact = ownership::recorded(ctx, name).unwrap_or_default();
-                // Remove what the lease no longer asks for (expiry, release, a new address or gateway).
-                for old in have.routes.clone() {
-                    if !want.routes.contains(&old) {
-                        let why = if want.address.is_none() {
-                            "lease gone"
-                        } else {
-                            "lease changed"
-                        };
-                        if let Err(e) = remove_route(ctx, name, &old, why).await {
-                            failures.push(e);
-                        }
-                        have.routes.retain(|r| *r != old);
-                    }
-                }
-                if let Some(old) = have.address.filter(|a| Some(*a) != want.address) {
-                    let why = if want.address.is_none() {
-                        "lease gone"
-                    } else {
-                        "lease changed"
-                    };
-                    if let Err(e) = remove_address(ctx, name, old, &have.ifname, why).await {
-                        failures.push(e);
-                    }
-                    have.address = None;
-                }
-                have.ifname = ifname.clone();
-                // Install what it asks for (also repairs what was removed behind routerd's back).
-                let mut addr_cond =
-                    Condition::new("AddressApplied", false, "NoLease", "no lease held");
-                if let Some(a) = want.address {
-                    match ctx.host.add_ipv4_address(a.host()).await {
-                        Ok(()) => {
-                            let cidr = format!("{}/{}", a.address, a.prefix_len);
-                            ctx.emit(
-                                KIND,
-                                topics::ADDRESS_APPLIED,
-                                name,
-                                format!("added leased {cidr} to {ifname}"),
-                                &[("address", cidr), ("interface", ifname.clone())],
-                            )
-                            .await;
-                            have.address = Some(a);
-                            addr_cond = Condition::new(
-                                "AddressApplied",
-                                true,
-                                "Added",
-                                format!("{}/{} on {ifname}", a.address, a.prefix_len),
-                            );
-                        }
-                        Err(HostError::AlreadyExists(_)) => {
-                            if have.address.is_none()
-                                && ownership::recorded::<LeaseArtifact>(ctx, name)
-                                    .and_then(|h| h.address)
-                                    != Some(a)
-                            {
-                                // Present but not ours: leave it (and never remove it later).
-                                addr_cond = Condition::new(
-                                    "AddressApplied",
-                                    true,
-                                    "PresentBeforeRouterd",
-                                    format!(
-                                        "{}/{} was already on {ifname}",
-                                        a.address, a.prefix_len
-                                    ),
-                                );
-                            } else {
-                                have.address = Some(a);
-                                addr_cond = Condition::new(
-                                    "AddressApplied",
-                                    true,
-                                    "Present",
-                                    format!("{}/{} on {ifname}", a.address, a.prefix_len),
-                                );
-                            }
-                        }
-                        Err(e) => {
-                            addr_cond =
-                                Condition::new("AddressApplied", false, "AddFailed", e.to_string());
-                            requeue = Some(Duration::from_secs(5));
-                        }
-                    }
-                } else if daemon.phase == Phase::Bound {
-                    addr_cond = Condition::new(
-                        "AddressApplied",
-                        false,
-                        "Disabled",
-                        "applyAddress is false",
-                    );
-                }
-                let mut route_cond =
-                    Condition::new("DefaultRouteInstalled", false, "NoLease", "no lease held");
-                if daemon.phase == Phase::Bound {
-                    route_cond = if want.routes.iter().any(|r| r.prefix_len == 0) {
-                        Condition::new("DefaultRouteInstalled", true, "Installed", "")
-                    } else {
-                        Condition::new(
-                            "DefaultRouteInstalled",
-                            false,
-                            "NotRequested",
-                            "installDefaultRoute is false or the lease has no router",
-                        )
-                    };
-                }
-                for r in &want.routes {
-                    let route = r.route();
-                    match ctx.host.add_ipv4_route(route).await {
-                        Ok(()) => {
-                            ctx.emit(
-                                KIND,
-                                topics::ROUTE_INSTALLED,
-                                name,
-                                format!("installed route {route} from the lease"),
-                                &[
-                                    ("destination", format!("{}/{}", r.destination, r.prefix_len)),
-                                    ("gateway", r.gateway.to_string()),
-                                ],
-                            )
-                            .await;
-                            if !have.routes.contains(r) {
-                                have.routes.push(*r);
-                            }
-                        }
-                        Err(HostError::AlreadyExists(_)) => {
-                            if !have.routes.contains(r)
-                                && ownership::recorded::<LeaseArtifact>(ctx, name)
-                                    .is_none_or(|h| !h.routes.contains(r))
-                            {
-                                // Same destination and metric already there from someone else.
-                                if r.prefix_len == 0 {
-                                    route_cond = Condition::new("DefaultRouteInstalled", false, "RouteConflict", format!("a default route with metric {} exists that routerd did not install", r.metric));
-                                }
-                            }
-                        }
-                        Err(e) => {
-                            if r.prefix_len == 0 {
-                                route_cond = Condition::new(
-                                    "DefaultRouteInstalled",
-                                    false,
-                                    "InstallFailed",
-                                    format!("{route}: {e}"),
-                                );
-                            }
-                            requeue = Some(Duration::from_secs(5));
-                        }
-                    }
-                }
-                if let Some(d) = want.routes.iter().find(|r| r.prefix_len == 0) {
-                    if route_cond.status == ConditionStatus::True {
-                        route_cond.message =
-                            format!("default via {} dev {ifname} metric {}", d.gateway, d.metric);
-                    }
-                }
-                let installed =
-                    (have.address.is_some() || !have.routes.is_empty()).then_some(&have);
-                if let Err(e) = ownership::keep(ctx, name, installed).await {
-                    failures.push(e);
-                }
-                let mut conditions = daemon.conditions.clone();
-                conditions
-                    .retain(|c| c.type_ != "AddressApplied" && c.type_ != "DefaultRouteInstalled");
-                conditions.push(addr_cond);
-                conditions.push(route_cond);
-                let mut u = StatusUpdate::new(daemon.phase, conditions);
-                u.fields.insert(
-                    "lease".into(),
-                    serde_json::Value::Object(daemon.observed.clone()),
-                );
-                u.since = daemon.since;
-                ctx.status.set(&id, gen, u).await;
+                follow_lease(
+                    ctx,
+                    &id,
+                    spec,
+                    (&ifname, link),
+                    &view,
+                    daemon,
+                    &mut requeue,
+                    &mut failures,
+                )
+                .await;
             }
             daemon_status::retain(ctx, EXECUTABLE, KIND, &names, Some("release")).await;
             if !failures.is_empty() {
@@ -463,5 +491,158 @@ impl Controller for DHCPv4ClientController {
             }
             Ok(requeue.map(Action::Requeue).unwrap_or(Action::Idle))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controllers::test_context::{resource, TestContext};
+    use crate::supervisor::DaemonState;
+    use routerd_api::daemon::ResourceRef;
+    use routerd_host::NetHost;
+    use serde_json::json;
+
+    const WAN: u32 = 3;
+
+    fn view() -> DaemonView {
+        DaemonView {
+            executable: EXECUTABLE,
+            instance: "wan".into(),
+            pid: Some(4242),
+            socket: "/nonexistent.sock".into(),
+            state_dir: "/nonexistent".into(),
+            restarts: 0,
+            state: DaemonState::Running,
+            config_hash: String::new(),
+            last_error: None,
+            events_error: None,
+        }
+    }
+
+    fn daemon(phase: Phase, observed: serde_json::Value) -> DaemonResourceStatus {
+        let serde_json::Value::Object(observed) = observed else {
+            panic!("observed is an object");
+        };
+        DaemonResourceStatus {
+            resource: ResourceRef {
+                api_version: KIND.api_version().into(),
+                kind: KIND.as_str().into(),
+                name: "wan".into(),
+            },
+            phase,
+            conditions: Vec::new(),
+            observed,
+            since: None,
+        }
+    }
+
+    /// Interface `wan` (rt-wan) and DHCPv4Client `wan` on it.
+    fn wan() -> TestContext {
+        let mut t = TestContext::new();
+        t.host.add_link("rt-wan", WAN, true);
+        t.set_resources(vec![
+            resource("Interface", "wan", json!({"ifname": "rt-wan"})),
+            resource("DHCPv4Client", "wan", json!({"interface": "wan"})),
+        ]);
+        t
+    }
+
+    /// What the controller does with the daemon's view `daemon`; returns the requeue it asked for.
+    async fn follow(t: &TestContext, daemon: DaemonResourceStatus) -> Option<Duration> {
+        let ctx = t.context();
+        let r = ctx.desired.get(KIND, "wan").unwrap();
+        let ResourceSpec::DHCPv4Client(spec) = &r.spec else {
+            panic!("a DHCPv4Client");
+        };
+        let links = t.host.links().await.unwrap();
+        let link = links.iter().find(|l| l.index == WAN).unwrap();
+        let (mut requeue, mut failures) = (None, Vec::new());
+        let id = r.id();
+        follow_lease(
+            &ctx,
+            &id,
+            spec,
+            ("rt-wan", link),
+            &view(),
+            daemon,
+            &mut requeue,
+            &mut failures,
+        )
+        .await;
+        assert!(failures.is_empty(), "{failures:?}");
+        requeue
+    }
+
+    async fn installed(t: &TestContext) -> (Vec<String>, Vec<String>) {
+        let addresses = t.host.ipv4_addresses().await.unwrap();
+        let routes = t.host.ipv4_routes(MAIN_TABLE).await.unwrap();
+        (
+            addresses
+                .iter()
+                .map(|a| format!("{}/{}", a.address, a.prefix_len))
+                .collect(),
+            routes
+                .iter()
+                .filter(|r| r.prefix_len == 0)
+                .map(|r| format!("{:?}", r.gateway))
+                .collect(),
+        )
+    }
+
+    /// A daemon status routerd cannot decode (an adopted binary of another build) is not "no lease":
+    /// the address and default route stay, and the resource shows why in an Error status.
+    #[tokio::test]
+    async fn an_unreadable_lease_leaves_the_wan_in_place() {
+        let t = wan();
+        let lease = json!({"address": "192.0.2.10", "prefixLength": 24, "gateway": "192.0.2.1"});
+        follow(&t, daemon(Phase::Bound, lease)).await;
+        let before = installed(&t).await;
+        assert_eq!(
+            before,
+            (
+                vec!["192.0.2.10/24".to_string()],
+                vec!["Some(192.0.2.1)".to_string()]
+            )
+        );
+
+        let skewed = json!({"address": {"v4": "192.0.2.10"}, "prefixLength": "24"});
+        let requeue = follow(&t, daemon(Phase::Bound, skewed)).await;
+        assert_eq!(installed(&t).await, before, "the WAN was torn down");
+        let status = t.status.get(&ResourceId::new(KIND, "wan")).unwrap();
+        assert_eq!(status.phase, Phase::Error);
+        let cond = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "DaemonStatusReadable")
+            .expect("a DaemonStatusReadable condition");
+        assert_eq!(cond.reason, "DaemonStatusUnreadable");
+        assert!(
+            cond.message.contains("observed.address"),
+            "{}",
+            cond.message
+        );
+        assert!(requeue.is_some(), "no second look was asked for");
+
+        // Readable again: back to Bound, nothing removed or duplicated.
+        let lease = json!({"address": "192.0.2.10", "prefixLength": 24, "gateway": "192.0.2.1"});
+        follow(&t, daemon(Phase::Bound, lease)).await;
+        assert_eq!(installed(&t).await, before);
+        let status = t.status.get(&ResourceId::new(KIND, "wan")).unwrap();
+        assert_eq!(status.phase, Phase::Bound);
+        assert!(!status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "DaemonStatusReadable"));
+    }
+
+    /// Without a lease (the daemon says so in a status it can read) what was installed goes.
+    #[tokio::test]
+    async fn a_readable_loss_of_the_lease_removes_it() {
+        let t = wan();
+        let lease = json!({"address": "192.0.2.10", "prefixLength": 24, "gateway": "192.0.2.1"});
+        follow(&t, daemon(Phase::Bound, lease)).await;
+        follow(&t, daemon(Phase::Pending, json!({}))).await;
+        assert_eq!(installed(&t).await, (Vec::new(), Vec::new()));
     }
 }

@@ -75,14 +75,15 @@ impl Controller for HealthCheckController {
                 }
             }
             for ((id, view), answer) in running.into_iter().zip(answers) {
-                let update = match answer.and_then(|v| daemon_status::resource_in(&v, &id.name)) {
-                    Some(s) => daemon_status::projected(s),
-                    None => {
-                        requeue = Some(Duration::from_secs(1));
-                        daemon_status::not_answering(ctx, &id, &view)
+                let read = answer
+                    .ok_or(daemon_status::ReadError::NotAnswering)
+                    .and_then(|v| daemon_status::resource_in(&v, &id.name));
+                match read {
+                    Ok(s) => ctx.status.set(&id, gen, daemon_status::projected(s)).await,
+                    Err(e) => {
+                        daemon_status::show_read_error(ctx, &id, &view, &e, &mut requeue).await
                     }
-                };
-                ctx.status.set(&id, gen, update).await;
+                }
             }
             daemon_status::retain(ctx, EXECUTABLE, Kind::HealthCheck, &names, None).await;
             Ok(requeue.map(Action::Requeue).unwrap_or(Action::Idle))

@@ -4,11 +4,14 @@
 //! (their own process group) so a routerd restart never drops a lease or a probe history.
 
 mod backoff;
+mod daemon_log;
+mod pidfd;
 mod poller;
 mod process;
 mod record;
 
 pub use backoff::Backoff;
+pub use process::StopTimeouts;
 
 use crate::daemon_client::request;
 use crate::events::EventBus;
@@ -36,8 +39,10 @@ pub struct DaemonRequest {
 /// Why a daemon could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum SupervisorError {
-    #[error("{0} not found next to routerd ({1}) or on PATH; install it alongside routerd")]
+    /// The daemon executable is in none of the configured directories (never looked up on `PATH`).
+    #[error("{0} not found in {1}; install it alongside routerd or pass --libexec-dir")]
     ExecutableMissing(String, String),
+    /// `config.json` or a daemon directory could not be written.
     #[error("cannot write {path}: {message}")]
     Config { path: String, message: String },
 }
@@ -75,6 +80,8 @@ pub struct DaemonView {
     pub state: DaemonState,
     pub config_hash: String,
     pub last_error: Option<String>,
+    /// Why the daemon's events are not being imported right now (see `poller`).
+    pub events_error: Option<String>,
 }
 
 struct Managed {
@@ -89,7 +96,9 @@ pub struct SupervisorConfig {
     pub runtime_dir: PathBuf,
     pub state_dir: PathBuf,
     pub log_format: String,
-    /// Directories searched for daemon executables before `PATH` (routerd's own directory first).
+    /// The only directories daemon executables are taken from, in order (routerd's own directory, then
+    /// `/usr/libexec/routerd`, or `--libexec-dir`). Never `PATH`: routerd runs as root, and whoever can
+    /// put a `routerd-healthcheck` early on its `PATH` would otherwise run code as root.
     pub search_dirs: Vec<PathBuf>,
 }
 
@@ -106,6 +115,7 @@ pub struct Supervisor {
     /// Executables whose records from an earlier routerd have been checked for orphans.
     swept: Mutex<std::collections::HashSet<&'static str>>,
     shutdown: watch::Receiver<bool>,
+    stop_timeouts: StopTimeouts,
 }
 
 /// FNV-1a over the canonical JSON: enough to notice a changed config, not a security boundary.
@@ -131,7 +141,14 @@ impl Supervisor {
             views: Mutex::new(HashMap::new()),
             swept: Mutex::new(Default::default()),
             shutdown,
+            stop_timeouts: StopTimeouts::default(),
         }
+    }
+
+    /// Shorter (tests) or longer stop timeouts than the default 10 s + 5 s.
+    pub fn with_stop_timeouts(mut self, timeouts: StopTimeouts) -> Supervisor {
+        self.stop_timeouts = timeouts;
+        self
     }
 
     pub fn socket_path(&self, executable: &str, instance: &str) -> PathBuf {
@@ -149,34 +166,34 @@ impl Supervisor {
     }
 
     fn find_executable(&self, name: &str) -> Result<PathBuf, SupervisorError> {
-        let mut dirs = self.config.search_dirs.clone();
-        if let Some(path) = std::env::var_os("PATH") {
-            dirs.extend(std::env::split_paths(&path));
-        }
-        dirs.iter()
+        self.config
+            .search_dirs
+            .iter()
             .map(|d| d.join(name))
             .find(|p| p.is_file())
             .ok_or_else(|| {
-                SupervisorError::ExecutableMissing(
-                    name.to_string(),
-                    self.config
-                        .search_dirs
-                        .first()
-                        .map(|d| d.display().to_string())
-                        .unwrap_or_default(),
-                )
+                let dirs: Vec<String> = self
+                    .config
+                    .search_dirs
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect();
+                SupervisorError::ExecutableMissing(name.to_string(), dirs.join(", "))
             })
     }
 
     /// Makes sure the daemon runs with `req.config`: starts or adopts it, or reloads/replaces it when
     /// the config changed. Returns its current view.
+    ///
+    /// The map of managed daemons is locked only to look up, insert or remove an entry, never across a
+    /// reload or a stop, so one slow daemon never holds up another controller. Each executable belongs
+    /// to one controller, whose reconciles run one at a time: one key is never ensured twice at once.
     pub async fn ensure(&self, req: DaemonRequest) -> Result<DaemonView, SupervisorError> {
         let hash = config_hash(&req.config);
         let key = (req.executable, req.instance.clone());
-        let mut managed = self.managed.lock().await;
-        if let Some(m) = managed.get(&key) {
-            let view = m.view.lock().map(|v| v.clone()).ok();
-            if let Some(view) = view {
+        let existing = self.managed.lock().await.get(&key).map(|m| m.view.clone());
+        if let Some(shared) = existing {
+            if let Some(view) = shared.lock().ok().map(|v| v.clone()) {
                 if view.config_hash == hash {
                     return Ok(view);
                 }
@@ -191,7 +208,7 @@ impl Supervisor {
                 .await
                 .is_ok();
                 if reloaded {
-                    if let Ok(mut v) = m.view.lock() {
+                    if let Ok(mut v) = shared.lock() {
                         v.config_hash = hash.clone();
                     }
                     if let Some(pid) = view.pid {
@@ -207,10 +224,11 @@ impl Supervisor {
                         );
                     }
                     tracing::info!(daemon = req.executable, instance = %req.instance, "daemon reloaded its config");
-                    return Ok(m.view.lock().map(|v| v.clone()).unwrap_or(view));
+                    return Ok(shared.lock().map(|v| v.clone()).unwrap_or(view));
                 }
                 tracing::info!(daemon = req.executable, instance = %req.instance, "daemon could not reload; replacing it");
-                if let Some(m) = managed.remove(&key) {
+                let replaced = self.managed.lock().await.remove(&key);
+                if let Some(m) = replaced {
                     let _ = m.stop.send(true);
                     let _ = m.task.await;
                 }
@@ -244,6 +262,7 @@ impl Supervisor {
             state: DaemonState::Starting,
             config_hash: hash.clone(),
             last_error: None,
+            events_error: None,
         }));
         let (stop_tx, stop_rx) = watch::channel(false);
         let ctx = process::MonitorContext {
@@ -257,12 +276,19 @@ impl Supervisor {
             config_hash: hash,
             bus: self.bus.clone(),
             view: view.clone(),
+            stop_timeouts: self.stop_timeouts,
         };
         let poller = tokio::spawn(poller::run(
             self.bus.clone(),
             req.executable,
             req.instance.clone(),
             ctx.socket.clone(),
+            view.clone(),
+            stop_rx.clone(),
+            self.shutdown.clone(),
+        ));
+        tokio::spawn(daemon_log::keep_rotated(
+            routerd_api::daemon::daemon_log_path(&ctx.socket),
             stop_rx.clone(),
             self.shutdown.clone(),
         ));
@@ -282,7 +308,7 @@ impl Supervisor {
         if let Ok(mut views) = self.views.lock() {
             views.insert(key.clone(), view.clone());
         }
-        managed.insert(
+        self.managed.lock().await.insert(
             key,
             Managed {
                 view,
@@ -310,65 +336,83 @@ impl Supervisor {
     /// Stops every daemon of `executable` whose instance is not in `keep` (the resource was deleted).
     ///
     /// `farewell` is a daemon command sent first (DHCP clients `release` their lease when the resource
-    /// is deleted; a plain `stop`, as at a routerd restart, keeps it).
+    /// is deleted; a plain `stop`, as at a routerd restart, keeps it). All of them are told and stopped
+    /// at once, outside the lock: deleting N daemons takes one stop timeout, not N, and blocks no other
+    /// daemon's `ensure`. The stops run in their own tasks, so they finish even if this call is dropped.
     pub async fn retain(&self, executable: &'static str, keep: &[String], farewell: Option<&str>) {
-        let mut managed = self.managed.lock().await;
-        let gone: Vec<(&'static str, String)> = managed
-            .keys()
-            .filter(|(e, i)| *e == executable && !keep.contains(i))
-            .cloned()
-            .collect();
-        for key in gone {
-            if let Some(command) = farewell {
-                self.farewell(key.0, &key.1, command).await;
-            }
-            if let Some(m) = managed.remove(&key) {
-                let _ = m.stop.send(true);
-                let _ = m.task.await;
-            }
-            self.forget(&key);
-        }
-        // Daemons recorded by an earlier routerd whose resource is gone: stop them too. Only those can
+        let farewell = farewell.map(str::to_string);
+        let mut stops = Vec::new();
+        let mut forgotten = Vec::new();
+        // Daemons recorded by an earlier routerd whose resource is gone are stopped too. Only those can
         // be orphans, so the records are read once per executable, not at every reconcile.
         let first_sweep = self
             .swept
             .lock()
             .map(|mut s| s.insert(executable))
             .unwrap_or(false);
-        if !first_sweep {
-            return;
-        }
-        for (exe, instance, rec) in record::list(&self.config.runtime_dir) {
-            if exe != executable
-                || keep.contains(&instance)
-                || managed.contains_key(&(executable, instance.clone()))
-            {
-                continue;
-            }
-            if let Some(command) = farewell {
-                self.farewell(executable, &instance, command).await;
-            }
-            process::stop_orphan(&rec, &self.socket_path(executable, &instance)).await;
-            record::remove(&self.config.runtime_dir, executable, &instance);
-            let ev = NewEvent::new(
-                "routerd.daemon.lifecycle.stopped",
-                Severity::Info,
-                format!("{executable} for {instance} stopped: its resource is gone"),
-            )
-            .source(executable, &instance)
-            .attr("reason", "resource deleted");
-            let _ = self.bus.publish(ev).await;
-        }
-    }
-
-    /// Sends a last command before a daemon is stopped for good; a failure is logged, never fatal.
-    async fn farewell(&self, executable: &str, instance: &str, command: &str) {
-        let socket = self.socket_path(executable, instance);
-        let path = format!("/v1/commands/{command}");
-        if let Err(e) =
-            crate::daemon_client::request(&socket, "POST", &path, Duration::from_secs(5)).await
+        let records = if first_sweep {
+            record::list(&self.config.runtime_dir)
+        } else {
+            Vec::new()
+        };
         {
-            tracing::warn!(daemon = executable, instance, command, error = %e, "farewell command failed; stopping anyway");
+            let mut managed = self.managed.lock().await;
+            let gone: Vec<DaemonKey> = managed
+                .keys()
+                .filter(|(e, i)| *e == executable && !keep.contains(i))
+                .cloned()
+                .collect();
+            for key in gone {
+                let Some(m) = managed.remove(&key) else {
+                    continue;
+                };
+                let socket = self.socket_path(key.0, &key.1);
+                let farewell = farewell.clone();
+                forgotten.push(key);
+                stops.push(tokio::spawn(async move {
+                    if let Some(command) = farewell {
+                        send_farewell(&socket, &command).await;
+                    }
+                    let _ = m.stop.send(true);
+                    let _ = m.task.await;
+                }));
+            }
+            for (exe, instance, rec) in records {
+                if exe != executable
+                    || keep.contains(&instance)
+                    || managed.contains_key(&(executable, instance.clone()))
+                {
+                    continue;
+                }
+                let socket = self.socket_path(executable, &instance);
+                let (farewell, runtime_dir, bus) = (
+                    farewell.clone(),
+                    self.config.runtime_dir.clone(),
+                    self.bus.clone(),
+                );
+                let timeouts = self.stop_timeouts;
+                stops.push(tokio::spawn(async move {
+                    if let Some(command) = farewell {
+                        send_farewell(&socket, &command).await;
+                    }
+                    process::stop_orphan(&rec, &socket, timeouts).await;
+                    record::remove(&runtime_dir, executable, &instance);
+                    let ev = NewEvent::new(
+                        "routerd.daemon.lifecycle.stopped",
+                        Severity::Info,
+                        format!("{executable} for {instance} stopped: its resource is gone"),
+                    )
+                    .source(executable, &instance)
+                    .attr("reason", "resource deleted");
+                    let _ = bus.publish(ev).await;
+                }));
+            }
+        }
+        for stop in stops {
+            let _ = stop.await;
+        }
+        for key in &forgotten {
+            self.forget(key);
         }
     }
 
@@ -393,12 +437,21 @@ impl Supervisor {
                 socket: v.socket.display().to_string(),
                 restarts: v.restarts,
                 state: v.state.as_str().to_string(),
+                events_error: v.events_error,
             })
             .collect();
         out.sort_by(|a, b| {
             (a.kind.as_str(), a.instance.as_str()).cmp(&(b.kind.as_str(), b.instance.as_str()))
         });
         out
+    }
+}
+
+/// Sends a last command before a daemon is stopped for good; a failure is logged, never fatal.
+async fn send_farewell(socket: &Path, command: &str) {
+    let path = format!("/v1/commands/{command}");
+    if let Err(e) = request(socket, "POST", &path, Duration::from_secs(5)).await {
+        tracing::warn!(socket = %socket.display(), command, error = %e, "farewell command failed; stopping anyway");
     }
 }
 
@@ -425,3 +478,6 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> 
     std::fs::File::open(dir)?.sync_all()?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

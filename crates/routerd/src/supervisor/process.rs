@@ -1,18 +1,21 @@
 //! One task per managed daemon: spawn (or adopt), watch for exit, restart with backoff, stop on request.
 
 use super::backoff::Backoff;
+use super::daemon_log;
+use super::pidfd::PidFd;
 use super::record::{self, Record};
 use super::{DaemonState, DaemonView};
 use crate::daemon_client::request;
 use crate::events::EventBus;
 use crate::shutdown::stopped;
+use nix::sys::signal::Signal;
+use routerd_api::daemon::daemon_log_path;
 use routerd_api::event::NewEvent;
 use routerd_api::Severity;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::watch;
 
 pub struct MonitorContext {
@@ -26,6 +29,25 @@ pub struct MonitorContext {
     pub config_hash: String,
     pub bus: EventBus,
     pub view: Arc<Mutex<DaemonView>>,
+    pub stop_timeouts: StopTimeouts,
+}
+
+/// How long a daemon is given to stop: after the `stop` command, then after SIGTERM (SIGKILL follows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopTimeouts {
+    /// From the `stop` command to SIGTERM: a DHCP client may still be sending its RELEASE.
+    pub grace: Duration,
+    /// From SIGTERM to SIGKILL.
+    pub after_term: Duration,
+}
+
+impl Default for StopTimeouts {
+    fn default() -> Self {
+        StopTimeouts {
+            grace: Duration::from_secs(10),
+            after_term: Duration::from_secs(5),
+        }
+    }
 }
 
 impl MonitorContext {
@@ -51,7 +73,9 @@ impl MonitorContext {
         }
     }
 
+    /// Starts the daemon with its stdout and stderr on its own log file (see `daemon_log`).
     fn spawn(&self) -> std::io::Result<tokio::process::Child> {
+        let log = daemon_log::open(&daemon_log_path(&self.socket))?;
         let mut cmd = tokio::process::Command::new(&self.executable);
         cmd.arg("--name")
             .arg(&self.instance)
@@ -64,60 +88,109 @@ impl MonitorContext {
             .arg("--log-format")
             .arg(&self.log_format)
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
             // Its own process group: a daemon outlives routerd and ignores signals aimed at routerd's group.
             .process_group(0);
-        let mut child = cmd.spawn()?;
-        for (stream, is_err) in [
-            (
-                child
-                    .stdout
-                    .take()
-                    .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-                false,
-            ),
-            (
-                child
-                    .stderr
-                    .take()
-                    .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-                true,
-            ),
-        ] {
-            if let Some(stream) = stream {
-                let (name, instance) = (self.name, self.instance.clone());
-                tokio::spawn(async move {
-                    let mut lines = BufReader::new(stream).lines();
-                    while let Ok(Some(line)) = lines.next_line().await {
-                        if is_err {
-                            tracing::info!(daemon = name, instance = %instance, "{line}");
-                        } else {
-                            tracing::info!(daemon = name, instance = %instance, stream = "stdout", "{line}");
-                        }
-                    }
-                });
-            }
-        }
-        Ok(child)
+        cmd.spawn()
     }
 }
 
-fn pid_alive(pid: u32) -> bool {
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok()
+/// One daemon process: our child (reaped through tokio, so its pid stays ours until then), or one
+/// adopted from an earlier routerd, held by a pidfd opened before its identity was checked. On a
+/// kernel without pidfds (before 5.3) an adopted process is known by its record instead, and its
+/// identity (executable and start time) is checked again before every signal and every look.
+pub struct Tracked {
+    pub pid: u32,
+    child: Option<tokio::process::Child>,
+    pidfd: Option<PidFd>,
+    record: Option<Record>,
 }
 
-async fn wait_exit(pid: u32, child: Option<&mut tokio::process::Child>) -> String {
-    match child {
-        Some(c) => match c.wait().await {
-            Ok(status) => describe_status(status),
-            Err(e) => format!("unknown ({e})"),
-        },
-        None => {
-            while pid_alive(pid) {
-                tokio::time::sleep(Duration::from_millis(250)).await;
+impl Tracked {
+    /// Our freshly spawned child.
+    fn child(child: tokio::process::Child) -> std::io::Result<Tracked> {
+        let pid = child
+            .id()
+            .ok_or_else(|| std::io::Error::other("the daemon exited before it could be watched"))?;
+        // Not reaped yet, so the pid is still this child's; the pidfd is a second, exact handle.
+        let pidfd = PidFd::open(pid).ok();
+        Ok(Tracked {
+            pid,
+            child: Some(child),
+            pidfd,
+            record: None,
+        })
+    }
+
+    /// The process `record` names, when it is still that process: the pidfd is opened first, then
+    /// the executable and start time are checked, so the handle cannot belong to a later process.
+    pub fn adopt(record: &Record) -> Option<Tracked> {
+        let pidfd = match PidFd::open(record.pid) {
+            Ok(pidfd) => Some(pidfd),
+            Err(e) if e.raw_os_error() == Some(nix::libc::ENOSYS) => None,
+            Err(_) => return None,
+        };
+        if !record::matches_process(record) {
+            return None;
+        }
+        Some(Tracked {
+            pid: record.pid,
+            child: None,
+            pidfd,
+            record: Some(record.clone()),
+        })
+    }
+
+    /// Without a pidfd: whether the recorded process is still the one at its pid.
+    fn still_recorded(&self) -> bool {
+        self.record.as_ref().is_some_and(record::matches_process)
+    }
+
+    /// Waits for the process to exit and describes how.
+    async fn exit(&mut self) -> String {
+        if let Some(c) = self.child.as_mut() {
+            return match c.wait().await {
+                Ok(status) => describe_status(status),
+                Err(e) => format!("unknown ({e})"),
+            };
+        }
+        match &self.pidfd {
+            Some(p) => p.exited().await,
+            None => {
+                while self.still_recorded() {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
             }
-            "unknown (adopted process)".to_string()
+        }
+        "unknown (adopted process)".to_string()
+    }
+
+    async fn gone(&mut self) -> bool {
+        match (&mut self.child, &self.pidfd) {
+            (Some(c), _) => matches!(c.try_wait(), Ok(Some(_))),
+            (None, Some(p)) => p.has_exited().await,
+            (None, None) => !self.still_recorded(),
+        }
+    }
+
+    /// Signals exactly this process; never a pid that may have been recycled.
+    fn signal(&mut self, signal: Signal) {
+        let unreaped = self
+            .child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)));
+        let sent = match &self.pidfd {
+            Some(p) => p.signal(signal),
+            // A child not yet reaped still owns its pid.
+            None if unreaped || self.still_recorded() => {
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid as i32), signal)
+                    .map_err(std::io::Error::from)
+            }
+            None => Ok(()),
+        };
+        if let Err(e) = sent {
+            tracing::debug!(pid = self.pid, ?signal, error = %e, "signal not delivered");
         }
     }
 }
@@ -131,42 +204,32 @@ fn describe_status(status: std::process::ExitStatus) -> String {
     }
 }
 
-/// `stop` command, up to 10 s, then SIGTERM, then SIGKILL.
-async fn graceful_stop(pid: u32, mut child: Option<tokio::process::Child>, socket: &Path) {
+/// `stop` command, up to `timeouts.grace`, then SIGTERM, then SIGKILL.
+async fn graceful_stop(mut process: Tracked, socket: &Path, timeouts: StopTimeouts) {
     let _ = request(socket, "POST", "/v1/commands/stop", Duration::from_secs(2)).await;
-    let gone = |child: &mut Option<tokio::process::Child>| match child {
-        Some(c) => matches!(c.try_wait(), Ok(Some(_))),
-        None => !pid_alive(pid),
-    };
     for (deadline, signal) in [
-        (
-            Duration::from_secs(10),
-            Some(nix::sys::signal::Signal::SIGTERM),
-        ),
-        (
-            Duration::from_secs(5),
-            Some(nix::sys::signal::Signal::SIGKILL),
-        ),
+        (timeouts.grace, Some(Signal::SIGTERM)),
+        (timeouts.after_term, Some(Signal::SIGKILL)),
         (Duration::from_secs(5), None),
     ] {
         let until = Instant::now() + deadline;
         while Instant::now() < until {
-            if gone(&mut child) {
+            if process.gone().await {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         if let Some(sig) = signal {
-            tracing::warn!(pid, ?sig, "daemon did not stop in time");
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig);
+            tracing::warn!(pid = process.pid, ?sig, "daemon did not stop in time");
+            process.signal(sig);
         }
     }
 }
 
-/// Stops a daemon recorded by an earlier routerd (not our child).
-pub async fn stop_orphan(rec: &Record, socket: &Path) {
-    if record::matches_process(rec) {
-        graceful_stop(rec.pid, None, socket).await;
+/// Stops a daemon recorded by an earlier routerd (not our child), if it is still that process.
+pub async fn stop_orphan(rec: &Record, socket: &Path, timeouts: StopTimeouts) {
+    if let Some(process) = Tracked::adopt(rec) {
+        graceful_stop(process, socket, timeouts).await;
     }
 }
 
@@ -179,35 +242,41 @@ pub async fn monitor(
     let mut backoff = Backoff::default();
     let mut adopted = None;
     if let Some(rec) = record::read(&ctx.runtime_dir, ctx.name, &ctx.instance) {
-        if record::matches_process(&rec) && rec.executable == ctx.executable.display().to_string() {
-            let same = rec.config_hash == ctx.config_hash;
-            let reloaded = !same
-                && request(
-                    &ctx.socket,
-                    "POST",
-                    "/v1/commands/reload",
-                    Duration::from_secs(5),
-                )
-                .await
-                .is_ok();
-            if same || reloaded {
-                tracing::info!(daemon = ctx.name, instance = %ctx.instance, pid = rec.pid, "adopted a running daemon");
-                adopted = Some(rec.pid);
+        let found = Tracked::adopt(&rec);
+        if found.is_none() {
+            tracing::info!(daemon = ctx.name, instance = %ctx.instance, pid = rec.pid, "the recorded daemon is gone (its pid, if alive, is another process now); starting one");
+        }
+        if let Some(process) = found {
+            if rec.executable != ctx.executable.display().to_string() {
+                // Another executable (an upgrade): replace it.
+                graceful_stop(process, &ctx.socket, ctx.stop_timeouts).await;
             } else {
-                tracing::info!(daemon = ctx.name, instance = %ctx.instance, pid = rec.pid, "replacing a running daemon whose config changed");
-                graceful_stop(rec.pid, None, &ctx.socket).await;
+                let same = rec.config_hash == ctx.config_hash;
+                let reloaded = !same
+                    && request(
+                        &ctx.socket,
+                        "POST",
+                        "/v1/commands/reload",
+                        Duration::from_secs(5),
+                    )
+                    .await
+                    .is_ok();
+                if same || reloaded {
+                    tracing::info!(daemon = ctx.name, instance = %ctx.instance, pid = rec.pid, "adopted a running daemon");
+                    adopted = Some(process);
+                } else {
+                    tracing::info!(daemon = ctx.name, instance = %ctx.instance, pid = rec.pid, "replacing a running daemon whose config changed");
+                    graceful_stop(process, &ctx.socket, ctx.stop_timeouts).await;
+                }
             }
-        } else if record::matches_process(&rec) {
-            // Another executable (an upgrade): replace it.
-            graceful_stop(rec.pid, None, &ctx.socket).await;
         }
     }
     let mut first = true;
     loop {
-        let (pid, mut child) = match adopted.take() {
-            Some(pid) => (pid, None),
-            None => match ctx.spawn() {
-                Ok(child) => (child.id().unwrap_or(0), Some(child)),
+        let (mut process, spawned) = match adopted.take() {
+            Some(process) => (process, false),
+            None => match ctx.spawn().and_then(Tracked::child) {
+                Ok(process) => (process, true),
                 Err(e) => {
                     let msg = format!("cannot start {}: {e}", ctx.executable.display());
                     tracing::error!(daemon = ctx.name, instance = %ctx.instance, "{msg}");
@@ -231,6 +300,7 @@ pub async fn monitor(
                 }
             },
         };
+        let pid = process.pid;
         record::write(
             &ctx.runtime_dir,
             ctx.name,
@@ -241,7 +311,7 @@ pub async fn monitor(
             v.pid = Some(pid);
             v.state = DaemonState::Running;
         });
-        if !first && child.is_some() {
+        if !first && spawned {
             ctx.update(|v| v.restarts += 1);
             let restarts = ctx.view.lock().map(|v| v.restarts).unwrap_or(0);
             ctx.emit(
@@ -257,17 +327,18 @@ pub async fn monitor(
         }
         first = false;
         let started = Instant::now();
-        let status = tokio::select! {
-            s = wait_exit(pid, child.as_mut()) => s,
-            _ = stopped(&mut stop) => {
-                ctx.update(|v| v.state = DaemonState::Stopping);
-                graceful_stop(pid, child, &ctx.socket).await;
-                record::remove(&ctx.runtime_dir, ctx.name, &ctx.instance);
-                poller.abort();
-                return;
-            }
+        let exited = tokio::select! {
+            s = process.exit() => Some(s),
+            _ = stopped(&mut stop) => None,
             // routerd itself is stopping: the daemon keeps running and will be adopted.
             _ = stopped(&mut shutdown) => { poller.abort(); return }
+        };
+        let Some(status) = exited else {
+            ctx.update(|v| v.state = DaemonState::Stopping);
+            graceful_stop(process, &ctx.socket, ctx.stop_timeouts).await;
+            record::remove(&ctx.runtime_dir, ctx.name, &ctx.instance);
+            poller.abort();
+            return;
         };
         let uptime = started.elapsed();
         let delay = backoff.after_exit(uptime);

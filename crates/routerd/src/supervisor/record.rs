@@ -13,6 +13,11 @@ pub struct Record {
     pub executable: String,
     pub config_hash: String,
     pub started_at: Timestamp,
+    /// The process's start time (clock ticks after boot, `/proc/<pid>/stat` field 22): with the pid it
+    /// names one process for good, so a recycled pid is never taken for the daemon. Absent in records
+    /// of an older routerd, which are checked by executable only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<u64>,
     /// Executable name and resource name, so the file name never has to be parsed.
     #[serde(default)]
     pub name: String,
@@ -27,6 +32,7 @@ impl Record {
             executable: executable.display().to_string(),
             config_hash: config_hash.to_string(),
             started_at: Timestamp::now(),
+            start_time: start_time(pid),
             name: String::new(),
             instance: String::new(),
         }
@@ -72,11 +78,26 @@ pub fn list(runtime_dir: &Path) -> Vec<(String, String, Record)> {
         .collect()
 }
 
-/// True when `pid` is alive and runs the recorded executable (a recycled pid runs something else).
+/// The start time of process `pid` (clock ticks after boot), `None` when there is no such process.
+pub fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may itself hold spaces and parentheses.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    // Field 3 (state) is the first after the name; field 22 (starttime) the 20th.
+    after_name.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// True when `pid` is alive and is the recorded process: same executable and, when recorded, same
+/// start time (a recycled pid runs something else, or the same binary started later).
 pub fn matches_process(record: &Record) -> bool {
     let Ok(exe) = std::fs::read_link(format!("/proc/{}/exe", record.pid)) else {
         return false;
     };
     let exe = exe.display().to_string();
-    exe == record.executable || exe.strip_suffix(" (deleted)") == Some(record.executable.as_str())
+    let same_exe = exe == record.executable
+        || exe.strip_suffix(" (deleted)") == Some(record.executable.as_str());
+    same_exe
+        && record
+            .start_time
+            .is_none_or(|recorded| start_time(record.pid) == Some(recorded))
 }

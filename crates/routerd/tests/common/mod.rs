@@ -56,6 +56,7 @@ impl Harness {
             control_group: "routerd-test-nonexistent".into(),
             reconcile_interval: Duration::from_secs(30),
             log_format: "text".into(),
+            libexec_dir: None,
         };
         let (tx, rx) = oneshot::channel::<()>();
         let dyn_host: Arc<dyn NetHost> = host.clone();

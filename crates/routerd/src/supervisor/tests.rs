@@ -1,0 +1,194 @@
+//! The supervisor against real processes: small shell scripts stand in for daemons.
+
+use super::*;
+use std::os::unix::fs::PermissionsExt;
+
+/// A supervisor over `dir`, finding daemons only in `dir/libexec`.
+fn supervisor(dir: &Path) -> (Supervisor, watch::Sender<bool>, EventBus) {
+    let bus = EventBus::open(&dir.join("routerd.db")).unwrap();
+    let (stop_tx, stop) = watch::channel(false);
+    let sv = Supervisor::new(
+        SupervisorConfig {
+            runtime_dir: dir.join("run"),
+            state_dir: dir.join("state"),
+            log_format: "text".into(),
+            search_dirs: vec![dir.join("libexec")],
+        },
+        bus.clone(),
+        stop,
+    );
+    (sv, stop_tx, bus)
+}
+
+/// Writes an executable shell script `name` into `dir`.
+fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+fn request(executable: &'static str, instance: &str) -> DaemonRequest {
+    DaemonRequest {
+        executable,
+        instance: instance.into(),
+        config: serde_json::json!({"n": 1}),
+    }
+}
+
+/// routerd runs as root: a daemon executable planted in a `PATH` directory must never be run.
+#[tokio::test]
+async fn a_daemon_on_path_is_never_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let planted = dir.path().join("planted");
+    let marker = dir.path().join("ran");
+    script(
+        &planted,
+        "routerd-path-only",
+        &format!("touch {}", marker.display()),
+    );
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs = vec![planted.clone()];
+    dirs.extend(std::env::split_paths(&path));
+    std::env::set_var("PATH", std::env::join_paths(dirs).unwrap());
+    let (sv, _stop, _bus) = supervisor(dir.path());
+    let result = sv.ensure(request("routerd-path-only", "a")).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        matches!(result, Err(SupervisorError::ExecutableMissing(..))),
+        "a daemon found on PATH was accepted: {result:?}"
+    );
+    assert!(!marker.exists(), "the planted executable ran");
+}
+
+/// Stop timeouts short enough for a test: SIGTERM after 1 s, SIGKILL 1 s later.
+const QUICK_STOP: StopTimeouts = StopTimeouts {
+    grace: Duration::from_secs(1),
+    after_term: Duration::from_secs(1),
+};
+
+/// Waits until every daemon of the supervisor has a pid.
+async fn wait_running(sv: &Supervisor, count: usize) {
+    for _ in 0..100 {
+        let running = sv.list().iter().filter(|d| d.pid.is_some()).count();
+        if running >= count {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("daemons did not start: {:?}", sv.list());
+}
+
+/// Deleting N daemons that ignore `stop` and SIGTERM takes about one stop timeout, not N, and another
+/// controller's `ensure` is answered meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_daemons_stop_together_without_blocking_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let libexec = dir.path().join("libexec");
+    script(
+        &libexec,
+        "routerd-stubborn",
+        "trap '' TERM\nwhile :; do sleep 0.2; done",
+    );
+    script(&libexec, "routerd-other", "exec sleep 600");
+    let (sv, _stop, _bus) = supervisor(dir.path());
+    let sv = Arc::new(sv.with_stop_timeouts(QUICK_STOP));
+    const N: usize = 4;
+    for i in 0..N {
+        sv.ensure(request("routerd-stubborn", &format!("s{i}")))
+            .await
+            .unwrap();
+    }
+    sv.ensure(request("routerd-other", "o")).await.unwrap();
+    wait_running(&sv, N + 1).await;
+
+    let started = std::time::Instant::now();
+    let deleting = tokio::spawn({
+        let sv = sv.clone();
+        async move { sv.retain("routerd-stubborn", &[], Some("release")).await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let asked = std::time::Instant::now();
+    sv.ensure(request("routerd-other", "o")).await.unwrap();
+    let ensure_took = asked.elapsed();
+    deleting.await.unwrap();
+    let total = started.elapsed();
+    let one_stop = QUICK_STOP.grace + QUICK_STOP.after_term;
+    assert!(
+        ensure_took < Duration::from_millis(500),
+        "another daemon's ensure waited {ensure_took:?} for the deletes"
+    );
+    assert!(
+        total < one_stop + Duration::from_millis(1500),
+        "{N} deletes took {total:?}; one stop takes {one_stop:?}"
+    );
+    let left: Vec<_> = sv.list().into_iter().map(|d| d.kind).collect();
+    assert_eq!(left, ["routerd-other"]);
+    sv.retain("routerd-other", &[], None).await;
+}
+
+/// A record whose pid now belongs to another process — even one running the same binary, started
+/// later — is not adopted, and deleting the resource never signals that process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recycled_pid_is_neither_adopted_nor_signalled() {
+    let dir = tempfile::tempdir().unwrap();
+    let libexec = dir.path().join("libexec");
+    std::fs::create_dir_all(&libexec).unwrap();
+    let stub = libexec.join("routerd-stub");
+    let sleep = std::fs::canonicalize("/bin/sleep").unwrap();
+    std::fs::copy(sleep, &stub).unwrap();
+    // The stranger: the same binary, started after the recorded daemon died, got its pid.
+    let mut stranger = std::process::Command::new(&stub).arg("30").spawn().unwrap();
+    let (sv, _stop, _bus) = supervisor(dir.path());
+    let sv = sv.with_stop_timeouts(QUICK_STOP);
+    let req = request("routerd-stub", "a");
+    let mut rec = record::Record::new(stranger.id(), &stub, &config_hash(&req.config));
+    rec.start_time = rec.start_time.map(|t| t.saturating_sub(100));
+    let run = dir.path().join("run");
+    std::fs::create_dir_all(run.join("supervisor")).unwrap();
+    record::write(&run, "routerd-stub", "a", &rec);
+
+    sv.ensure(req).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let shown = sv.list().first().and_then(|d| d.pid);
+    assert_ne!(shown, Some(stranger.id()), "the stranger was adopted");
+    sv.retain("routerd-stub", &[], None).await;
+    let stranger_state = stranger.try_wait().unwrap();
+    let _ = stranger.kill();
+    let _ = stranger.wait();
+    assert_eq!(stranger_state, None, "the stranger was signalled");
+}
+
+/// A daemon's output goes to its own log file, so what it writes after the routerd that started it
+/// has gone (a restart, before the next routerd adopts it) is kept, not lost with a broken pipe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_keeps_logging_after_routerd_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    script(
+        &dir.path().join("libexec"),
+        "routerd-talker",
+        "echo 'before routerd stops'\nsleep 1\necho 'after routerd stopped'\necho 'on stderr' >&2\nsleep 30",
+    );
+    let (sv, stop, _bus) = supervisor(dir.path());
+    let view = sv.ensure(request("routerd-talker", "a")).await.unwrap();
+    wait_running(&sv, 1).await;
+    let pid = sv.list()[0].pid.unwrap();
+    // routerd stops (its daemons keep running, to be adopted) and is gone.
+    stop.send(true).unwrap();
+    drop(sv);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let log = routerd_api::daemon::daemon_log_path(&view.socket);
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    for line in ["before routerd stops", "after routerd stopped", "on stderr"] {
+        assert!(
+            text.contains(line),
+            "{line:?} missing from {}: {text:?}",
+            log.display()
+        );
+    }
+}
