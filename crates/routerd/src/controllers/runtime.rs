@@ -2,6 +2,26 @@
 //! topic, or `netlink` (the kernel reported a change of links, addresses or routes). Triggers that
 //! arrive while a reconcile runs are coalesced into one follow-up run. Counters and durations are
 //! measured here, once, for every controller.
+//!
+//! Wake-up paths (each arrow is a task of this module feeding one controller's trigger channel):
+//!
+//! ```text
+//!  ControllerRuntime::start ------------------------------ "startup" ----------------+
+//!  ConfigService (watch of the desired state) --- wake_on_apply --- "apply" ---------+
+//!  EventBus (watch of the committed cursor) ----- wake_on_topics -- "<topic>" -------+
+//!      query_async on the blocking pool, rows after the last seen cursor only        |
+//!  StatusBook (broadcast of changed kinds) ------ wake_on_status -- "status:<Kind>" -+
+//!      only the kinds in Controller::status_inputs                                   |
+//!  NetHost::watch_changes (rtnetlink) ----------- wake_on_host ---- "netlink" -------+
+//!      debounced 50 ms, only controllers whose watches_host is true                  |
+//!                                                                                    v
+//!                    mpsc channel (64) --> run_controller: coalesce triggers, reconcile(ctx)
+//!                                            ^                 |
+//!              "periodic" (sleep until next_due)               +--> Requeue(d) / Idle / error
+//!                                            +--------------------  backoff sets next_due
+//! ```
+//!
+//! A full channel drops the trigger (`try_send`): a run is already due and will see the latest state.
 
 use super::status_book::StatusBook;
 use crate::config::{ConfigService, DesiredState};
