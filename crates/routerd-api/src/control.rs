@@ -36,6 +36,10 @@ pub enum ErrorCode {
     Gone,
     CursorExpired,
     PayloadTooLarge,
+    /// The request body did not arrive in time after the headers.
+    RequestTimeout,
+    /// The peer's uid already holds its share of connections or long-polls; retry later.
+    TooManyRequests,
     ReadOnlySocket,
     Forbidden,
     Unavailable,
@@ -51,7 +55,9 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::Conflict => 409,
             ErrorCode::Gone | ErrorCode::CursorExpired => 410,
+            ErrorCode::RequestTimeout => 408,
             ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::TooManyRequests => 429,
             ErrorCode::Invalid => 422,
             ErrorCode::Internal => 500,
             ErrorCode::Unavailable => 503,

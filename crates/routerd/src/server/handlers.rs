@@ -2,6 +2,7 @@
 
 use super::app::App;
 use super::endpoints::Op;
+use super::listener::Caller;
 use super::query::Query;
 use super::response::{ok, Body, Failure};
 use crate::status_report;
@@ -20,6 +21,7 @@ pub const MAX_WAIT: Duration = Duration::from_secs(60);
 
 pub async fn handle(
     app: &App,
+    caller: &Caller,
     op: Op,
     params: Vec<String>,
     query: Query,
@@ -31,7 +33,7 @@ pub async fn handle(
         Op::Controllers => Ok(ok("ControllerList", &routerd_api::control::ControllerList { items: app.runtime.statuses() })),
         Op::Resources => resources(app, &query),
         Op::Resource => resource(app, &params),
-        Op::Events => events(app, &query).await,
+        Op::Events => events(app, caller, &query).await,
         Op::Generations => {
             let limit = query.limit(100, 1000)?;
             Ok(ok("GenerationList", &GenerationList { items: app.config.generations(limit).await.map_err(Failure::from)? }))
@@ -147,7 +149,7 @@ fn resource(app: &App, params: &[String]) -> Result<Response<Body>, Failure> {
         })
 }
 
-async fn events(app: &App, query: &Query) -> Result<Response<Body>, Failure> {
+async fn events(app: &App, caller: &Caller, query: &Query) -> Result<Response<Body>, Failure> {
     let since = query.parse_with("since", |s| {
         s.parse::<u64>()
             .map_err(|_| format!("{s:?} is not a cursor (a number from a previous response)"))
@@ -189,6 +191,7 @@ async fn events(app: &App, query: &Query) -> Result<Response<Body>, Failure> {
     let items = if wait.is_zero() {
         app.bus.query_async(&filter).await?
     } else {
+        let _long_poll = caller.long_poll()?;
         app.bus.wait_for(&filter, wait, app.stop.clone()).await?
     };
     let cursor = items
