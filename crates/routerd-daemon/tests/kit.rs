@@ -542,6 +542,18 @@ fn a_malformed_config_names_the_file_and_the_field() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn since_zero_reads_from_the_oldest_event_held() {
+    let d = start().await;
+    let (_, _, all) = get(&d.socket, "/v1/events").await;
+    assert!(!items(&all).is_empty(), "the lifecycle events are there");
+    let (st, _, v) = get(&d.socket, "/v1/events?since=0").await;
+    assert_eq!(st, StatusCode::OK, "since=0: {v}");
+    assert_eq!(items(&v), items(&all), "since=0 is the same as no since");
+    d.stop.request();
+    d.server.await.unwrap().unwrap();
+}
+
 /// Writes the request head, waits, then the body (as Python's `http.client` does), and returns the
 /// status line of the answer, or what broke.
 async fn head_then_late_body(socket: &Path, method: &str, uri: &str) -> Result<String, String> {

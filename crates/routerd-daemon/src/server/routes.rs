@@ -130,7 +130,8 @@ pub(crate) fn parse_wait(v: &str) -> Result<Duration, String> {
 }
 
 async fn events<D: Daemon>(shared: &Shared<D>, query: &Query) -> Result<Response<Body>, Failure> {
-    let since = query.get("since").filter(|s| !s.is_empty());
+    // Absent, empty or `0`: from the oldest event held (`daemon-api.md`, as on routerd's `/events`).
+    let since = query.get("since").filter(|s| !s.is_empty() && *s != "0");
     let wait = clamp_wait(query.parse_with("wait", parse_wait)?.unwrap_or_default());
     let limit = query
         .parse_with("limit", |v| {
