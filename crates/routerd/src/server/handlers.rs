@@ -61,6 +61,12 @@ pub async fn handle(
         }
         Op::Validate => {
             let req: ApplyRequest = decode_body(body)?;
+            // A malformed request is a 400 as on /apply; `valid: false` is for resources that are wrong.
+            if req.resources.is_some() == req.manifest.is_some() {
+                return Err(Failure::bad_request(
+                    "give exactly one of resources (a list of objects) or manifest (YAML text)",
+                ));
+            }
             Ok(ok("ValidateResult", &app.config.validate(&req)))
         }
         Op::Delete => {
@@ -79,6 +85,12 @@ fn decode_body<T: serde::de::DeserializeOwned>(body: Option<bytes::Bytes>) -> Re
     if body.is_empty() {
         return Err(Failure::bad_request(
             "the request body is empty; send a JSON object",
+        ));
+    }
+    // serde would also read a struct from a JSON array; every request body is an object.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(Failure::bad_request(
+            "the request body is not a JSON object; send {...}",
         ));
     }
     let de = &mut serde_json::Deserializer::from_slice(&body);
