@@ -3,16 +3,15 @@
 //! dead keep-alive connection (which matters for `events --follow`).
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::header::{ACCEPT, CONTENT_TYPE, HOST, USER_AGENT};
-use hyper::{Method, Request};
-use hyper_util::rt::TokioIo;
+use hyper::Method;
 use routerd_api::control::{ApiError, ErrorBody};
 use routerd_api::CONTROL_API_PREFIX;
+use routerd_http::client::Connection;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tokio::net::UnixStream;
+
+const USER_AGENT: &str = concat!("routerctl/", env!("CARGO_PKG_VERSION"));
 
 /// Where routerd listens when nothing says otherwise.
 pub const DEFAULT_RUNTIME_DIR: &str = if cfg!(target_os = "freebsd") {
@@ -79,7 +78,7 @@ impl ClientError {
             ClientError::Unreachable { .. }
             | ClientError::Timeout { .. }
             | ClientError::Disconnected { .. } => true,
-            ClientError::Api { status, .. } => *status == 503,
+            ClientError::Api { status, .. } => *status == 503 || *status == 429,
             ClientError::PermissionDenied { .. } | ClientError::Protocol { .. } => false,
         }
     }
@@ -194,77 +193,45 @@ impl Client {
         request_timeout: Duration,
     ) -> Result<serde_json::Value, ClientError> {
         let socket_path = self.sockets.path(socket);
-        let stream =
-            match tokio::time::timeout(self.timeout, UnixStream::connect(socket_path)).await {
-                Err(_) => {
-                    return Err(ClientError::Timeout {
-                        socket: socket_path.to_path_buf(),
-                        after: self.timeout,
-                    })
-                }
-                Ok(Err(e)) => return Err(connect_error(socket_path, &e)),
-                Ok(Ok(stream)) => stream,
+        let timed_out = |after| ClientError::Timeout {
+            socket: socket_path.to_path_buf(),
+            after,
+        };
+        let mut connection =
+            match tokio::time::timeout(self.timeout, Connection::connect(socket_path, USER_AGENT))
+                .await
+            {
+                Err(_) => return Err(timed_out(self.timeout)),
+                Ok(result) => result.map_err(|e| client_error(socket_path, e))?,
             };
         let uri = format!("{}{path}", self.prefix);
-        let exchange = exchange(stream, socket_path, method, &uri, body);
-        let (status, bytes) = match tokio::time::timeout(request_timeout, exchange).await {
-            Err(_) => {
-                return Err(ClientError::Timeout {
-                    socket: socket_path.to_path_buf(),
-                    after: request_timeout,
-                })
-            }
-            Ok(result) => result?,
+        let exchange = connection.send(method, &uri, body.map(Bytes::from));
+        let answer = match tokio::time::timeout(request_timeout, exchange).await {
+            Err(_) => return Err(timed_out(request_timeout)),
+            Ok(result) => result.map_err(|e| client_error(socket_path, e))?,
         };
-        interpret(socket_path, status, &bytes)
+        interpret(socket_path, answer.status.as_u16(), &answer.body)
     }
 }
 
-/// Sends one request on a fresh connection and reads the whole answer.
-async fn exchange(
-    stream: UnixStream,
-    socket: &Path,
-    method: Method,
-    uri: &str,
-    body: Option<Vec<u8>>,
-) -> Result<(u16, Bytes), ClientError> {
-    let broke = |e: hyper::Error| ClientError::Disconnected {
-        socket: socket.to_path_buf(),
-        reason: e.to_string(),
-    };
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream))
-            .await
-            .map_err(broke)?;
-    let driver = tokio::spawn(async move {
-        // Its error, if any, surfaces through `send_request` as well.
-        let _ = connection.await;
-    });
-    let mut request = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header(HOST, "localhost")
-        .header(ACCEPT, "application/json")
-        .header(USER_AGENT, concat!("routerctl/", env!("CARGO_PKG_VERSION")));
-    if body.is_some() {
-        request = request.header(CONTENT_TYPE, "application/json");
-    }
-    let request = request
-        .body(Full::new(Bytes::from(body.unwrap_or_default())))
-        .map_err(|e| ClientError::Protocol {
+/// Maps the shared client's failures onto routerctl's (each has its exit code).
+fn client_error(socket: &Path, e: routerd_http::client::ClientError) -> ClientError {
+    use routerd_http::client::ClientError as E;
+    match e {
+        E::Connect { source, .. } => connect_error(socket, &source),
+        E::Http { source, .. } => ClientError::Disconnected {
             socket: socket.to_path_buf(),
-            message: format!("cannot build the request for {uri}: {e}"),
-        })?;
-    let response = sender.send_request(request).await.map_err(broke)?;
-    let status = response.status().as_u16();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(broke)?
-        .to_bytes();
-    driver.abort();
-    Ok((status, bytes))
+            reason: source.to_string(),
+        },
+        E::Request { .. } => ClientError::Protocol {
+            socket: socket.to_path_buf(),
+            message: e.to_string(),
+        },
+        E::Timeout { after, .. } => ClientError::Timeout {
+            socket: socket.to_path_buf(),
+            after,
+        },
+    }
 }
 
 fn connect_error(socket: &Path, e: &std::io::Error) -> ClientError {

@@ -36,6 +36,10 @@ pub enum ErrorCode {
     Gone,
     CursorExpired,
     PayloadTooLarge,
+    /// The request body did not arrive in time after the headers.
+    RequestTimeout,
+    /// The peer's uid already holds its share of connections or long-polls; retry later.
+    TooManyRequests,
     ReadOnlySocket,
     Forbidden,
     Unavailable,
@@ -51,7 +55,9 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::Conflict => 409,
             ErrorCode::Gone | ErrorCode::CursorExpired => 410,
+            ErrorCode::RequestTimeout => 408,
             ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::TooManyRequests => 429,
             ErrorCode::Invalid => 422,
             ErrorCode::Internal => 500,
             ErrorCode::Unavailable => 503,
@@ -86,15 +92,54 @@ pub enum ApplyMode {
     Replace,
 }
 
-/// `POST /apply`, `/plan`, `/validate`: resources as objects, or a YAML manifest.
+/// Largest generation a request may name: 2^53 - 1, the largest integer every JSON implementation reads
+/// exactly (the schema says so too).
+pub const MAX_GENERATION: u64 = (1 << 53) - 1;
+
+/// Reads a generation number: an integer, or a number with an integral value (`268435456.0`: JSON Schema
+/// counts it as an integer, so generated or hand-written clients may send it), from 0 to
+/// [`MAX_GENERATION`].
+fn generation_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    let value = match n.as_u64() {
+        Some(u) => Some(u),
+        None => n
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= MAX_GENERATION as f64)
+            .map(|f| f as u64),
+    };
+    value.filter(|v| *v <= MAX_GENERATION).ok_or_else(|| {
+        serde::de::Error::custom(format!(
+            "{n} is not a generation (an integer from 0 to {MAX_GENERATION})"
+        ))
+    })
+}
+
+/// [`generation_number`] for an optional field (`null` is absent).
+fn optional_generation_number<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    struct Generation(#[serde(deserialize_with = "generation_number")] u64);
+    Ok(Option::<Generation>::deserialize(d)?.map(|g| g.0))
+}
+
+/// `POST /apply`, `/plan`, `/validate`: resources as objects, or a YAML manifest (exactly one of them;
+/// `null` counts as absent).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(extend("oneOf" = [
+    {"required": ["resources"], "properties": {"resources": {"type": "array"}}},
+    {"required": ["manifest"], "properties": {"manifest": {"type": "string"}}}
+]))]
 pub struct ApplyRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
+    /// Resource objects (`apiVersion`, `kind`, `metadata`, `spec`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<Vec<serde_json::Map<String, serde_json::Value>>>")]
     pub resources: Option<Vec<serde_json::Value>>,
     /// YAML text, one or more documents.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -103,7 +148,12 @@ pub struct ApplyRequest {
     pub mode: ApplyMode,
     #[serde(default)]
     pub dry_run: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_generation_number"
+    )]
+    #[schemars(extend("maximum" = 9007199254740991u64))]
     pub if_generation: Option<u64>,
 }
 
@@ -144,10 +194,19 @@ pub struct DeleteRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
     /// `Kind/name` of each resource to delete.
+    #[schemars(
+        length(min = 1),
+        inner(regex(pattern = r"^[A-Za-z0-9]+/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"))
+    )]
     pub targets: Vec<String>,
     #[serde(default)]
     pub dry_run: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_generation_number"
+    )]
+    #[schemars(extend("maximum" = 9007199254740991u64))]
     pub if_generation: Option<u64>,
 }
 
@@ -158,6 +217,8 @@ pub struct RollbackRequest {
     pub api_version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
+    #[serde(deserialize_with = "generation_number")]
+    #[schemars(extend("maximum" = 9007199254740991u64))]
     pub generation: u64,
     #[serde(default)]
     pub dry_run: bool,
@@ -325,4 +386,33 @@ pub struct StatusMetadata {
 pub struct StatusBody {
     pub metadata: StatusMetadata,
     pub status: RouterStatus,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generations_accept_integral_numbers_only() {
+        let rollback = |g: &str| {
+            serde_json::from_str::<RollbackRequest>(&format!(r#"{{"generation": {g}}}"#))
+                .map(|r| r.generation)
+        };
+        assert_eq!(rollback("7").unwrap(), 7);
+        assert_eq!(
+            rollback("268435456.0").unwrap(),
+            268435456,
+            "JSON Schema's integer"
+        );
+        assert_eq!(rollback("9007199254740991").unwrap(), MAX_GENERATION);
+        for bad in ["1.5", "-1", "9007199254740992", "1e300", "\"3\"", "null"] {
+            assert!(rollback(bad).is_err(), "{bad}");
+        }
+        let apply: ApplyRequest =
+            serde_json::from_str(r#"{"manifest": "", "ifGeneration": 6494.0}"#).unwrap();
+        assert_eq!(apply.if_generation, Some(6494));
+        let apply: ApplyRequest =
+            serde_json::from_str(r#"{"manifest": "", "ifGeneration": null}"#).unwrap();
+        assert_eq!(apply.if_generation, None);
+    }
 }

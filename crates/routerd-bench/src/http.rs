@@ -1,45 +1,24 @@
-//! A minimal HTTP/1.1 client over a Unix socket with a keep-alive connection (hyper's low-level client),
-//! which is what a load generator needs: no pool, no retries, one request at a time per connection.
+//! The bench's connection to routerd: one keep-alive connection on the shared client of `routerd_http`
+//! (no pool, no retries, one request at a time), which is what a load generator needs.
 
 use anyhow::Context as _;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
-use hyper::{Method, Request, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper::{Method, StatusCode};
 use routerd_api::CONTROL_API_PREFIX;
-use std::path::{Path, PathBuf};
+use routerd_http::client::Connection;
+use std::path::Path;
 use std::time::Duration;
-use tokio::net::UnixStream;
+
+const USER_AGENT: &str = concat!("routerd-bench/", env!("CARGO_PKG_VERSION"));
 
 pub struct Conn {
-    sender: SendRequest<Full<Bytes>>,
-    socket: PathBuf,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Conn {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    connection: Connection,
 }
 
 impl Conn {
     pub async fn connect(socket: &Path) -> anyhow::Result<Conn> {
-        let stream = UnixStream::connect(socket)
-            .await
-            .with_context(|| format!("cannot connect to {}", socket.display()))?;
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .with_context(|| format!("HTTP handshake on {} failed", socket.display()))?;
-        let task = tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        Ok(Conn {
-            sender,
-            socket: socket.to_path_buf(),
-            task,
-        })
+        let connection = Connection::connect(socket, USER_AGENT).await?;
+        Ok(Conn { connection })
     }
 
     /// Sends one request (path relative to the API prefix, with its query) and reads the whole body.
@@ -49,33 +28,12 @@ impl Conn {
         path: &str,
         body: Option<Bytes>,
     ) -> anyhow::Result<(StatusCode, Bytes)> {
-        self.sender
-            .ready()
+        let answer = self
+            .connection
+            .send(method, &format!("{CONTROL_API_PREFIX}{path}"), body)
             .await
-            .with_context(|| format!("connection to {} closed", self.socket.display()))?;
-        let mut builder = Request::builder()
-            .method(method)
-            .uri(format!("{CONTROL_API_PREFIX}{path}"))
-            .header(hyper::header::HOST, "localhost");
-        if body.is_some() {
-            builder = builder.header(hyper::header::CONTENT_TYPE, "application/json");
-        }
-        let req = builder
-            .body(Full::new(body.unwrap_or_default()))
-            .context("cannot build the request")?;
-        let resp = self
-            .sender
-            .send_request(req)
-            .await
-            .with_context(|| format!("request {path} on {} failed", self.socket.display()))?;
-        let status = resp.status();
-        let bytes = resp
-            .into_body()
-            .collect()
-            .await
-            .with_context(|| format!("reading the answer to {path} failed"))?
-            .to_bytes();
-        Ok((status, bytes))
+            .with_context(|| format!("request {path}"))?;
+        Ok((answer.status, answer.body))
     }
 
     pub async fn get(&mut self, path: &str) -> anyhow::Result<(StatusCode, Bytes)> {

@@ -1,10 +1,12 @@
-//! A small HTTP/1.1 client for the managed daemons' Unix sockets (status, events long-poll, commands).
+//! routerd's requests to its managed daemons' Unix sockets (status, events long-poll, commands), on the
+//! shared client of `routerd_http`, with the answer decoded as JSON.
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
+use routerd_http::client::{self, ClientError};
 use std::path::Path;
 use std::time::Duration;
+
+/// Sent as `User-Agent`, so a daemon's logs can tell routerd from an operator's routerctl.
+const USER_AGENT: &str = concat!("routerd/", env!("CARGO_PKG_VERSION"));
 
 /// Why a daemon request failed; pollers and controllers react differently to each.
 #[derive(Debug, thiserror::Error)]
@@ -36,64 +38,39 @@ pub async fn request(
     timeout: Duration,
 ) -> Result<serde_json::Value, DaemonClientError> {
     let where_ = format!("{}{}", socket.display(), path);
-    let fut = async {
-        let stream = tokio::net::UnixStream::connect(socket)
-            .await
-            .map_err(|source| DaemonClientError::Connect {
+    let method =
+        hyper::Method::from_bytes(method.as_bytes()).map_err(|e| DaemonClientError::Http {
+            path: where_.clone(),
+            message: e.to_string(),
+        })?;
+    let answer = client::request(socket, USER_AGENT, method, path, None, timeout)
+        .await
+        .map_err(|e| match e {
+            ClientError::Connect { source, .. } => DaemonClientError::Connect {
                 path: socket.display().to_string(),
                 source,
-            })?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| DaemonClientError::Http {
+            },
+            ClientError::Timeout { .. } => DaemonClientError::Timeout {
                 path: where_.clone(),
-                message: e.to_string(),
-            })?;
-        tokio::spawn(conn);
-        let req = hyper::Request::builder()
-            .method(method)
-            .uri(format!("http://daemon{path}"))
-            .header(hyper::header::HOST, "daemon")
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| DaemonClientError::Http {
-                path: where_.clone(),
-                message: e.to_string(),
-            })?;
-        let resp = sender
-            .send_request(req)
-            .await
-            .map_err(|e| DaemonClientError::Http {
-                path: where_.clone(),
-                message: e.to_string(),
-            })?;
-        let status = resp.status().as_u16();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| DaemonClientError::Http {
-                path: where_.clone(),
-                message: e.to_string(),
-            })?
-            .to_bytes();
-        let value: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|e| DaemonClientError::Json {
-                path: where_.clone(),
-                message: e.to_string(),
-            })?;
-        if !(200..300).contains(&status) {
-            return Err(DaemonClientError::Status {
-                path: where_.clone(),
-                status,
-                body: value,
-            });
-        }
-        Ok(value)
-    };
-    match tokio::time::timeout(timeout, fut).await {
-        Ok(r) => r,
-        Err(_) => Err(DaemonClientError::Timeout {
-            path: format!("{}{}", socket.display(), path),
-        }),
+            },
+            other @ (ClientError::Http { .. } | ClientError::Request { .. }) => {
+                DaemonClientError::Http {
+                    path: where_.clone(),
+                    message: other.to_string(),
+                }
+            }
+        })?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&answer.body).map_err(|e| DaemonClientError::Json {
+            path: where_.clone(),
+            message: e.to_string(),
+        })?;
+    if !answer.status.is_success() {
+        return Err(DaemonClientError::Status {
+            path: where_,
+            status: answer.status.as_u16(),
+            body: value,
+        });
     }
+    Ok(value)
 }

@@ -5,7 +5,7 @@ use crate::controllers::runtime::RuntimeDeps;
 use crate::controllers::{self, ControllerRuntime, StatusBook};
 use crate::events::{retention, EventBus};
 use crate::paths::Paths;
-use crate::server::{bind_socket, serve_socket, App, PeerPolicy, SocketRole};
+use crate::server::{serve_socket, App, PeerPolicy, SocketRole};
 use crate::supervisor::{Supervisor, SupervisorConfig};
 use anyhow::Context as _;
 use routerd_api::Timestamp;
@@ -81,16 +81,21 @@ pub async fn run(
     if group.is_none() {
         tracing::info!(group = %opts.control_group, "control group does not exist; the main socket is for root only");
     }
-    let policy = Arc::new(PeerPolicy {
-        own_uid: nix::unistd::geteuid().as_raw(),
-        group_gid: group.as_ref().map(|g| g.gid.as_raw()),
-        group_members: group.as_ref().map(|g| g.mem.clone()).unwrap_or_default(),
-    });
+    let policy = Arc::new(PeerPolicy::resolve(
+        nix::unistd::geteuid().as_raw(),
+        group.as_ref(),
+    ));
     // Bind first: a second routerd on the same sockets fails here, before touching anything.
-    let main_listener =
-        bind_socket(&paths.main_socket, 0o660, policy.group_gid).map_err(anyhow::Error::msg)?;
-    let status_listener =
-        bind_socket(&paths.status_socket, 0o666, None).map_err(anyhow::Error::msg)?;
+    let socket = |mode, group| routerd_http::SocketOptions {
+        mode,
+        group,
+        server: "routerd",
+        hint: "stop it first, or use --runtime-dir",
+    };
+    let (main_listener, main_file) =
+        routerd_http::bind_socket(&paths.main_socket, &socket(0o660, policy.group_gid))?;
+    let (status_listener, status_file) =
+        routerd_http::bind_socket(&paths.status_socket, &socket(0o666, None))?;
 
     let db = paths.database();
     let bus = EventBus::open(&db)
@@ -195,9 +200,7 @@ pub async fn run(
     rule_engines.join().await;
     bus.flush().await;
     bus.close();
-    for sock in [&paths.main_socket, &paths.status_socket] {
-        let _ = std::fs::remove_file(sock);
-    }
+    drop((main_file, status_file));
     tracing::info!("routerd stopped");
     Ok(())
 }

@@ -5,11 +5,9 @@
 //! The server keeps answering while the daemon shuts down (status shows `Stopping`, and the events the
 //! shutdown produces still reach routerd's poller); it closes only after `lifecycle.stopped` is stored.
 
-mod accept;
 mod query;
 mod response;
 mod routes;
-mod socket;
 
 use crate::args::DaemonArgs;
 use crate::daemon::Daemon;
@@ -32,6 +30,22 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 pub const MAX_CONNECTIONS: usize = 64;
 /// A client must send its request headers within this long.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// A request body must arrive within this long after the headers.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// In-flight requests get this long to finish after the stop; long-polls end at once on their own.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The socket is mode 0660, so only routerd (owner or group) connects: every peer is trusted and the
+/// per-uid limits that protect routerd's world-accessible status socket do not apply.
+const LIMITS: routerd_http::ServerLimits = routerd_http::ServerLimits {
+    max_connections: MAX_CONNECTIONS,
+    reserved_for_trusted: 0,
+    per_uid_connections: MAX_CONNECTIONS,
+    header_read_timeout: HEADER_READ_TIMEOUT,
+    body_limit: BODY_LIMIT,
+    body_read_timeout: BODY_READ_TIMEOUT,
+    drain_timeout: DRAIN_TIMEOUT,
+};
 /// Mode of the API socket: routerd (owner or group) only.
 pub const SOCKET_MODE: u32 = 0o660;
 /// `limit` of `/v1/events` when none is given (the whole ring).
@@ -144,7 +158,16 @@ pub async fn serve<D: Daemon>(
     });
     // Bound before the first event: a second instance started by mistake must fail without writing into
     // the log of the one that is serving.
-    let (listener, socket_file) = socket::bind_socket(&args.socket, kind)?;
+    let (listener, socket_file) = routerd_http::bind_socket(
+        &args.socket,
+        &routerd_http::SocketOptions {
+            mode: SOCKET_MODE,
+            group: None,
+            server: kind,
+            hint: "stop it first, or use another --socket",
+        },
+    )
+    .map_err(|e| DaemonError::Socket(e.to_string()))?;
     shared.emit(
         NewEvent::new(
             topics::LIFECYCLE_STARTED,
@@ -154,8 +177,9 @@ pub async fn serve<D: Daemon>(
         .attr("pid", pid.to_string())
         .attr("version", env!("CARGO_PKG_VERSION")),
     );
-    let server = tokio::spawn(accept::serve_connections(
+    let server = tokio::spawn(routerd_http::serve(
         listener,
+        LIMITS,
         shared.clone(),
         server_stop_rx,
     ));

@@ -2,13 +2,12 @@
 
 use super::query::Query;
 use super::response::{ok, reply, Body, Failure};
-use super::{stopped, RunPhase, Shared, BODY_LIMIT, DEFAULT_EVENT_LIMIT};
+use super::{stopped, RunPhase, Shared, DEFAULT_EVENT_LIMIT};
 use crate::daemon::{CommandError, Daemon};
 use crate::error::EventQueryError;
 use crate::event_log::{clamp_wait, RING_SIZE};
 use crate::topics;
-use http_body_util::BodyExt;
-use hyper::body::{Body as _, Incoming};
+use bytes::Bytes;
 use hyper::{Method, Request, Response, StatusCode};
 use routerd_api::control::ErrorCode;
 use routerd_api::daemon::{CommandResult, DaemonEventList, DaemonHealth, DaemonLog, DaemonStatus};
@@ -31,7 +30,25 @@ enum Endpoint<'a> {
     Command(&'a str),
 }
 
-pub(crate) async fn route<D: Daemon>(shared: &Shared<D>, req: Request<Incoming>) -> Response<Body> {
+impl<D: Daemon> routerd_http::Handler for Shared<D> {
+    /// The socket is mode 0660: whoever got through the file mode is routerd.
+    fn trusted(&self, _peer: &routerd_http::Peer) -> bool {
+        true
+    }
+
+    async fn handle(&self, _peer: routerd_http::Peer, req: Request<Bytes>) -> Response<Body> {
+        route(self, req).await
+    }
+
+    fn refuse(&self, refusal: &routerd_http::Refusal) -> Response<Body> {
+        let (code, message) = refusal.describe();
+        Failure::new(code, message).into_response()
+    }
+}
+
+/// Answers one request; its body (ignored: no endpoint takes one) has already been read, so an early
+/// error never meets a client that is still writing.
+async fn route<D: Daemon>(shared: &Shared<D>, req: Request<Bytes>) -> Response<Body> {
     let path = req.uri().path().to_string();
     let endpoint = match path.as_str() {
         "/v1/healthz" => Endpoint::Healthz,
@@ -73,14 +90,7 @@ pub(crate) async fn route<D: Daemon>(shared: &Shared<D>, req: Request<Incoming>)
         Endpoint::Logs => logs(&Query::parse(req.uri().query()))
             .await
             .unwrap_or_else(Failure::into_response),
-        Endpoint::Command(name) => {
-            let name = name.to_string();
-            // Commands take no body; one is read (bounded) so the connection stays usable.
-            if let Err(f) = drain_body(req.into_body()).await {
-                return f.into_response();
-            }
-            command(shared, &name).await
-        }
+        Endpoint::Command(name) => command(shared, name).await,
     }
 }
 
@@ -161,7 +171,8 @@ pub(crate) fn parse_wait(v: &str) -> Result<Duration, String> {
 }
 
 async fn events<D: Daemon>(shared: &Shared<D>, query: &Query) -> Result<Response<Body>, Failure> {
-    let since = query.get("since").filter(|s| !s.is_empty());
+    // Absent, empty or `0`: from the oldest event held (`daemon-api.md`, as on routerd's `/events`).
+    let since = query.get("since").filter(|s| !s.is_empty() && *s != "0");
     let wait = clamp_wait(query.parse_with("wait", parse_wait)?.unwrap_or_default());
     let limit = query
         .parse_with("limit", |v| {
@@ -282,44 +293,6 @@ fn rejected<D: Daemon>(
     );
     body["error"] = serde_json::json!({"code": ErrorCode::BadRequest, "message": reason});
     super::response::json(StatusCode::BAD_REQUEST, &body)
-}
-
-/// Bodies up to this size are read to the end even when refused, so a client still writing can read the
-/// 413 instead of seeing a broken pipe; anything larger is cut off.
-const DRAIN_LIMIT: usize = 16 * BODY_LIMIT;
-
-async fn drain_body(mut body: Incoming) -> Result<(), Failure> {
-    let too_large = || {
-        Failure::new(
-            ErrorCode::PayloadTooLarge,
-            format!(
-                "request body is larger than {} KiB; commands take no body",
-                BODY_LIMIT / 1024
-            ),
-        )
-    };
-    if body
-        .size_hint()
-        .exact()
-        .is_some_and(|n| n > DRAIN_LIMIT as u64)
-    {
-        return Err(too_large());
-    }
-    let mut seen = 0usize;
-    while let Some(frame) = body.frame().await {
-        let frame = frame
-            .map_err(|e| Failure::bad_request(format!("could not read the request body: {e}")))?;
-        if let Ok(data) = frame.into_data() {
-            seen += data.len();
-            if seen > DRAIN_LIMIT {
-                break;
-            }
-        }
-    }
-    if seen > BODY_LIMIT {
-        return Err(too_large());
-    }
-    Ok(())
 }
 
 impl<D: Daemon> Shared<D> {

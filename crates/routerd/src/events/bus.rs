@@ -129,29 +129,12 @@ impl EventBus {
         &self,
         filter: &EventFilter,
         wait: Duration,
-        mut stop: watch::Receiver<bool>,
+        stop: watch::Receiver<bool>,
     ) -> Result<Vec<Event>, StoreError> {
-        let deadline = tokio::time::Instant::now() + wait;
-        let mut rx = self.subscribe();
-        let mut filter = filter.clone();
-        let mut since_checked = false;
-        loop {
-            rx.borrow_and_update();
-            let found = self.query_async(&filter).await?;
-            if !found.is_empty() || wait.is_zero() {
-                return Ok(found);
-            }
-            if !since_checked {
-                // Only the first query needs the expiry check; later ones start from the same cursor.
-                filter.strict_since = false;
-                since_checked = true;
-            }
-            tokio::select! {
-                changed = rx.changed() => if changed.is_err() { return Ok(Vec::new()) },
-                _ = tokio::time::sleep_until(deadline) => return Ok(Vec::new()),
-                _ = crate::shutdown::stopped(&mut stop) => return Ok(Vec::new()),
-            }
-        }
+        long_poll(self.subscribe(), filter, wait, stop, |f| async move {
+            self.query_async(&f).await
+        })
+        .await
     }
 
     /// Commits everything queued so far.
@@ -170,5 +153,86 @@ impl EventBus {
 
     pub fn close(&self) {
         self.store.close();
+    }
+}
+
+/// The long-poll loop of [`EventBus::wait_for`], with the query passed in so a test can see which rows
+/// each wake-up reads.
+///
+/// A wake-up reads only rows newer than those already scanned: when a query finds nothing, every row up
+/// to the committed head it saw has been looked at, so the next query starts there instead of at the
+/// client's `since`. Without that, a topic pattern that starts with a wildcard (which cannot narrow the
+/// SQL scan) would rescan the whole table on every commit for as long as the poll waits.
+async fn long_poll<Q, F>(
+    mut committed: watch::Receiver<u64>,
+    filter: &EventFilter,
+    wait: Duration,
+    mut stop: watch::Receiver<bool>,
+    query: Q,
+) -> Result<Vec<Event>, StoreError>
+where
+    Q: Fn(EventFilter) -> F,
+    F: std::future::Future<Output = Result<Vec<Event>, StoreError>>,
+{
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut filter = filter.clone();
+    loop {
+        // Everything up to `head` is committed, so the query below sees all of it.
+        let head = *committed.borrow_and_update();
+        let found = query(filter.clone()).await?;
+        if !found.is_empty() || wait.is_zero() {
+            return Ok(found);
+        }
+        filter.since = filter.since.max(head);
+        // Only the first query needs the expiry check; later ones start from what it already read.
+        filter.strict_since = false;
+        tokio::select! {
+            changed = committed.changed() => if changed.is_err() { return Ok(Vec::new()) },
+            _ = tokio::time::sleep_until(deadline) => return Ok(Vec::new()),
+            _ = crate::shutdown::stopped(&mut stop) => return Ok(Vec::new()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use routerd_api::topic::TopicPattern;
+    use std::sync::{Arc, Mutex};
+
+    #[tokio::test]
+    async fn a_long_poll_wake_up_reads_only_rows_it_has_not_scanned() {
+        let (head_tx, head_rx) = watch::channel(1000u64);
+        let (_stop_tx, stop) = watch::channel(false);
+        let filter = EventFilter {
+            since: 0,
+            strict_since: true,
+            topics: vec![TopicPattern::parse("**.never").unwrap()],
+            limit: 100,
+            ..EventFilter::default()
+        };
+        let scanned_from = Arc::new(Mutex::new(Vec::new()));
+        let poll = tokio::spawn({
+            let scanned_from = scanned_from.clone();
+            async move {
+                long_poll(head_rx, &filter, Duration::from_secs(30), stop, |f| {
+                    scanned_from.lock().unwrap().push(f.since);
+                    async { Ok(Vec::new()) }
+                })
+                .await
+            }
+        });
+        for head in [1001, 1002] {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            head_tx.send_replace(head);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        drop(head_tx);
+        assert!(poll.await.unwrap().unwrap().is_empty());
+        assert_eq!(
+            *scanned_from.lock().unwrap(),
+            [0, 1000, 1001],
+            "each wake-up starts after the rows the previous query already read"
+        );
     }
 }

@@ -2,6 +2,7 @@
 
 use super::app::App;
 use super::endpoints::Op;
+use super::listener::Caller;
 use super::query::Query;
 use super::response::{ok, Body, Failure};
 use crate::status_report;
@@ -20,6 +21,7 @@ pub const MAX_WAIT: Duration = Duration::from_secs(60);
 
 pub async fn handle(
     app: &App,
+    caller: &Caller,
     op: Op,
     params: Vec<String>,
     query: Query,
@@ -31,7 +33,7 @@ pub async fn handle(
         Op::Controllers => Ok(ok("ControllerList", &routerd_api::control::ControllerList { items: app.runtime.statuses() })),
         Op::Resources => resources(app, &query),
         Op::Resource => resource(app, &params),
-        Op::Events => events(app, &query).await,
+        Op::Events => events(app, caller, &query).await,
         Op::Generations => {
             let limit = query.limit(100, 1000)?;
             Ok(ok("GenerationList", &GenerationList { items: app.config.generations(limit).await.map_err(Failure::from)? }))
@@ -59,6 +61,12 @@ pub async fn handle(
         }
         Op::Validate => {
             let req: ApplyRequest = decode_body(body)?;
+            // A malformed request is a 400 as on /apply; `valid: false` is for resources that are wrong.
+            if req.resources.is_some() == req.manifest.is_some() {
+                return Err(Failure::bad_request(
+                    "give exactly one of resources (a list of objects) or manifest (YAML text)",
+                ));
+            }
             Ok(ok("ValidateResult", &app.config.validate(&req)))
         }
         Op::Delete => {
@@ -77,6 +85,12 @@ fn decode_body<T: serde::de::DeserializeOwned>(body: Option<bytes::Bytes>) -> Re
     if body.is_empty() {
         return Err(Failure::bad_request(
             "the request body is empty; send a JSON object",
+        ));
+    }
+    // serde would also read a struct from a JSON array; every request body is an object.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(Failure::bad_request(
+            "the request body is not a JSON object; send {...}",
         ));
     }
     let de = &mut serde_json::Deserializer::from_slice(&body);
@@ -147,7 +161,7 @@ fn resource(app: &App, params: &[String]) -> Result<Response<Body>, Failure> {
         })
 }
 
-async fn events(app: &App, query: &Query) -> Result<Response<Body>, Failure> {
+async fn events(app: &App, caller: &Caller, query: &Query) -> Result<Response<Body>, Failure> {
     let since = query.parse_with("since", |s| {
         s.parse::<u64>()
             .map_err(|_| format!("{s:?} is not a cursor (a number from a previous response)"))
@@ -189,6 +203,7 @@ async fn events(app: &App, query: &Query) -> Result<Response<Body>, Failure> {
     let items = if wait.is_zero() {
         app.bus.query_async(&filter).await?
     } else {
+        let _long_poll = caller.long_poll()?;
         app.bus.wait_for(&filter, wait, app.stop.clone()).await?
     };
     let cursor = items

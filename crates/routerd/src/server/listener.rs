@@ -1,31 +1,54 @@
-//! Socket set-up and the accept loop: stale sockets removed but live ones never stolen, modes and group
-//! set, at most 256 connections served at once per socket, peers checked with `SO_PEERCRED`, 5 s header
-//! timeout, 1 MiB body limit, graceful shutdown.
+//! The control API's two sockets on the shared accept loop ([`routerd_http::serve`]): who is trusted
+//! (root, routerd's uid, the control group), the limits of `control-api.md` "Sockets", and routing to the
+//! endpoint table.
+//!
+//! An ordinary local user may connect to the status socket, so it must not be able to starve it: of the
+//! [`MAX_CONNECTIONS`], [`RESERVED_FOR_TRUSTED`] are kept for trusted peers, an untrusted uid holds at most
+//! [`PER_UID_CONNECTIONS`] connections and [`PER_UID_LONG_POLLS`] long-polls at once (beyond either it is
+//! answered `429 TooManyRequests` at once), and a request body must arrive within [`BODY_READ_TIMEOUT`].
 
 use super::app::App;
 use super::endpoints::{endpoints, find, Endpoint, Match};
 use super::handlers::handle;
 use super::query::Query;
 use super::response::{Body, Failure};
-use http_body_util::BodyExt;
-use hyper::body::Body as _;
-use hyper::body::Incoming;
+use bytes::Bytes;
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use routerd_api::control::ErrorCode;
 use routerd_api::CONTROL_API_PREFIX;
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use routerd_http::{Handler, Peer, Refusal, ServerLimits, UidSlot, UidSlots};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::UnixListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 
 /// Request bodies larger than this are refused with 413.
 pub const BODY_LIMIT: usize = 1024 * 1024;
 /// Connections served at once per socket; further ones wait in the listen backlog.
 pub const MAX_CONNECTIONS: usize = 256;
+/// Of [`MAX_CONNECTIONS`], how many only root, routerd's uid and the control group may use.
+pub const RESERVED_FOR_TRUSTED: usize = 32;
+/// Connections one untrusted uid may hold at once on a socket.
+pub const PER_UID_CONNECTIONS: usize = 32;
+/// `GET /events?wait=` long-polls one untrusted uid may have open at once on a socket.
+pub const PER_UID_LONG_POLLS: usize = 8;
+/// A client must send its request headers within this long.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// A request body must arrive within this long after the headers (`408 RequestTimeout` otherwise).
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// After shutdown starts, requests in flight get this long.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+const LIMITS: ServerLimits = ServerLimits {
+    max_connections: MAX_CONNECTIONS,
+    reserved_for_trusted: RESERVED_FOR_TRUSTED,
+    per_uid_connections: PER_UID_CONNECTIONS,
+    header_read_timeout: HEADER_READ_TIMEOUT,
+    body_limit: BODY_LIMIT,
+    body_read_timeout: BODY_READ_TIMEOUT,
+    drain_timeout: DRAIN_TIMEOUT,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SocketRole {
@@ -33,65 +56,126 @@ pub enum SocketRole {
     Status,
 }
 
-/// Who may use the main socket besides root: routerd's own uid and members of the control group.
+/// Who may use the main socket besides root: routerd's own uid and members of the control group. The same
+/// peers are trusted on the status socket (exempt from the per-uid limits).
 #[derive(Debug, Clone, Default)]
 pub struct PeerPolicy {
     pub own_uid: u32,
     pub group_gid: Option<u32>,
-    pub group_members: Vec<String>,
+    /// The control group's members (by name in the group database), resolved to uids once at start-up:
+    /// the check on every connection is a set lookup, never an NSS call on an async worker (a slow
+    /// directory service would otherwise stall every connection).
+    pub member_uids: HashSet<u32>,
 }
 
 impl PeerPolicy {
+    /// The policy for routerd running as `own_uid` with control group `group` (if it exists). Resolves
+    /// the group's member names to uids (blocking NSS lookups: call it at start-up, not per connection).
+    pub fn resolve(own_uid: u32, group: Option<&nix::unistd::Group>) -> PeerPolicy {
+        let member_uids = group
+            .map(|g| {
+                g.mem
+                    .iter()
+                    .filter_map(|name| match nix::unistd::User::from_name(name) {
+                        Ok(Some(user)) => Some(user.uid.as_raw()),
+                        Ok(None) => {
+                            tracing::info!(user = %name, group = %g.name, "a member of the control group has no user entry; ignored");
+                            None
+                        }
+                        Err(e) => {
+                            tracing::warn!(user = %name, error = %e, "cannot look up a member of the control group; ignored");
+                            None
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        PeerPolicy {
+            own_uid,
+            group_gid: group.map(|g| g.gid.as_raw()),
+            member_uids,
+        }
+    }
+
     pub fn allows(&self, uid: u32, gid: u32) -> bool {
-        if uid == 0 || uid == self.own_uid {
-            return true;
-        }
-        let Some(group) = self.group_gid else {
-            return false;
-        };
-        if gid == group {
-            return true;
-        }
-        nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
-            .ok()
-            .flatten()
-            .is_some_and(|u| self.group_members.contains(&u.name))
+        uid == 0
+            || uid == self.own_uid
+            || self
+                .group_gid
+                .is_some_and(|group| gid == group || self.member_uids.contains(&uid))
     }
 }
 
-/// Binds `path`: refuses when another process answers on it, removes a stale socket file, then sets the
-/// mode (and group for the main socket).
-pub fn bind_socket(path: &Path, mode: u32, group: Option<u32>) -> Result<UnixListener, String> {
-    if let Ok(meta) = std::fs::symlink_metadata(path) {
-        use std::os::unix::fs::FileTypeExt;
-        if !meta.file_type().is_socket() {
-            return Err(format!(
-                "{} exists and is not a socket; refusing to replace it",
-                path.display()
-            ));
+/// Who is asking, as the handlers need it: long-polls are limited per untrusted uid.
+pub struct Caller {
+    pub uid: u32,
+    pub trusted: bool,
+    long_polls: Arc<UidSlots>,
+}
+
+impl Caller {
+    /// A long-poll slot for this caller (none needed when trusted), or 429 when the uid already has
+    /// [`PER_UID_LONG_POLLS`] open.
+    pub fn long_poll(&self) -> Result<Option<UidSlot>, Failure> {
+        if self.trusted {
+            return Ok(None);
         }
-        match std::os::unix::net::UnixStream::connect(path) {
-            Ok(_) => {
-                return Err(format!(
-                    "{} is in use: another routerd is serving on it (stop it first, or use --runtime-dir)",
-                    path.display()
-                ))
-            }
-            Err(_) => {
-                std::fs::remove_file(path).map_err(|e| format!("cannot remove stale socket {}: {e}", path.display()))?;
-                tracing::info!(path = %path.display(), "removed stale socket");
-            }
+        match self.long_polls.try_take(self.uid) {
+            Some(slot) => Ok(Some(slot)),
+            None => Err(Failure::too_many_requests(format!(
+                "uid {} already has {} long-polls open on this socket; close one, or poll without wait",
+                self.uid,
+                self.long_polls.per_uid()
+            ))),
         }
     }
-    let listener =
-        UnixListener::bind(path).map_err(|e| format!("cannot bind {}: {e}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| format!("cannot chmod {}: {e}", path.display()))?;
-    if let Some(gid) = group {
-        nix::unistd::chown(path, None, Some(nix::unistd::Gid::from_raw(gid)))
-            .map_err(|e| format!("cannot chgrp {}: {e}", path.display()))?;
+}
+
+/// One socket's request handling.
+struct ControlSocket {
+    role: SocketRole,
+    policy: Arc<PeerPolicy>,
+    app: Arc<App>,
+    table: Vec<Endpoint>,
+    long_polls: Arc<UidSlots>,
+}
+
+impl Handler for ControlSocket {
+    fn trusted(&self, peer: &Peer) -> bool {
+        self.policy.allows(peer.uid, peer.gid)
     }
-    Ok(listener)
+
+    async fn handle(&self, peer: Peer, req: Request<Bytes>) -> Response<Body> {
+        let trusted = self.trusted(&peer);
+        if self.role == SocketRole::Main && !trusted {
+            tracing::warn!(uid = peer.uid, gid = peer.gid, pid = ?peer.pid, "refused a peer on the main socket");
+            let mut r = Failure::new(
+                ErrorCode::Forbidden,
+                "this socket is for root and members of the control group; use the status socket for reads",
+            )
+            .into_response();
+            r.headers_mut().insert(
+                hyper::header::CONNECTION,
+                hyper::header::HeaderValue::from_static("close"),
+            );
+            return r;
+        }
+        let caller = Caller {
+            uid: peer.uid,
+            trusted,
+            long_polls: self.long_polls.clone(),
+        };
+        route(&self.app, &self.table, self.role, &caller, req).await
+    }
+
+    fn refuse(&self, refusal: &Refusal) -> Response<Body> {
+        let (code, message) = refusal.describe();
+        let mut failure = Failure::new(code, message);
+        if code == ErrorCode::TooManyRequests {
+            failure.retry_after_secs = Some(1);
+        }
+        failure.into_response()
+    }
 }
 
 /// Serves one socket until `stop` fires, then lets in-flight requests finish (bounded).
@@ -100,88 +184,24 @@ pub async fn serve_socket(
     role: SocketRole,
     policy: Arc<PeerPolicy>,
     app: Arc<App>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
-    let table = Arc::new(endpoints());
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    loop {
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            _ = crate::shutdown::stopped(&mut stop) => break,
-        };
-        let stream = tokio::select! {
-            r = listener.accept() => match r {
-                Ok((s, _)) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = crate::shutdown::stopped(&mut stop) => break,
-        };
-        let allowed = match role {
-            SocketRole::Status => true,
-            SocketRole::Main => match stream.peer_cred() {
-                Ok(c) => {
-                    let ok = policy.allows(c.uid(), c.gid());
-                    if !ok {
-                        tracing::warn!(uid = c.uid(), gid = c.gid(), pid = ?c.pid(), "refused a peer on the main socket");
-                    }
-                    ok
-                }
-                Err(_) => false,
-            },
-        };
-        let app = app.clone();
-        let table = table.clone();
-        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-            let app = app.clone();
-            let table = table.clone();
-            async move {
-                let resp = if allowed {
-                    route(&app, &table, role, req).await
-                } else {
-                    let mut r = Failure::new(ErrorCode::Forbidden, "this socket is for root and members of the control group; use the status socket for reads").into_response();
-                    r.headers_mut().insert(
-                        hyper::header::CONNECTION,
-                        hyper::header::HeaderValue::from_static("close"),
-                    );
-                    r
-                };
-                Ok::<_, std::convert::Infallible>(resp)
-            }
-        });
-        let mut builder = hyper::server::conn::http1::Builder::new();
-        builder
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
-            .keep_alive(allowed);
-        let conn = builder.serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            let _ = conn.await;
-            drop(permit);
-        });
-    }
-    drop(listener);
-    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            ?role,
-            "some connections did not finish within 10s of shutdown"
-        );
-    }
+    let socket = ControlSocket {
+        role,
+        policy,
+        app,
+        table: endpoints(),
+        long_polls: UidSlots::new(PER_UID_LONG_POLLS, MAX_CONNECTIONS),
+    };
+    routerd_http::serve(listener, LIMITS, Arc::new(socket), stop).await;
 }
 
 async fn route(
     app: &App,
     table: &[Endpoint],
     role: SocketRole,
-    req: Request<Incoming>,
+    caller: &Caller,
+    req: Request<Bytes>,
 ) -> Response<Body> {
     let path = req.uri().path().to_string();
     let query = Query::parse(req.uri().query());
@@ -215,16 +235,8 @@ async fn route(
     if role == SocketRole::Status && endpoint.mutating {
         return Failure::new(ErrorCode::ReadOnlySocket, format!("{rest} changes state and is refused on the read-only status socket; use the main socket")).into_response();
     }
-    let body = if req.method() == hyper::Method::POST {
-        match read_body(req.into_body()).await {
-            Ok(b) => Some(b),
-            Err(r) => return *r,
-        }
-    } else {
-        None
-    };
-    let op = endpoint.op;
-    match handle(app, op, params, query, body).await {
+    let body = (req.method() == hyper::Method::POST).then(|| req.into_body());
+    match handle(app, caller, endpoint.op, params, query, body).await {
         Ok(r) => r,
         Err(f) => {
             if f.code == ErrorCode::Internal {
@@ -233,52 +245,6 @@ async fn route(
             f.into_response()
         }
     }
-}
-
-/// Bodies up to this size are read to the end even when refused, so the client (still writing) can read
-/// the 413 instead of seeing a broken pipe; anything larger is cut off.
-const DRAIN_LIMIT: usize = 16 * BODY_LIMIT;
-
-/// Reads a request body of at most [`BODY_LIMIT`] bytes.
-async fn read_body(mut body: Incoming) -> Result<bytes::Bytes, Box<Response<Body>>> {
-    let declared = body.size_hint().exact().map(|n| n as usize);
-    if declared.is_some_and(|n| n > DRAIN_LIMIT) {
-        return Err(Box::new(too_large()));
-    }
-    let mut buf = bytes::BytesMut::new();
-    let mut seen = 0usize;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| {
-            Box::new(
-                Failure::bad_request(format!("could not read the request body: {e}"))
-                    .into_response(),
-            )
-        })?;
-        if let Ok(data) = frame.into_data() {
-            seen += data.len();
-            if seen > DRAIN_LIMIT {
-                break;
-            }
-            if seen <= BODY_LIMIT {
-                buf.extend_from_slice(&data);
-            }
-        }
-    }
-    if seen > BODY_LIMIT {
-        return Err(Box::new(too_large()));
-    }
-    Ok(buf.freeze())
-}
-
-fn too_large() -> Response<Body> {
-    Failure::new(
-        ErrorCode::PayloadTooLarge,
-        format!(
-            "request body is larger than {} KiB; split the manifest",
-            BODY_LIMIT / 1024
-        ),
-    )
-    .into_response()
 }
 
 #[cfg(test)]
@@ -290,40 +256,34 @@ mod tests {
         let p = PeerPolicy {
             own_uid: 1000,
             group_gid: Some(4242),
-            group_members: vec!["root".into()],
+            member_uids: HashSet::from([1001]),
         };
         assert!(p.allows(0, 0));
         assert!(p.allows(1000, 1000));
         assert!(p.allows(65534, 4242), "primary group is the control group");
+        assert!(p.allows(1001, 1001), "a listed member of the control group");
         assert!(!p.allows(65534, 65534), "nobody is refused");
-        assert!(!PeerPolicy {
-            own_uid: 0,
-            group_gid: None,
-            group_members: vec![]
-        }
-        .allows(65534, 65534));
+        assert!(
+            !PeerPolicy {
+                own_uid: 0,
+                group_gid: None,
+                member_uids: HashSet::from([65534]),
+            }
+            .allows(65534, 65534),
+            "no control group: members do not count"
+        );
     }
 
     #[test]
-    fn a_live_socket_is_never_stolen_and_a_stale_one_is_replaced() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.sock");
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let live = bind_socket(&path, 0o666, None).unwrap();
-            let err = bind_socket(&path, 0o666, None).unwrap_err();
-            assert!(err.contains("another routerd"), "{err}");
-            drop(live); // the file stays behind: stale
-            assert!(path.exists());
-            bind_socket(&path, 0o666, None).unwrap();
-            let plain = dir.path().join("plain");
-            std::fs::write(&plain, "x").unwrap();
-            assert!(bind_socket(&plain, 0o666, None)
-                .unwrap_err()
-                .contains("not a socket"));
-        });
+    fn control_group_members_are_resolved_to_uids_once() {
+        let group = nix::unistd::Group {
+            name: "routerd-test".into(),
+            passwd: Default::default(),
+            gid: nix::unistd::Gid::from_raw(4242),
+            mem: vec!["root".into(), "no-such-user-routerd-test".into()],
+        };
+        let p = PeerPolicy::resolve(1000, Some(&group));
+        assert_eq!(p.member_uids, HashSet::from([0]));
+        assert_eq!(p.group_gid, Some(4242));
     }
 }

@@ -10,4 +10,4 @@ pub mod query;
 pub mod response;
 
 pub use app::App;
-pub use listener::{bind_socket, serve_socket, PeerPolicy, SocketRole};
+pub use listener::{serve_socket, PeerPolicy, SocketRole};

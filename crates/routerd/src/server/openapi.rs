@@ -61,6 +61,15 @@ pub fn document() -> Value {
                 "default": {"description": "Error", "content": {"application/json": {"schema": schema_for("Error")}}}
             }
         });
+        let parameters: Vec<Value> = e
+            .path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string", "minLength": 1}}))
+            .collect();
+        if !parameters.is_empty() {
+            op["parameters"] = Value::Array(parameters);
+        }
         if let Some(r) = request {
             op["requestBody"] =
                 json!({"required": true, "content": {"application/json": {"schema": r}}});

@@ -60,6 +60,8 @@ pub struct Failure {
     pub details: Vec<FieldError>,
     pub cursor: Option<String>,
     pub allow: Option<String>,
+    /// `TooManyRequests` only: the `Retry-After` header, in seconds.
+    pub retry_after_secs: Option<u32>,
 }
 
 impl Failure {
@@ -70,7 +72,14 @@ impl Failure {
             details: Vec::new(),
             cursor: None,
             allow: None,
+            retry_after_secs: None,
         }
+    }
+    /// 429: the peer's uid holds its share already; a client may retry after a second.
+    pub fn too_many_requests(message: impl Into<String>) -> Failure {
+        let mut f = Failure::new(ErrorCode::TooManyRequests, message);
+        f.retry_after_secs = Some(1);
+        f
     }
     pub fn bad_request(message: impl Into<String>) -> Failure {
         Failure::new(ErrorCode::BadRequest, message)
@@ -96,6 +105,12 @@ impl Failure {
             if let Ok(v) = hyper::header::HeaderValue::from_str(&allow) {
                 r.headers_mut().insert(hyper::header::ALLOW, v);
             }
+        }
+        if let Some(secs) = self.retry_after_secs {
+            r.headers_mut().insert(
+                hyper::header::RETRY_AFTER,
+                hyper::header::HeaderValue::from(secs),
+            );
         }
         r
     }
