@@ -579,36 +579,6 @@ async fn since_zero_reads_from_the_oldest_event_held() {
     d.server.await.unwrap().unwrap();
 }
 
-/// Writes the request head, waits, then the body (as Python's `http.client` does), and returns the
-/// status line of the answer, or what broke.
-async fn head_then_late_body(socket: &Path, method: &str, uri: &str) -> Result<String, String> {
-    let body = b"{\"please\": true}";
-    let mut raw = UnixStream::connect(socket)
-        .await
-        .map_err(|e| e.to_string())?;
-    let head = format!(
-        "{method} {uri} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    raw.write_all(head.as_bytes())
-        .await
-        .map_err(|e| format!("writing the head: {e}"))?;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    raw.write_all(body)
-        .await
-        .map_err(|e| format!("writing the body: {e}"))?;
-    let mut answer = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), raw.read_to_end(&mut answer))
-        .await
-        .map_err(|_| "no answer within 5s".to_string())?
-        .map_err(|e| format!("reading the answer: {e}"))?;
-    Ok(String::from_utf8_lossy(&answer)
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_string())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_error_answered_before_the_body_arrives_still_reaches_the_client() {
     let d = start().await;
@@ -617,7 +587,7 @@ async fn an_error_answered_before_the_body_arrives_still_reaches_the_client() {
         ("POST", "/v1/nowhere", "404"),
         ("PUT", "/v1/commands/renew", "405"),
     ] {
-        match head_then_late_body(&d.socket, method, uri).await {
+        match routerd_testkit::head_then_late_body(&d.socket, method, uri).await {
             Ok(line) => assert!(line.contains(expected), "{method} {uri}: {line}"),
             Err(e) => panic!("{method} {uri}: {e}"),
         }

@@ -207,3 +207,41 @@ fn enter_netns(path: &str) {
         "thread is not in the test namespace"
     );
 }
+
+/// Sends `method uri` with a small JSON body the way Python's `http.client` does — the head, a pause,
+/// then the body — and returns the status line of the answer, or what broke (a server that answers and
+/// closes before reading the body makes the body write fail with a broken pipe).
+pub async fn head_then_late_body(
+    socket: &std::path::Path,
+    method: &str,
+    uri: &str,
+) -> Result<String, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = b"{\"please\": true}";
+    let mut stream = tokio::net::UnixStream::connect(socket)
+        .await
+        .map_err(|e| e.to_string())?;
+    let head = format!(
+        "{method} {uri} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream
+        .write_all(head.as_bytes())
+        .await
+        .map_err(|e| format!("writing the head: {e}"))?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stream
+        .write_all(body)
+        .await
+        .map_err(|e| format!("writing the body: {e}"))?;
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer))
+        .await
+        .map_err(|_| "no answer within 5s".to_string())?
+        .map_err(|e| format!("reading the answer: {e}"))?;
+    Ok(String::from_utf8_lossy(&answer)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string())
+}

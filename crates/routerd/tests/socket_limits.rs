@@ -5,40 +5,7 @@
 mod common;
 
 use common::{call, Harness, P};
-use std::path::Path;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::UnixStream;
-
-/// Writes the request head, waits, then writes the body (as Python's `http.client` does) and returns the
-/// status line of the answer. Before the fix routerd answered and closed after the head, so writing the
-/// body failed with a broken pipe.
-async fn head_then_late_body(socket: &Path, method: &str, path: &str) -> Result<String, String> {
-    let body = br#"{"resources": []}"#;
-    let mut stream = UnixStream::connect(socket)
-        .await
-        .map_err(|e| e.to_string())?;
-    let head = format!(
-        "{method} {P}{path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    stream
-        .write_all(head.as_bytes())
-        .await
-        .map_err(|e| format!("writing the head: {e}"))?;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    stream
-        .write_all(body)
-        .await
-        .map_err(|e| format!("writing the body: {e}"))?;
-    let mut answer = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer))
-        .await
-        .map_err(|_| "no answer within 5s".to_string())?
-        .map_err(|e| format!("reading the answer: {e}"))?;
-    let text = String::from_utf8_lossy(&answer);
-    Ok(text.lines().next().unwrap_or_default().to_string())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_error_answered_before_the_body_arrives_still_reaches_the_client() {
@@ -51,7 +18,8 @@ async fn an_error_answered_before_the_body_arrives_still_reaches_the_client() {
         (&h.status, "POST", "/nowhere", "404"),
         (&h.main, "PUT", "/apply", "405"),
     ] {
-        let line = head_then_late_body(socket, method, path).await;
+        let line =
+            routerd_testkit::head_then_late_body(socket, method, &format!("{P}{path}")).await;
         match line {
             Ok(line) => assert!(
                 line.starts_with("HTTP/1.1 ") && line.contains(expected),

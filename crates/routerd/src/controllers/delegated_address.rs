@@ -714,7 +714,7 @@ async fn reconcile_one(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::controllers::test_context::{resource, TestContext};
+    use crate::controllers::runtime::testing::{resource, Fixture as Base};
     use routerd_api::status::{DHCPv6Lease, PreviousPrefix};
     use routerd_api::topic::TopicPattern;
     use routerd_host::NetHost;
@@ -740,21 +740,21 @@ mod tests {
 
     /// The shared controller test context, with Interface `lan` (rt-lan).
     struct Fixture {
-        t: TestContext,
+        t: Base,
     }
 
     const LAN: u32 = 2;
 
     impl std::ops::Deref for Fixture {
-        type Target = TestContext;
-        fn deref(&self) -> &TestContext {
+        type Target = Base;
+        fn deref(&self) -> &Base {
             &self.t
         }
     }
 
     impl Fixture {
         fn new(spec: serde_json::Value) -> Fixture {
-            let t = TestContext::new();
+            let t = Base::new();
             t.host.add_link("rt-lan", LAN, true);
             let mut fixture = Fixture { t };
             fixture.set_spec(Some(spec));
@@ -767,7 +767,7 @@ mod tests {
             if let Some(spec) = spec {
                 resources.push(resource("IPv6DelegatedAddress", "lan6", spec));
             }
-            self.t.set_resources(resources);
+            self.t.set_desired(resources);
         }
 
         async fn reconcile(&self) -> Action {

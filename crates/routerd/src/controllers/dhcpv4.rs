@@ -497,7 +497,7 @@ impl Controller for DHCPv4ClientController {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::controllers::test_context::{resource, TestContext};
+    use crate::controllers::runtime::testing::{resource, Fixture};
     use crate::supervisor::DaemonState;
     use routerd_api::daemon::ResourceRef;
     use routerd_host::NetHost;
@@ -538,10 +538,10 @@ mod tests {
     }
 
     /// Interface `wan` (rt-wan) and DHCPv4Client `wan` on it.
-    fn wan() -> TestContext {
-        let mut t = TestContext::new();
+    fn wan() -> Fixture {
+        let mut t = Fixture::new();
         t.host.add_link("rt-wan", WAN, true);
-        t.set_resources(vec![
+        t.set_desired(vec![
             resource("Interface", "wan", json!({"ifname": "rt-wan"})),
             resource("DHCPv4Client", "wan", json!({"interface": "wan"})),
         ]);
@@ -549,7 +549,7 @@ mod tests {
     }
 
     /// What the controller does with the daemon's view `daemon`; returns the requeue it asked for.
-    async fn follow(t: &TestContext, daemon: DaemonResourceStatus) -> Option<Duration> {
+    async fn follow(t: &Fixture, daemon: DaemonResourceStatus) -> Option<Duration> {
         let ctx = t.context();
         let r = ctx.desired.get(KIND, "wan").unwrap();
         let ResourceSpec::DHCPv4Client(spec) = &r.spec else {
@@ -574,7 +574,7 @@ mod tests {
         requeue
     }
 
-    async fn installed(t: &TestContext) -> (Vec<String>, Vec<String>) {
+    async fn installed(t: &Fixture) -> (Vec<String>, Vec<String>) {
         let addresses = t.host.ipv4_addresses().await.unwrap();
         let routes = t.host.ipv4_routes(MAIN_TABLE).await.unwrap();
         (

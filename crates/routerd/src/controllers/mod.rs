@@ -14,8 +14,6 @@ pub mod retention;
 pub mod route;
 pub mod runtime;
 pub mod status_book;
-#[cfg(test)]
-pub(crate) mod test_context;
 
 pub use runtime::{Action, Context, Controller, ControllerRuntime, ReconcileError};
 pub use status_book::StatusBook;
