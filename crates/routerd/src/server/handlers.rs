@@ -1,8 +1,8 @@
 //! One function per endpoint. Each returns a response or a `Failure` with a stable error code.
 
 use super::app::App;
+use super::caller::Caller;
 use super::endpoints::Op;
-use super::listener::Caller;
 use super::query::Query;
 use super::response::{ok, Body, Failure};
 use crate::status_report;

@@ -8,6 +8,7 @@
 //! answered `429 TooManyRequests` at once), and a request body must arrive within [`BODY_READ_TIMEOUT`].
 
 use super::app::App;
+use super::caller::Caller;
 use super::endpoints::{endpoints, find, Endpoint, Match};
 use super::handlers::handle;
 use super::query::Query;
@@ -16,7 +17,7 @@ use bytes::Bytes;
 use hyper::{Request, Response};
 use routerd_api::control::ErrorCode;
 use routerd_api::CONTROL_API_PREFIX;
-use routerd_http::{Handler, Peer, Refusal, ServerLimits, UidSlot, UidSlots};
+use routerd_http::{Handler, Peer, Refusal, ServerLimits, UidSlots};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -103,31 +104,6 @@ impl PeerPolicy {
             || self
                 .group_gid
                 .is_some_and(|group| gid == group || self.member_uids.contains(&uid))
-    }
-}
-
-/// Who is asking, as the handlers need it: long-polls are limited per untrusted uid.
-pub struct Caller {
-    pub uid: u32,
-    pub trusted: bool,
-    long_polls: Arc<UidSlots>,
-}
-
-impl Caller {
-    /// A long-poll slot for this caller (none needed when trusted), or 429 when the uid already has
-    /// [`PER_UID_LONG_POLLS`] open.
-    pub fn long_poll(&self) -> Result<Option<UidSlot>, Failure> {
-        if self.trusted {
-            return Ok(None);
-        }
-        match self.long_polls.try_take(self.uid) {
-            Some(slot) => Ok(Some(slot)),
-            None => Err(Failure::too_many_requests(format!(
-                "uid {} already has {} long-polls open on this socket; close one, or poll without wait",
-                self.uid,
-                self.long_polls.per_uid()
-            ))),
-        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! `SO_PEERCRED` on every connection) and the status socket (read endpoints, plan and validate).
 
 pub mod app;
+pub mod caller;
 pub mod endpoints;
 pub mod handlers;
 pub mod listener;
