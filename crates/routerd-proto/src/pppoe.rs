@@ -387,8 +387,10 @@ impl DiscoveryPacket {
                 max: MAX_DISCOVERY_PAYLOAD,
             });
         }
-        // Fits: MAX_DISCOVERY_PAYLOAD < 65536.
-        let length = u16::try_from(payload.len()).unwrap_or(u16::MAX);
+        let length = u16::try_from(payload.len()).map_err(|_| PppoeError::PayloadTooLong {
+            len: payload.len(),
+            max: MAX_DISCOVERY_PAYLOAD,
+        })?;
         Header::encode(self.code, self.session_id, length, out);
         out.extend_from_slice(&payload);
         Ok(())

@@ -267,7 +267,8 @@ mod tests {
                 password: Secret::new(b"pass".to_vec()),
             }
         );
-        assert!(!format!("{packet:?}").contains("pass\""));
+        let password_bytes = format!("{:?}", b"pass".to_vec());
+        assert!(!format!("{packet:?}").contains(&password_bytes));
         assert!(format!("{packet:?}").contains("<redacted>"));
         let mut encoded = Vec::new();
         packet.encode(&mut encoded).unwrap();

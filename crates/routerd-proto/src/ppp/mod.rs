@@ -141,6 +141,84 @@ impl<'a> Frame<'a> {
     }
 }
 
+/// A PPP frame decoded by its protocol: what the session state machines consume. Datagrams and
+/// protocols we do not run stay borrowed, so forwarding costs no copy and LCP can Protocol-Reject them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Packet<'a> {
+    /// Link Control Protocol.
+    Lcp(control::LcpPacket),
+    /// Password Authentication Protocol.
+    Pap(auth::PapPacket),
+    /// Challenge-Handshake Authentication Protocol.
+    Chap(auth::ChapPacket),
+    /// IP Control Protocol.
+    Ipcp(control::IpcpPacket),
+    /// IPv6 Control Protocol.
+    Ipv6cp(control::Ipv6cpPacket),
+    /// An IPv4 datagram.
+    Ipv4(&'a [u8]),
+    /// An IPv6 datagram.
+    Ipv6(&'a [u8]),
+    /// Any other protocol, for Protocol-Reject.
+    Other {
+        protocol: Protocol,
+        payload: &'a [u8],
+    },
+}
+
+impl<'a> Packet<'a> {
+    /// Decodes a PPP frame (the payload of a PPPoE session frame) down to its protocol's packet.
+    pub fn decode(buf: &'a [u8]) -> Result<Self, PppError> {
+        let frame = Frame::decode(buf)?;
+        let payload = frame.payload;
+        Ok(match frame.protocol {
+            Protocol::LCP => Self::Lcp(control::LcpPacket::decode(payload)?),
+            Protocol::PAP => Self::Pap(auth::PapPacket::decode(payload)?),
+            Protocol::CHAP => Self::Chap(auth::ChapPacket::decode(payload)?),
+            Protocol::IPCP => Self::Ipcp(control::IpcpPacket::decode(payload)?),
+            Protocol::IPV6CP => Self::Ipv6cp(control::Ipv6cpPacket::decode(payload)?),
+            Protocol::IPV4 => Self::Ipv4(payload),
+            Protocol::IPV6 => Self::Ipv6(payload),
+            protocol => Self::Other { protocol, payload },
+        })
+    }
+
+    /// Appends the PPP frame (protocol field and packet) to `out`; on error `out` is left as it was.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), PppError> {
+        let start = out.len();
+        out.extend_from_slice(&self.protocol().0.to_be_bytes());
+        let result = match self {
+            Self::Lcp(packet) => packet.encode(out),
+            Self::Pap(packet) => packet.encode(out),
+            Self::Chap(packet) => packet.encode(out),
+            Self::Ipcp(packet) => packet.encode(out),
+            Self::Ipv6cp(packet) => packet.encode(out),
+            Self::Ipv4(payload) | Self::Ipv6(payload) | Self::Other { payload, .. } => {
+                out.extend_from_slice(payload);
+                Ok(())
+            }
+        };
+        if result.is_err() {
+            out.truncate(start);
+        }
+        result
+    }
+
+    /// The protocol field this packet travels with.
+    pub fn protocol(&self) -> Protocol {
+        match self {
+            Self::Lcp(_) => Protocol::LCP,
+            Self::Pap(_) => Protocol::PAP,
+            Self::Chap(_) => Protocol::CHAP,
+            Self::Ipcp(_) => Protocol::IPCP,
+            Self::Ipv6cp(_) => Protocol::IPV6CP,
+            Self::Ipv4(_) => Protocol::IPV4,
+            Self::Ipv6(_) => Protocol::IPV6,
+            Self::Other { protocol, .. } => *protocol,
+        }
+    }
+}
+
 /// A password or CHAP secret. Its `Debug` prints `<redacted>` so that no `{:?}` of a packet, a config
 /// or a state machine can put the password in a log (issue #13 forbids it anywhere but the wire).
 #[derive(Clone, PartialEq, Eq, Default)]
@@ -206,7 +284,56 @@ mod tests {
         assert_eq!(secret.expose(), b"hunter2");
     }
 
+    #[test]
+    fn lcp_over_a_pppoe_session_frame() {
+        let ethernet_payload = [
+            0x11, 0x00, 0x12, 0x34, 0x00, 0x10, // PPPoE session 0x1234, length 16
+            0xc0, 0x21, // LCP
+            0x01, 0x01, 0x00, 0x0e, // Configure-Request id 1 length 14
+            0x01, 0x04, 0x05, 0xd4, // MRU 1492
+            0x05, 0x06, 0x01, 0x02, 0x03, 0x04, // Magic
+            0x00, 0x00, // Ethernet padding
+        ];
+        let session = crate::pppoe::SessionFrame::decode(&ethernet_payload).unwrap();
+        assert_eq!(session.session_id, 0x1234);
+        let packet = Packet::decode(session.payload).unwrap();
+        assert_eq!(
+            packet,
+            Packet::Lcp(control::LcpPacket::ConfigureRequest {
+                identifier: 1,
+                options: vec![
+                    control::LcpOption::Mru(1492),
+                    control::LcpOption::MagicNumber(0x0102_0304)
+                ],
+            })
+        );
+        let mut ppp = Vec::new();
+        packet.encode(&mut ppp).unwrap();
+        assert_eq!(ppp, session.payload);
+        let unknown = [0x80, 0xfd, 0x01, 0x01, 0x00, 0x04]; // CCP: not ours
+        assert_eq!(
+            Packet::decode(&unknown).unwrap(),
+            Packet::Other {
+                protocol: Protocol(0x80fd),
+                payload: &unknown[2..]
+            }
+        );
+    }
+
     proptest! {
+        #[test]
+        fn arbitrary_session_payloads_never_panic(
+            protocol in prop_oneof![
+                Just(Protocol::LCP), Just(Protocol::PAP), Just(Protocol::CHAP),
+                Just(Protocol::IPCP), Just(Protocol::IPV6CP), any::<u16>().prop_map(Protocol)
+            ],
+            payload in proptest::collection::vec(any::<u8>(), 0..80),
+        ) {
+            let mut buf = protocol.0.to_be_bytes().to_vec();
+            buf.extend_from_slice(&payload);
+            let _ = Packet::decode(&buf);
+        }
+
         #[test]
         fn arbitrary_frames_never_panic(buf in proptest::collection::vec(any::<u8>(), 0..64)) {
             let _ = Frame::decode(&buf);
