@@ -2,3 +2,5 @@
 //! parses for us. Every decoder here is strict and bounds-checked: arbitrary input is an error, never a
 //! panic (property-tested), and every encoder round-trips through its decoder. Nothing here does I/O.
 #![forbid(unsafe_code)]
+
+pub mod netfilter;
