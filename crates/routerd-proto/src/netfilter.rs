@@ -21,6 +21,7 @@
 //! (property-tested with arbitrary bytes), and every encoder round-trips through the decoder.
 
 pub mod conntrack;
+pub mod nflog;
 pub mod nlattr;
 
-pub use nlattr::{DecodeError, NetlinkItem, NetlinkMessages};
+pub use nlattr::{DecodeError, Item, NetlinkItem, NetlinkMessages};

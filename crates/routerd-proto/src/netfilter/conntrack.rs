@@ -8,8 +8,8 @@
 use std::net::IpAddr;
 
 use super::nlattr::{
-    nfnl_message_type, set_once, split_nfgenmsg, Attribute, Attributes, DecodeError, NetlinkItem,
-    NetlinkMessage, NetlinkMessages, NfGenMsg, RequestBuilder, AF_INET, AF_INET6, NFNETLINK_V0,
+    nfnl_message_type, set_once, split_nfgenmsg, Attribute, Attributes, DecodeError, Decoded, Item,
+    NetlinkMessage, NfGenMsg, RequestBuilder, AF_INET, AF_INET6, NFNETLINK_V0,
     NFNL_SUBSYS_CTNETLINK, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
 };
 
@@ -325,31 +325,27 @@ pub enum ConntrackEventKind {
     Delete,
 }
 
-/// What a ctnetlink receive buffer yields.
+/// A dump entry or an event, with whether it is new/updated or destroyed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConntrackItem {
-    /// A dump entry or an event.
-    Entry {
-        kind: ConntrackEventKind,
-        entry: ConntrackEntry,
-    },
-    Ack {
-        sequence: u32,
-    },
-    Error {
-        sequence: u32,
-        errno: i32,
-    },
-    Done {
-        interrupted: bool,
-    },
-    Overrun,
+pub struct ConntrackEvent {
+    pub kind: ConntrackEventKind,
+    pub entry: ConntrackEntry,
 }
 
-/// Decode one ctnetlink message (a data message of [`NetlinkMessages`]).
-pub fn decode_message(
-    message: &NetlinkMessage<'_>,
-) -> Result<(ConntrackEventKind, ConntrackEntry), DecodeError> {
+/// What a ctnetlink receive buffer yields.
+pub type ConntrackItem = Item<ConntrackEvent>;
+
+/// Lazily decode a ctnetlink receive buffer (one `recv`): entries are decoded one at a time as the
+/// caller iterates, so a filter drops them without a table being built.
+pub type ConntrackMessages<'a> = Decoded<'a, ConntrackEvent>;
+
+/// Walk a ctnetlink receive buffer.
+pub fn messages(buffer: &[u8]) -> ConntrackMessages<'_> {
+    Decoded::new(buffer, decode_message)
+}
+
+/// Decode one ctnetlink message (a data message of a [`super::NetlinkMessages`] walk).
+pub fn decode_message(message: &NetlinkMessage<'_>) -> Result<ConntrackEvent, DecodeError> {
     let message_type = message.header.message_type;
     let kind = if message_type == nfnl_message_type(NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_NEW) {
         ConntrackEventKind::New
@@ -361,7 +357,10 @@ pub fn decode_message(
             expected: "IPCTNL_MSG_CT_NEW or IPCTNL_MSG_CT_DELETE",
         });
     };
-    Ok((kind, decode_entry(message.payload)?))
+    Ok(ConntrackEvent {
+        kind,
+        entry: decode_entry(message.payload)?,
+    })
 }
 
 /// Decode the payload of a ctnetlink entry message (nfgenmsg then attributes).
@@ -622,43 +621,6 @@ fn decode_counters(attribute: &Attribute<'_>, what: &'static str) -> Result<Coun
     })
 }
 
-/// Lazily decodes a ctnetlink receive buffer: each entry is decoded when the caller asks for it, so a
-/// filter can drop it at once. A message that fails to decode is reported and the walk goes on (its
-/// frame was sound); a framing error ends the walk.
-#[derive(Debug, Clone)]
-pub struct ConntrackMessages<'a> {
-    messages: NetlinkMessages<'a>,
-}
-
-impl<'a> ConntrackMessages<'a> {
-    /// Walk `buffer` (one `recv` from a ctnetlink socket).
-    pub fn new(buffer: &'a [u8]) -> Self {
-        Self {
-            messages: NetlinkMessages::new(buffer),
-        }
-    }
-}
-
-impl Iterator for ConntrackMessages<'_> {
-    type Item = Result<ConntrackItem, DecodeError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let item = match self.messages.next()? {
-            Ok(item) => item,
-            Err(error) => return Some(Err(error)),
-        };
-        Some(match item {
-            NetlinkItem::Message(message) => {
-                decode_message(&message).map(|(kind, entry)| ConntrackItem::Entry { kind, entry })
-            }
-            NetlinkItem::Ack { sequence } => Ok(ConntrackItem::Ack { sequence }),
-            NetlinkItem::Error { sequence, errno } => Ok(ConntrackItem::Error { sequence, errno }),
-            NetlinkItem::Done { interrupted } => Ok(ConntrackItem::Done { interrupted }),
-            NetlinkItem::Overrun => Ok(ConntrackItem::Overrun),
-        })
-    }
-}
-
 /// Which families a dump covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DumpFamily {
@@ -783,7 +745,7 @@ pub fn encode_delete_request(original: &Tuple, zone: Option<u16>, sequence: u32)
 mod tests {
     use super::*;
     use crate::netfilter::nlattr::tests::{attr, control, message, nest};
-    use crate::netfilter::nlattr::{NLMSG_DONE, NLM_F_MULTI};
+    use crate::netfilter::nlattr::{NetlinkItem, NetlinkMessages, NLMSG_DONE, NLM_F_MULTI};
     use proptest::prelude::*;
     use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -921,10 +883,8 @@ mod tests {
     #[test]
     fn tcp_established_ipv4_with_counters_and_nat() {
         let bytes = tcp_established_nat();
-        let items: Vec<_> = ConntrackMessages::new(&bytes)
-            .collect::<Result<_, _>>()
-            .unwrap();
-        let [ConntrackItem::Entry { kind, entry }] = items.as_slice() else {
+        let items: Vec<_> = messages(&bytes).collect::<Result<_, _>>().unwrap();
+        let [Item::Data(ConntrackEvent { kind, entry })] = items.as_slice() else {
             panic!("{items:?}")
         };
         assert_eq!(*kind, ConntrackEventKind::New);
@@ -967,8 +927,8 @@ mod tests {
     #[test]
     fn udp_ipv6_destroy_event_without_counters() {
         let bytes = udp_ipv6();
-        let mut walk = ConntrackMessages::new(&bytes);
-        let Some(Ok(ConntrackItem::Entry { kind, entry })) = walk.next() else {
+        let mut walk = messages(&bytes);
+        let Some(Ok(Item::Data(ConntrackEvent { kind, entry }))) = walk.next() else {
             panic!()
         };
         assert_eq!(kind, ConntrackEventKind::Delete);
@@ -992,11 +952,9 @@ mod tests {
             control(NLMSG_DONE, NLM_F_MULTI, 7, 0),
         ]
         .concat();
-        let items: Vec<_> = ConntrackMessages::new(&bytes)
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let items: Vec<_> = messages(&bytes).collect::<Result<_, _>>().unwrap();
         assert_eq!(items.len(), 3);
-        assert_eq!(items[2], ConntrackItem::Done { interrupted: false });
+        assert_eq!(items[2], Item::Done { interrupted: false });
     }
 
     #[test]
@@ -1004,7 +962,7 @@ mod tests {
         let mut bad = tcp_established_nat();
         bad[16] = 7; // nfgenmsg family
         let bytes = [bad, udp_ipv6()].concat();
-        let items: Vec<_> = ConntrackMessages::new(&bytes).collect();
+        let items: Vec<_> = messages(&bytes).collect();
         assert_eq!(
             items[0],
             Err(DecodeError::InvalidValue {
@@ -1012,7 +970,7 @@ mod tests {
                 value: 7
             })
         );
-        assert!(matches!(items[1], Ok(ConntrackItem::Entry { .. })));
+        assert!(matches!(items[1], Ok(Item::Data(_))));
     }
 
     #[test]
@@ -1031,7 +989,7 @@ mod tests {
                 2,
             )],
         );
-        let error = ConntrackMessages::new(&bytes).next().unwrap().unwrap_err();
+        let error = messages(&bytes).next().unwrap().unwrap_err();
         assert_eq!(error, DecodeError::Missing("CTA_TUPLE_REPLY"));
     }
 
@@ -1125,7 +1083,7 @@ mod tests {
 
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
-            for item in ConntrackMessages::new(&bytes) { let _ = item; }
+            for item in messages(&bytes) { let _ = item; }
             let _ = decode_entry(&bytes);
         }
 
@@ -1133,7 +1091,7 @@ mod tests {
         fn mutated_entries_never_panic(position in 0usize..400, value in any::<u8>()) {
             let mut bytes = [tcp_established_nat(), udp_ipv6()].concat();
             if let Some(byte) = bytes.get_mut(position) { *byte = value; }
-            for item in ConntrackMessages::new(&bytes) { let _ = item; }
+            for item in messages(&bytes) { let _ = item; }
         }
 
         #[test]
@@ -1142,7 +1100,7 @@ mod tests {
             let full = decode_entry(&bytes[16..]).unwrap();
             let cut = cut.min(bytes.len() - 17);
             let truncated = &bytes[..bytes.len() - cut];
-            prop_assert!(ConntrackMessages::new(truncated).any(|item| item.is_err()));
+            prop_assert!(messages(truncated).any(|item| item.is_err()));
             // The payload alone cut short: an error, or (cut at an attribute boundary, which netlink
             // cannot tell) an entry missing what was cut, never the full entry nor a panic.
             let payload = &bytes[16..bytes.len() - cut];

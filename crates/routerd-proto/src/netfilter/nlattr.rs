@@ -253,6 +253,77 @@ impl<'a> Iterator for NetlinkMessages<'a> {
     }
 }
 
+/// What a decoding walk yields: a decoded data message or one of the control messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Item<T> {
+    /// A data message, decoded.
+    Data(T),
+    /// See [`NetlinkItem::Ack`].
+    Ack { sequence: u32 },
+    /// See [`NetlinkItem::Error`].
+    Error { sequence: u32, errno: i32 },
+    /// See [`NetlinkItem::Done`].
+    Done { interrupted: bool },
+    /// See [`NetlinkItem::Overrun`].
+    Overrun,
+}
+
+/// A [`NetlinkMessages`] walk that decodes each data message with one subsystem's decoder when the
+/// caller asks for the next item, so callers filter while decoding. A data message that fails to decode
+/// is reported and the walk goes on (its frame was sound); a framing error ends the walk.
+#[derive(Debug, Clone)]
+pub struct Decoded<'a, T> {
+    messages: NetlinkMessages<'a>,
+    decode: fn(&NetlinkMessage<'a>) -> Result<T, DecodeError>,
+}
+
+impl<'a, T> Decoded<'a, T> {
+    /// Walk `buffer`, decoding data messages with `decode`.
+    pub fn new(
+        buffer: &'a [u8],
+        decode: fn(&NetlinkMessage<'a>) -> Result<T, DecodeError>,
+    ) -> Self {
+        Self {
+            messages: NetlinkMessages::new(buffer),
+            decode,
+        }
+    }
+}
+
+impl<'a, T> Iterator for Decoded<'a, T> {
+    type Item = Result<Item<T>, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let item = match self.messages.next()? {
+            Ok(item) => item,
+            Err(error) => return Some(Err(error)),
+        };
+        Some(match item {
+            NetlinkItem::Message(message) => (self.decode)(&message).map(Item::Data),
+            NetlinkItem::Ack { sequence } => Ok(Item::Ack { sequence }),
+            NetlinkItem::Error { sequence, errno } => Ok(Item::Error { sequence, errno }),
+            NetlinkItem::Done { interrupted } => Ok(Item::Done { interrupted }),
+            NetlinkItem::Overrun => Ok(Item::Overrun),
+        })
+    }
+}
+
+/// Check a data message's type, naming what was expected otherwise.
+pub(crate) fn expect_type(
+    message: &NetlinkMessage<'_>,
+    wanted: u16,
+    expected: &'static str,
+) -> Result<(), DecodeError> {
+    if message.header.message_type == wanted {
+        Ok(())
+    } else {
+        Err(DecodeError::UnexpectedMessage {
+            message_type: message.header.message_type,
+            expected,
+        })
+    }
+}
+
 /// The `struct nfgenmsg` at the start of every nfnetlink payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NfGenMsg {
