@@ -731,6 +731,30 @@ mod tests {
         assert!(!summary.fragment);
     }
 
+    /// A real NFLOG message from Linux 6.18 (see testdata/README.md).
+    #[test]
+    #[cfg(target_endian = "little")]
+    fn kernel_nflog_packet_decodes() {
+        let bytes = include_bytes!("testdata/nflog-udp-linux-6.18.bin");
+        let items: Vec<_> = messages(bytes).collect::<Result<_, _>>().unwrap();
+        let [Item::Data(packet)] = items.as_slice() else {
+            panic!("{items:?}")
+        };
+        assert_eq!((packet.family, packet.group), (AF_INET, 5));
+        assert_eq!(packet.routerd_prefix(), Some(("drop", "lo-test")));
+        assert_eq!(packet.hw_protocol, 0x0800);
+        assert_eq!(packet.hook, 3); // NF_INET_LOCAL_OUT
+        assert_eq!((packet.indev, packet.outdev), (None, Some(1)));
+        assert_eq!((packet.seq, packet.seq_global), (Some(0), Some(1)));
+        let summary = summarize_packet(packet.payload.unwrap()).unwrap();
+        assert_eq!(summary.protocol, IPPROTO_UDP);
+        assert_eq!(
+            (summary.src_port, summary.dst_port),
+            (Some(40001), Some(9999))
+        );
+        assert_eq!(summary.length, 33);
+    }
+
     #[test]
     fn foreign_prefix_is_kept_raw() {
         let bytes = logged_syn(b"IN=eth0 drop\0", 1);
