@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use super::nlattr::{
     nfnl_message_type, set_once, split_nfgenmsg, Attribute, Attributes, DecodeError, Decoded, Item,
     NetlinkMessage, NfGenMsg, RequestBuilder, AF_INET, AF_INET6, NFNETLINK_V0,
-    NFNL_SUBSYS_CTNETLINK, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
+    NFNL_SUBSYS_CTNETLINK, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_REQUEST,
 };
 
 // linux/netfilter/nfnetlink_conntrack.h: enum cntl_msg_types
@@ -329,6 +329,9 @@ pub enum ConntrackEventKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConntrackEvent {
     pub kind: ConntrackEventKind,
+    /// `NLM_F_CREATE` on a `New` message: the kernel announces a new entry (a flow starts); false for
+    /// dump entries and update events, which share the `IPCTNL_MSG_CT_NEW` type.
+    pub created: bool,
     pub entry: ConntrackEntry,
 }
 
@@ -359,6 +362,7 @@ pub fn decode_message(message: &NetlinkMessage<'_>) -> Result<ConntrackEvent, De
     };
     Ok(ConntrackEvent {
         kind,
+        created: kind == ConntrackEventKind::New && message.header.flags & NLM_F_CREATE != 0,
         entry: decode_entry(message.payload)?,
     })
 }
@@ -884,7 +888,7 @@ mod tests {
     fn tcp_established_ipv4_with_counters_and_nat() {
         let bytes = tcp_established_nat();
         let items: Vec<_> = messages(&bytes).collect::<Result<_, _>>().unwrap();
-        let [Item::Data(ConntrackEvent { kind, entry })] = items.as_slice() else {
+        let [Item::Data(ConntrackEvent { kind, entry, .. })] = items.as_slice() else {
             panic!("{items:?}")
         };
         assert_eq!(*kind, ConntrackEventKind::New);
@@ -928,7 +932,7 @@ mod tests {
     fn udp_ipv6_destroy_event_without_counters() {
         let bytes = udp_ipv6();
         let mut walk = messages(&bytes);
-        let Some(Ok(Item::Data(ConntrackEvent { kind, entry }))) = walk.next() else {
+        let Some(Ok(Item::Data(ConntrackEvent { kind, entry, .. }))) = walk.next() else {
             panic!()
         };
         assert_eq!(kind, ConntrackEventKind::Delete);
@@ -971,6 +975,43 @@ mod tests {
             })
         );
         assert!(matches!(items[1], Ok(Item::Data(_))));
+    }
+
+    #[test]
+    fn creation_events_are_told_from_updates_and_dump_entries() {
+        let event = |flags| {
+            message(
+                nfnl_message_type(NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_NEW),
+                flags,
+                AF_INET,
+                0,
+                &[
+                    ipv4_tuple(
+                        CTA_TUPLE_ORIG,
+                        [10, 0, 0, 1],
+                        [10, 0, 0, 2],
+                        IPPROTO_UDP,
+                        1,
+                        2,
+                    ),
+                    ipv4_tuple(
+                        CTA_TUPLE_REPLY,
+                        [10, 0, 0, 2],
+                        [10, 0, 0, 1],
+                        IPPROTO_UDP,
+                        2,
+                        1,
+                    ),
+                ],
+            )
+        };
+        let created = |bytes: Vec<u8>| match messages(&bytes).next() {
+            Some(Ok(Item::Data(event))) => event.created,
+            other => panic!("{other:?}"),
+        };
+        assert!(created(event(NLM_F_CREATE | 0x200))); // NLM_F_CREATE | NLM_F_EXCL
+        assert!(!created(event(0)));
+        assert!(!created(tcp_established_nat()));
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub const NLM_F_REQUEST: u16 = 0x1;
 pub const NLM_F_MULTI: u16 = 0x2;
 /// linux/netlink.h: ask for an acknowledgement.
 pub const NLM_F_ACK: u16 = 0x4;
+/// linux/netlink.h: (new requests, and ctnetlink events) the entry was created, not updated.
+pub const NLM_F_CREATE: u16 = 0x400;
 /// linux/netlink.h: the dump was interrupted (the table changed): the caller should dump again.
 pub const NLM_F_DUMP_INTR: u16 = 0x10;
 /// linux/netlink.h: `NLM_F_ROOT | NLM_F_MATCH`.
@@ -39,7 +41,16 @@ pub const NLA_F_NET_BYTEORDER: u16 = 1 << 14;
 /// linux/netlink.h: `NLA_TYPE_MASK`, the type without the two flag bits.
 pub const NLA_TYPE_MASK: u16 = !(NLA_F_NESTED | NLA_F_NET_BYTEORDER);
 
+/// linux/netlink.h: the netlink protocol of nfnetlink sockets.
+pub const NETLINK_NETFILTER: i32 = 12;
+
 // linux/netfilter/nfnetlink.h
+/// linux/netfilter/nfnetlink.h `enum nfnetlink_groups`: conntrack creation events.
+pub const NFNLGRP_CONNTRACK_NEW: u32 = 1;
+/// linux/netfilter/nfnetlink.h: conntrack update events (state, status, mark changes).
+pub const NFNLGRP_CONNTRACK_UPDATE: u32 = 2;
+/// linux/netfilter/nfnetlink.h: conntrack destruction events (with final counters).
+pub const NFNLGRP_CONNTRACK_DESTROY: u32 = 3;
 /// linux/netfilter/nfnetlink.h: size of `struct nfgenmsg`.
 pub const NFGENMSG_LEN: usize = 4;
 /// linux/netfilter/nfnetlink.h: the only nfnetlink version.
