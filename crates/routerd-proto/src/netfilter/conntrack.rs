@@ -1143,6 +1143,48 @@ mod tests {
         assert_eq!((tcp.nat_source(), tcp.nat_destination()), (None, None));
     }
 
+    /// A real dump with source and destination NAT, a mark, a zone and an ICMP entry (testdata/README.md).
+    #[test]
+    #[cfg(target_endian = "little")]
+    fn kernel_dump_with_nat_mark_zone_and_icmp_decodes() {
+        let bytes = include_bytes!("testdata/conntrack-dump-nat-zone-linux-6.18.bin");
+        let items: Vec<_> = messages(bytes).collect::<Result<_, _>>().unwrap();
+        let [Item::Data(icmp), Item::Data(tcp), Item::Done { interrupted: false }] =
+            items.as_slice()
+        else {
+            panic!("{items:?}")
+        };
+        let icmp = icmp.entry;
+        assert_eq!(icmp.protocol, IPPROTO_ICMP);
+        assert_eq!(icmp.zone, Some(3));
+        assert_eq!(icmp.mark, Some(0x42));
+        assert_eq!(
+            (
+                icmp.original.icmp_id,
+                icmp.original.icmp_type,
+                icmp.original.icmp_code
+            ),
+            (Some(1), Some(8), Some(0))
+        );
+        assert_eq!(icmp.reply.icmp_type, Some(0)); // echo reply expected back
+        assert_eq!((icmp.original.src_port, icmp.nat_source()), (None, None));
+        let tcp = tcp.entry;
+        assert_eq!(tcp.original.dst, IpAddr::V4(Ipv4Addr::new(10, 9, 9, 2)));
+        assert_eq!(tcp.original.dst_port, Some(81));
+        assert_eq!(tcp.reply.src_port, Some(8080));
+        assert!(tcp.status.src_nat() && tcp.status.dst_nat() && tcp.status.assured());
+        assert_eq!(
+            tcp.nat_source(),
+            Some(IpAddr::V4(Ipv4Addr::new(10, 9, 9, 3)))
+        );
+        assert_eq!(
+            tcp.nat_destination(),
+            Some(IpAddr::V4(Ipv4Addr::new(10, 9, 9, 1)))
+        );
+        assert_eq!(tcp.mark, Some(0x42));
+        assert_eq!(tcp.zone, None);
+    }
+
     #[test]
     #[cfg(target_endian = "little")]
     fn kernel_enoent_for_a_gone_entry() {
@@ -1197,6 +1239,17 @@ mod tests {
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             for item in messages(&bytes) { let _ = item; }
             let _ = decode_entry(&bytes);
+        }
+
+        #[test]
+        fn mutated_kernel_dumps_never_panic(position in 0usize..1400, value in any::<u8>()) {
+            let mut bytes = [
+                &include_bytes!("testdata/conntrack-dump-linux-6.18.bin")[..],
+                &include_bytes!("testdata/conntrack-dump-nat-zone-linux-6.18.bin")[..],
+            ]
+            .concat();
+            if let Some(byte) = bytes.get_mut(position) { *byte = value; }
+            for item in messages(&bytes) { let _ = item; }
         }
 
         #[test]
