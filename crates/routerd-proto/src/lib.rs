@@ -1,7 +1,14 @@
 //! `routerd-proto`: codecs for bytes routerd receives from the wire or the kernel and no maintained crate
 //! parses for us. Every decoder here is strict and bounds-checked: arbitrary input is an error, never a
 //! panic (property-tested), and every encoder round-trips through its decoder. Nothing here does I/O.
+//!
+//! - [`pppoe`]: PPPoE discovery (PADI/PADO/PADR/PADS/PADT and their tags) and session frames (RFC 2516);
+//! - [`ppp`]: PPP framing, the RFC 1661 control-packet family (LCP, IPCP, IPv6CP) with typed options,
+//!   PAP and CHAP-MD5;
+//! - [`netfilter`]: netlink framing and nfnetlink messages: conntrack entries and events (ctnetlink) and
+//!   NFLOG packets (nfnetlink_log), with the requests routerd sends.
 #![forbid(unsafe_code)]
 
+pub mod netfilter;
 pub mod ppp;
 pub mod pppoe;
