@@ -672,7 +672,13 @@ impl<P: OptionPolicy> Negotiation<P> {
                     Event::ReceiveRejectPermitted
                 }
             }
-            ControlPacket::EchoRequest { data, .. } => {
+            ControlPacket::EchoRequest { magic, data, .. } => {
+                let ours = self.policy.magic_number();
+                if ours != 0 && magic == ours {
+                    // RFC 1661 §5.8: our own Magic-Number came back, the link is looped back;
+                    // answering would only feed the loop.
+                    return;
+                }
                 trigger.reply = Some(ControlPacket::EchoReply {
                     identifier,
                     magic: self.policy.magic_number(),

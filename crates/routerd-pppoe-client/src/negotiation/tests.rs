@@ -817,6 +817,15 @@ fn echo_request_in_opened_is_answered_with_our_magic() {
             data: vec![1, 2, 3]
         })]
     );
+    let looped = client.handle(
+        Input::Packet(LcpPacket::EchoRequest {
+            identifier: 4,
+            magic,
+            data: vec![],
+        }),
+        now,
+    );
+    assert!(looped.is_empty(), "our own magic is not answered");
     let reply = client.handle(
         Input::Packet(LcpPacket::EchoReply {
             identifier: 4,
@@ -1123,16 +1132,86 @@ proptest! {
                     automaton.on_timer(now);
                 }
             }
+            // The restart timer runs exactly in the states that wait for an answer.
             prop_assert_eq!(
                 automaton.next_deadline().is_some(),
-                automaton.state().timer_runs() && automaton.next_deadline().is_some()
+                automaton.state().timer_runs(),
+                "{:?}", automaton.state()
             );
-            if !automaton.state().timer_runs() {
-                prop_assert!(automaton.next_deadline().is_none());
-            }
             if automaton.state() == State::Opened {
                 prop_assert!(automaton.negotiated().is_some());
             }
         }
     }
+}
+
+fn drive<P: OptionPolicy>(
+    automaton: &mut Negotiation<P>,
+    frames: Vec<Vec<u8>>,
+    decode: impl Fn(&[u8]) -> Option<ControlPacket<P::Option>>,
+) {
+    let mut now = t0();
+    open(automaton, now);
+    for frame in frames {
+        if let Some(packet) = decode(&frame) {
+            automaton.handle(Input::Packet(packet), now);
+        }
+        now = now.after(Duration::from_secs(1));
+        automaton.on_timer(now);
+    }
+}
+
+/// Frames that mostly decode: a valid code, identifier and Length, then arbitrary options.
+fn control_frame() -> impl Strategy<Value = Vec<u8>> {
+    (
+        1u8..12,
+        0u8..4,
+        proptest::collection::vec(any::<u8>(), 0..24),
+    )
+        .prop_map(|(code, identifier, body)| {
+            let mut frame = vec![code, identifier, 0, 0];
+            frame.extend_from_slice(&body);
+            let len = u16::try_from(frame.len()).unwrap_or(u16::MAX);
+            frame[2..4].copy_from_slice(&len.to_be_bytes());
+            frame
+        })
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_ncp_frames_never_panic(
+        frames in proptest::collection::vec(control_frame(), 0..40),
+        seed in any::<u64>(),
+    ) {
+        let mut ipcp = Negotiation::new(IpcpPolicy::new(), Timers::default());
+        drive(&mut ipcp, frames.clone(), |b| ControlPacket::decode(b).ok());
+        let mut ipv6cp = Negotiation::new(
+            Ipv6cpPolicy::new(Box::new(XorShift::new(seed))),
+            Timers::default(),
+        );
+        drive(&mut ipv6cp, frames.clone(), |b| ControlPacket::decode(b).ok());
+        let mut lcp = lcp(seed);
+        drive(&mut lcp, frames, |b| ControlPacket::decode(b).ok());
+    }
+}
+
+#[test]
+fn keepalive_failure_takes_lcp_down_as_a_lower_layer_down() {
+    let start = t0();
+    let (mut client, _) = opened_pair(start);
+    let mut keepalive = EchoKeepalive::new(Duration::from_secs(5), 2);
+    keepalive.start(start);
+    let mut verdict = None;
+    let mut now = start;
+    while let Some(deadline) = keepalive.next_deadline() {
+        now = start.after(deadline - start.mono);
+        verdict = keepalive.on_timer(now, client.magic_number());
+    }
+    assert_eq!(verdict, Some(KeepaliveAction::PeerDead));
+    assert_eq!(now.mono - start.mono, Duration::from_secs(15));
+    assert_eq!(
+        client.handle(Input::Down, now),
+        vec![Output::Layer(LayerEvent::Down)]
+    );
+    assert_eq!(client.state(), State::Starting);
 }
