@@ -781,10 +781,11 @@ impl<P: OptionPolicy> Negotiation<P> {
         good
     }
 
+    /// Runs the table cell of `event` in the current state: its actions in order, then the state change.
     fn fire(
         &mut self,
         event: Event,
-        trigger: Trigger<P::Option>,
+        mut trigger: Trigger<P::Option>,
         now: Now,
         out: &mut Vec<Output<P::Option>>,
     ) {
@@ -792,7 +793,6 @@ impl<P: OptionPolicy> Negotiation<P> {
             return;
         };
         let from = self.state;
-        let mut trigger = trigger;
         for action in actions {
             self.act(*action, from, next, &mut trigger, now, out);
         }

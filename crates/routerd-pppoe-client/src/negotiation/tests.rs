@@ -580,6 +580,7 @@ fn ipv6cp_identifier_collision_is_naked_and_resolved() {
     converse(&mut a, &mut b, first_a, first_b, now);
     assert_eq!((a.state(), b.state()), (State::Opened, State::Opened));
     let (ra, rb) = (a.negotiated().unwrap(), b.negotiated().unwrap());
+    assert!(ra.ours.is_some() && ra.peer.is_some(), "{ra:?}");
     assert_ne!(ra.ours, ra.peer);
     assert_eq!(ra.ours, rb.peer);
     // A zero identifier from the peer is Nak'd with a non-zero suggestion.
