@@ -3,3 +3,6 @@
 //! the next deadline out, with time ([`routerd_sansio::Now`]) and randomness injected, so every
 //! retransmission and timeout is tested on a virtual clock.
 #![forbid(unsafe_code)]
+
+pub mod discovery;
+pub mod redial;

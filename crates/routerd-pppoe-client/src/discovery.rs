@@ -1,0 +1,757 @@
+//! PPPoE discovery (RFC 2516 §5) without I/O: the host side of PADI → PADO → PADR → PADS, and PADT
+//! both ways.
+//!
+//! Inputs are decoded discovery packets with the Ethernet source address they came from, timer
+//! expiries and commands; outputs are frames to send (destination MAC and typed packet, encoded by the
+//! caller with [`DiscoveryPacket::encode`]), an [`Outcome`] when something decisive happened, and a
+//! note for every packet that was not used. The caller owns the clock and the socket and asks
+//! [`Discovery::deadline`] when to deliver the next [`Discovery::handle_timer`].
+//!
+//! ```text
+//!  start ─▶ Soliciting ──valid PADO──▶ Requesting ──PADS, id≠0──▶ Established ──PADT (our AC, our id)──▶ Idle
+//!  (PADI, 1,2,4,8,16 s)  ◀─3 PADRs unanswered─┘ (PADR, 1,2,4 s)  └─PADS with error tag─▶ Idle (Refused)
+//!     └─ 5 PADIs unanswered (31 s) ─▶ Idle (DiscoveryFailed)
+//! ```
+//!
+//! Decisions worth their reasons:
+//! - Timers ([`Timers::default`]): RFC 2516 §7 only says to resend and double the wait; pppd's rp-pppoe
+//!   plugin and rp-pppoe start at 5 s with 3 PADIs. We start at 1 s (a lost first PADI on a link that
+//!   just came up then costs one second, not five), double to at most 16 s, and give up after 5 PADIs
+//!   (1+2+4+8+16 = 31 s, about rp-pppoe's 5+10+20 = 35 s), so the AC sees no more than 5 PADIs per
+//!   attempt; the pace between attempts is the redial backoff's ([`crate::redial`]). PADR: 3 sends at
+//!   1, 2, 4 s, then back to PADI. The PADI count is kept across that return, so an AC that offers but
+//!   never confirms cannot keep discovery going for ever: the attempt still ends after 5 PADIs.
+//! - Host-Uniq: 8 random octets per attempt (kept across retransmissions). A PADO or PADS without it
+//!   is not for us: it was meant for another host, or it is a stale answer to an earlier attempt.
+//! - Offer selection: the first valid PADO wins; later ones are ignored and counted. Valid means our
+//!   Host-Uniq, a unicast source, no error tag, the Service-Name we asked for (any offer will do when
+//!   we asked for "" — RFC 2516 §5.2 requires the AC to echo it, but real ACs omit it, and rp-pppoe
+//!   accepts that too), and the configured `acName` when there is one.
+//! - An offer with an error tag is reported ([`Note::OfferRefused`]) but does not end discovery:
+//!   another AC on the segment may serve us; the refusal is kept and named if the attempt fails.
+//!   A PADS with an error tag (or a session id of 0) does end it: that AC was chosen and said no.
+//! - The AC-Cookie and the Relay-Session-Id of the chosen PADO are echoed in every PADR (§5.3).
+//! - Only the chosen AC's PADS (its MAC, our Host-Uniq) and its PADT for our session id count.
+
+use routerd_proto::pppoe::{tag_type, Code, DiscoveryPacket, Tag, MAX_DISCOVERY_PAYLOAD};
+use routerd_sansio::Random;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+/// An Ethernet address.
+pub type Mac = [u8; 6];
+/// Where PADIs go.
+pub const BROADCAST: Mac = [0xff; 6];
+/// Octets of the Host-Uniq we send.
+pub const HOST_UNIQ_LEN: usize = 8;
+
+/// Retransmission schedule of PADI and PADR (see the module notes for the choice).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timers {
+    /// The wait after the first PADI (and after the first PADR).
+    pub initial_timeout: Duration,
+    /// The longest wait; each retransmission doubles the previous one up to this.
+    pub max_timeout: Duration,
+    /// PADIs per attempt, the first included; after the last one's wait the attempt has failed.
+    pub max_padi: u32,
+    /// PADRs per offer, the first included; after the last one's wait it is back to PADI.
+    pub max_padr: u32,
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        Self {
+            initial_timeout: Duration::from_secs(1),
+            max_timeout: Duration::from_secs(16),
+            max_padi: 5,
+            max_padr: 3,
+        }
+    }
+}
+
+/// What to ask for: the `serviceName` and `acName` of the `PPPoESession`, and the timers.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DiscoveryConfig {
+    /// The Service-Name to request; empty = any service.
+    pub service_name: Vec<u8>,
+    /// Only offers from an AC of this name are taken; `None` = the first valid offer.
+    pub ac_name: Option<Vec<u8>>,
+    pub timers: Timers,
+}
+
+/// A configuration that cannot produce valid packets.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DiscoveryConfigError {
+    /// The Service-Name must fit in a PADI with our Host-Uniq.
+    #[error("serviceName of {len} octets is too long for a PPPoE discovery packet (at most {max})")]
+    ServiceNameTooLong { len: usize, max: usize },
+    /// Zero PADIs or PADRs would never ask anything; a zero timeout would be a send loop.
+    #[error("PPPoE discovery timers must have a non-zero timeout and at least one PADI and PADR")]
+    BadTimers,
+}
+
+/// Service-Name tag header + Host-Uniq tag (header and value).
+const FIXED_PADI_TAGS: usize = 4 + 4 + HOST_UNIQ_LEN;
+
+impl DiscoveryConfig {
+    /// Checks that PADIs can be built and the schedule terminates.
+    pub fn validate(&self) -> Result<(), DiscoveryConfigError> {
+        let max = MAX_DISCOVERY_PAYLOAD - FIXED_PADI_TAGS;
+        if self.service_name.len() > max {
+            return Err(DiscoveryConfigError::ServiceNameTooLong {
+                len: self.service_name.len(),
+                max,
+            });
+        }
+        let t = &self.timers;
+        if t.initial_timeout.is_zero() || t.max_padi == 0 || t.max_padr == 0 {
+            return Err(DiscoveryConfigError::BadTimers);
+        }
+        Ok(())
+    }
+}
+
+/// A discovery packet to send and the Ethernet address to send it to (EtherType 0x8863).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    pub destination: Mac,
+    pub packet: DiscoveryPacket,
+}
+
+/// An established session: what PPP runs on and what status shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// The SESSION_ID of the PADS (never 0).
+    pub session_id: u16,
+    /// The AC's Ethernet address: session frames and PADT go there.
+    pub ac_mac: Mac,
+    /// The AC-Name of its offer (empty when it sent none).
+    pub ac_name: Vec<u8>,
+    /// The service: the one asked for, or when any was asked for, the first one the AC named.
+    pub service_name: Vec<u8>,
+}
+
+/// Which of the three error tags (RFC 2516 Appendix A) an AC answered with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorTag {
+    ServiceNameError,
+    AcSystemError,
+    GenericError,
+}
+
+impl ErrorTag {
+    /// The tag's name as RFC 2516 spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ServiceNameError => "Service-Name-Error",
+            Self::AcSystemError => "AC-System-Error",
+            Self::GenericError => "Generic-Error",
+        }
+    }
+
+    fn of(tag: &Tag) -> Option<(Self, &[u8])> {
+        match tag {
+            Tag::ServiceNameError(text) => Some((Self::ServiceNameError, text)),
+            Tag::AcSystemError(text) => Some((Self::AcSystemError, text)),
+            Tag::GenericError(text) => Some((Self::GenericError, text)),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ErrorTag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An AC's refusal: which AC, which tag, and its text (lossily UTF-8, as ACs send anything).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("access concentrator {ac} ({}) answered {code:?} with {tag}{}", mac_string(ac_mac), text_suffix(text))]
+pub struct Refusal {
+    /// PADO or PADS.
+    pub code: Code,
+    pub ac_mac: Mac,
+    /// Its AC-Name, "" when it sent none.
+    pub ac: String,
+    pub tag: ErrorTag,
+    pub text: String,
+}
+
+fn text_suffix(text: &str) -> String {
+    if text.is_empty() {
+        String::new()
+    } else {
+        format!(": {text}")
+    }
+}
+
+/// `aa:bb:cc:dd:ee:ff`.
+pub fn mac_string(mac: &Mac) -> String {
+    mac.iter()
+        .map(|octet| format!("{octet:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Why a discovery attempt ended without a session, for the status reason and the redial.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DiscoveryFailure {
+    /// No usable PADO (or no PADS after the offers) within the PADI budget.
+    #[error("no usable PADO after {padi_sent} PADIs{}", last_refusal.as_ref().map(|r| format!(" (last refusal: {r})")).unwrap_or_default())]
+    NoOffer {
+        padi_sent: u32,
+        /// The last offer that carried an error tag, so "silence" and "refused" read differently.
+        last_refusal: Option<Refusal>,
+    },
+    /// The chosen AC's PADS carried an error tag.
+    #[error("{0}")]
+    Refused(Refusal),
+    /// The chosen AC's PADS carried session id 0 without an error tag (RFC 2516 §5.4 reserves 0).
+    #[error("access concentrator {} ({}) sent a PADS with session id 0", ac, mac_string(ac_mac))]
+    ZeroSessionId { ac_mac: Mac, ac: String },
+}
+
+/// What a discovery step decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// PADS accepted: PPP may start on this session.
+    SessionEstablished(Session),
+    /// The attempt is over without a session; the redial backoff decides when to try again.
+    DiscoveryFailed(DiscoveryFailure),
+    /// Our AC sent PADT for our session; `reason` is its Generic-Error text, if any.
+    SessionTerminated {
+        session_id: u16,
+        ac_mac: Mac,
+        reason: Option<String>,
+    },
+}
+
+/// Why a received packet was not used (for debug logs and counters; never an error).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Note {
+    /// A code the host never acts on (PADI, PADR: another host's) or not expected in this state.
+    Unexpected { code: Code },
+    /// No Host-Uniq, or not ours.
+    NotOurHostUniq { code: Code },
+    /// From a multicast/broadcast or zero source address.
+    BadSource,
+    /// A PADO without the Service-Name we asked for.
+    ServiceNotOffered,
+    /// A PADO from an AC whose name is not `acName`.
+    OtherAcName,
+    /// A PADO while a PADR is outstanding: the first valid offer already won.
+    OfferAfterChoice,
+    /// A PADO whose PADR would not fit a discovery packet (huge cookie).
+    OfferTooLarge,
+    /// A PADO with an error tag.
+    OfferRefused(Refusal),
+    /// A PADS or PADT from another MAC, or for another session.
+    Stranger { code: Code },
+}
+
+/// Counters kept for status and the property tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counters {
+    pub padi_sent: u64,
+    pub padr_sent: u64,
+    pub padt_sent: u64,
+    /// Valid offers not taken because another one was first.
+    pub offers_ignored: u64,
+    /// Packets not used for any reason (including `offers_ignored`).
+    pub packets_ignored: u64,
+}
+
+/// The result of one input.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Output {
+    pub frames: Vec<Frame>,
+    pub outcome: Option<Outcome>,
+    pub note: Option<Note>,
+}
+
+/// The chosen offer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Offer {
+    ac_mac: Mac,
+    ac_name: Vec<u8>,
+    /// The first Service-Name the AC named (used when we asked for any).
+    offered_service: Option<Vec<u8>>,
+    /// The PADR to (re)send: Service-Name, Host-Uniq, AC-Cookie and Relay-Session-Id echoed.
+    padr: DiscoveryPacket,
+}
+
+/// A retransmitted request: how often sent, the current wait, the deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Retry {
+    sent: u32,
+    timeout: Duration,
+    deadline: Instant,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    /// Not started, or the last attempt/session is over.
+    Idle,
+    Soliciting {
+        padi: Retry,
+    },
+    Requesting {
+        /// PADIs sent so far in this attempt, carried back to Soliciting.
+        padi_sent: u32,
+        offer: Offer,
+        padr: Retry,
+    },
+    Established(Session),
+}
+
+/// The discovery state of the host's side of one PPPoE session.
+#[derive(Debug, Clone)]
+pub struct Discovery {
+    config: DiscoveryConfig,
+    state: State,
+    /// This attempt's Host-Uniq.
+    host_uniq: Vec<u8>,
+    /// The last PADO with an error tag in this attempt, named when it fails.
+    last_refusal: Option<Refusal>,
+    counters: Counters,
+}
+
+/// Which phase discovery is in, for status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Idle,
+    Soliciting,
+    Requesting,
+    Established,
+}
+
+impl Discovery {
+    /// A discovery machine for `config` (checked with [`DiscoveryConfig::validate`]).
+    pub fn new(config: DiscoveryConfig) -> Result<Self, DiscoveryConfigError> {
+        config.validate()?;
+        Ok(Self {
+            config,
+            state: State::Idle,
+            host_uniq: Vec::new(),
+            last_refusal: None,
+            counters: Counters::default(),
+        })
+    }
+
+    pub fn phase(&self) -> Phase {
+        match self.state {
+            State::Idle => Phase::Idle,
+            State::Soliciting { .. } => Phase::Soliciting,
+            State::Requesting { .. } => Phase::Requesting,
+            State::Established(_) => Phase::Established,
+        }
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    /// The Host-Uniq of the current attempt (empty before the first).
+    pub fn host_uniq(&self) -> &[u8] {
+        &self.host_uniq
+    }
+
+    /// The established session, if any.
+    pub fn session(&self) -> Option<&Session> {
+        match &self.state {
+            State::Established(session) => Some(session),
+            _ => None,
+        }
+    }
+
+    /// When [`Discovery::handle_timer`] is due: the PADI or PADR retransmission or give-up.
+    pub fn deadline(&self) -> Option<Instant> {
+        match &self.state {
+            State::Soliciting { padi } => Some(padi.deadline),
+            State::Requesting { padr, .. } => Some(padr.deadline),
+            State::Idle | State::Established(_) => None,
+        }
+    }
+
+    /// Begins an attempt: a new Host-Uniq and the first PADI. An attempt or session under way is
+    /// abandoned (the caller sends [`Discovery::terminate`] first when a session was up).
+    pub fn start(&mut self, now: Instant, random: &mut dyn Random) -> Output {
+        let mut host_uniq = Vec::with_capacity(HOST_UNIQ_LEN);
+        host_uniq.extend_from_slice(&random.next_u32().to_be_bytes());
+        host_uniq.extend_from_slice(&random.next_u32().to_be_bytes());
+        self.host_uniq = host_uniq;
+        self.last_refusal = None;
+        self.solicit(now, 0)
+    }
+
+    /// Gives up whatever is under way. With a session, returns the PADT for it (`stop`).
+    pub fn stop(&mut self) -> Output {
+        let state = std::mem::replace(&mut self.state, State::Idle);
+        let mut output = Output::default();
+        if let State::Established(session) = state {
+            output
+                .frames
+                .push(self.terminate(session.session_id, session.ac_mac));
+        }
+        output
+    }
+
+    /// A PADT for `session_id` to `ac_mac` (RFC 2516 §5.5), e.g. for a stale session left by a
+    /// previous run of the daemon: the AC would otherwise keep it until its own keepalive gives up.
+    /// Does not change the state; counted in [`Counters::padt_sent`].
+    pub fn terminate(&mut self, session_id: u16, ac_mac: Mac) -> Frame {
+        self.counters.padt_sent = self.counters.padt_sent.saturating_add(1);
+        Frame {
+            destination: ac_mac,
+            packet: DiscoveryPacket {
+                code: Code::Padt,
+                session_id,
+                tags: Vec::new(),
+            },
+        }
+    }
+
+    /// The session ended on the PPP side (LCP down, echo failure): forget it; returns its PADT.
+    pub fn session_ended(&mut self) -> Output {
+        self.stop()
+    }
+
+    /// The deadline has come: retransmit, fall back from PADR to PADI, or give up.
+    pub fn handle_timer(&mut self, now: Instant) -> Output {
+        match self.state.clone() {
+            State::Soliciting { padi } if now >= padi.deadline => {
+                if padi.sent >= self.config.timers.max_padi {
+                    self.state = State::Idle;
+                    return Output {
+                        outcome: Some(Outcome::DiscoveryFailed(DiscoveryFailure::NoOffer {
+                            padi_sent: padi.sent,
+                            last_refusal: self.last_refusal.take(),
+                        })),
+                        ..Output::default()
+                    };
+                }
+                let padi = self.next_retry(padi, now);
+                self.counters.padi_sent = self.counters.padi_sent.saturating_add(1);
+                self.state = State::Soliciting { padi };
+                self.only(self.padi_frame())
+            }
+            State::Requesting {
+                padi_sent,
+                offer,
+                padr,
+            } if now >= padr.deadline => {
+                if padr.sent >= self.config.timers.max_padr {
+                    if padi_sent >= self.config.timers.max_padi {
+                        self.state = State::Idle;
+                        return Output {
+                            outcome: Some(Outcome::DiscoveryFailed(DiscoveryFailure::NoOffer {
+                                padi_sent,
+                                last_refusal: self.last_refusal.take(),
+                            })),
+                            ..Output::default()
+                        };
+                    }
+                    return self.solicit(now, padi_sent);
+                }
+                let padr = self.next_retry(padr, now);
+                self.counters.padr_sent = self.counters.padr_sent.saturating_add(1);
+                let frame = Frame {
+                    destination: offer.ac_mac,
+                    packet: offer.padr.clone(),
+                };
+                self.state = State::Requesting {
+                    padi_sent,
+                    offer,
+                    padr,
+                };
+                self.only(frame)
+            }
+            _ => Output::default(),
+        }
+    }
+
+    /// A discovery packet from Ethernet address `from`.
+    pub fn handle_packet(&mut self, from: Mac, packet: &DiscoveryPacket, now: Instant) -> Output {
+        let result = match packet.code {
+            Code::Pado => self.on_pado(from, packet, now),
+            Code::Pads => self.on_pads(from, packet),
+            Code::Padt => self.on_padt(from, packet),
+            code => Err(Note::Unexpected { code }),
+        };
+        match result {
+            Ok(output) => output,
+            Err(note) => {
+                self.counters.packets_ignored = self.counters.packets_ignored.saturating_add(1);
+                if note == Note::OfferAfterChoice {
+                    self.counters.offers_ignored = self.counters.offers_ignored.saturating_add(1);
+                }
+                Output {
+                    note: Some(note),
+                    ..Output::default()
+                }
+            }
+        }
+    }
+
+    fn on_pado(&mut self, from: Mac, pado: &DiscoveryPacket, now: Instant) -> Result<Output, Note> {
+        let padi_sent = match &self.state {
+            State::Soliciting { padi } => padi.sent,
+            State::Requesting { .. } => {
+                // Still judge it, so a stranger's or a refusing offer is not counted as a lost one.
+                self.check_offer(from, pado)?;
+                return Err(Note::OfferAfterChoice);
+            }
+            State::Idle | State::Established(_) => {
+                return Err(Note::Unexpected { code: Code::Pado })
+            }
+        };
+        let offer = self.check_offer(from, pado)?;
+        let padr = Retry {
+            sent: 1,
+            timeout: self.config.timers.initial_timeout,
+            deadline: now + self.config.timers.initial_timeout,
+        };
+        self.counters.padr_sent = self.counters.padr_sent.saturating_add(1);
+        let frame = Frame {
+            destination: offer.ac_mac,
+            packet: offer.padr.clone(),
+        };
+        self.state = State::Requesting {
+            padi_sent,
+            offer,
+            padr,
+        };
+        Ok(self.only(frame))
+    }
+
+    /// The offer a PADO makes, or why it is not one we take.
+    fn check_offer(&mut self, from: Mac, pado: &DiscoveryPacket) -> Result<Offer, Note> {
+        if !is_unicast(&from) {
+            return Err(Note::BadSource);
+        }
+        self.check_host_uniq(pado)?;
+        let ac_name = ac_name_of(pado);
+        if let Some((tag, text)) = pado.error_tag().and_then(ErrorTag::of) {
+            let refusal = refusal(Code::Pado, from, &ac_name, tag, text);
+            self.last_refusal = Some(refusal.clone());
+            return Err(Note::OfferRefused(refusal));
+        }
+        if let Some(wanted) = &self.config.ac_name {
+            if *wanted != ac_name {
+                return Err(Note::OtherAcName);
+            }
+        }
+        let services: Vec<&Vec<u8>> = pado
+            .tags
+            .iter()
+            .filter_map(|tag| match tag {
+                Tag::ServiceName(name) => Some(name),
+                _ => None,
+            })
+            .collect();
+        if !self.config.service_name.is_empty()
+            && !services.iter().any(|s| **s == self.config.service_name)
+        {
+            return Err(Note::ServiceNotOffered);
+        }
+        let mut tags = vec![
+            Tag::ServiceName(self.config.service_name.clone()),
+            Tag::HostUniq(self.host_uniq.clone()),
+        ];
+        if let Some(cookie) = pado.find(tag_type::AC_COOKIE) {
+            tags.push(cookie.clone());
+        }
+        if let Some(relay) = pado.find(tag_type::RELAY_SESSION_ID) {
+            tags.push(relay.clone());
+        }
+        let padr = DiscoveryPacket {
+            code: Code::Padr,
+            session_id: 0,
+            tags,
+        };
+        if padr.encode(&mut Vec::new()).is_err() {
+            return Err(Note::OfferTooLarge);
+        }
+        Ok(Offer {
+            ac_mac: from,
+            ac_name,
+            offered_service: services.first().map(|s| s.to_vec()),
+            padr,
+        })
+    }
+
+    fn on_pads(&mut self, from: Mac, pads: &DiscoveryPacket) -> Result<Output, Note> {
+        let State::Requesting { offer, .. } = &self.state else {
+            return Err(Note::Unexpected { code: Code::Pads });
+        };
+        if from != offer.ac_mac {
+            return Err(Note::Stranger { code: Code::Pads });
+        }
+        self.check_host_uniq(pads)?;
+        let offer = offer.clone();
+        let failure = if let Some((tag, text)) = pads.error_tag().and_then(ErrorTag::of) {
+            Some(DiscoveryFailure::Refused(refusal(
+                Code::Pads,
+                from,
+                &offer.ac_name,
+                tag,
+                text,
+            )))
+        } else if pads.session_id == 0 {
+            Some(DiscoveryFailure::ZeroSessionId {
+                ac_mac: from,
+                ac: String::from_utf8_lossy(&offer.ac_name).into_owned(),
+            })
+        } else {
+            None
+        };
+        if let Some(failure) = failure {
+            self.state = State::Idle;
+            return Ok(Output {
+                outcome: Some(Outcome::DiscoveryFailed(failure)),
+                ..Output::default()
+            });
+        }
+        let service_name = if self.config.service_name.is_empty() {
+            first_service(pads)
+                .or(offer.offered_service)
+                .unwrap_or_default()
+        } else {
+            self.config.service_name.clone()
+        };
+        let session = Session {
+            session_id: pads.session_id,
+            ac_mac: from,
+            ac_name: offer.ac_name,
+            service_name,
+        };
+        self.state = State::Established(session.clone());
+        Ok(Output {
+            outcome: Some(Outcome::SessionEstablished(session)),
+            ..Output::default()
+        })
+    }
+
+    fn on_padt(&mut self, from: Mac, padt: &DiscoveryPacket) -> Result<Output, Note> {
+        let State::Established(session) = &self.state else {
+            return Err(Note::Unexpected { code: Code::Padt });
+        };
+        if from != session.ac_mac || padt.session_id != session.session_id {
+            return Err(Note::Stranger { code: Code::Padt });
+        }
+        let outcome = Outcome::SessionTerminated {
+            session_id: session.session_id,
+            ac_mac: session.ac_mac,
+            reason: padt
+                .error_tag()
+                .and_then(ErrorTag::of)
+                .map(|(tag, text)| format!("{tag}{}", text_suffix(&lossy(text)))),
+        };
+        self.state = State::Idle;
+        Ok(Output {
+            outcome: Some(outcome),
+            ..Output::default()
+        })
+    }
+
+    fn check_host_uniq(&self, packet: &DiscoveryPacket) -> Result<(), Note> {
+        match packet.find(tag_type::HOST_UNIQ) {
+            Some(Tag::HostUniq(value)) if !self.host_uniq.is_empty() && *value == self.host_uniq => {
+                Ok(())
+            }
+            _ => Err(Note::NotOurHostUniq { code: packet.code }),
+        }
+    }
+
+    /// Sends a PADI (the first of an attempt or after PADRs went unanswered): `padi_sent` so far.
+    fn solicit(&mut self, now: Instant, padi_sent: u32) -> Output {
+        let timeout = if padi_sent == 0 {
+            self.config.timers.initial_timeout
+        } else {
+            self.backoff(padi_sent)
+        };
+        self.state = State::Soliciting {
+            padi: Retry {
+                sent: padi_sent.saturating_add(1),
+                timeout,
+                deadline: now + timeout,
+            },
+        };
+        self.counters.padi_sent = self.counters.padi_sent.saturating_add(1);
+        self.only(self.padi_frame())
+    }
+
+    /// The wait after the `sent`+1-th send: initial · 2^sent, capped.
+    fn backoff(&self, sent: u32) -> Duration {
+        let t = &self.config.timers;
+        t.initial_timeout
+            .saturating_mul(2u32.saturating_pow(sent.min(31)))
+            .min(t.max_timeout.max(t.initial_timeout))
+    }
+
+    fn next_retry(&self, retry: Retry, now: Instant) -> Retry {
+        let timeout = retry
+            .timeout
+            .saturating_mul(2)
+            .min(self.config.timers.max_timeout.max(retry.timeout));
+        Retry {
+            sent: retry.sent.saturating_add(1),
+            timeout,
+            deadline: now + timeout,
+        }
+    }
+
+    fn padi_frame(&self) -> Frame {
+        Frame {
+            destination: BROADCAST,
+            packet: DiscoveryPacket {
+                code: Code::Padi,
+                session_id: 0,
+                tags: vec![
+                    Tag::ServiceName(self.config.service_name.clone()),
+                    Tag::HostUniq(self.host_uniq.clone()),
+                ],
+            },
+        }
+    }
+
+    fn only(&self, frame: Frame) -> Output {
+        Output {
+            frames: vec![frame],
+            ..Output::default()
+        }
+    }
+}
+
+fn is_unicast(mac: &Mac) -> bool {
+    mac[0] & 1 == 0 && *mac != [0; 6]
+}
+
+fn ac_name_of(packet: &DiscoveryPacket) -> Vec<u8> {
+    match packet.find(tag_type::AC_NAME) {
+        Some(Tag::AcName(name)) => name.clone(),
+        _ => Vec::new(),
+    }
+}
+
+fn first_service(packet: &DiscoveryPacket) -> Option<Vec<u8>> {
+    match packet.find(tag_type::SERVICE_NAME) {
+        Some(Tag::ServiceName(name)) if !name.is_empty() => Some(name.clone()),
+        _ => None,
+    }
+}
+
+fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn refusal(code: Code, ac_mac: Mac, ac_name: &[u8], tag: ErrorTag, text: &[u8]) -> Refusal {
+    Refusal {
+        code,
+        ac_mac,
+        ac: lossy(ac_name),
+        tag,
+        text: lossy(text),
+    }
+}
