@@ -83,7 +83,9 @@ pub struct DiscoveryConfig {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DiscoveryConfigError {
     /// The Service-Name must fit in a PADI with our Host-Uniq.
-    #[error("serviceName of {len} octets is too long for a PPPoE discovery packet (at most {max})")]
+    #[error(
+        "serviceName of {len} octets is too long for a PPPoE discovery packet (at most {max})"
+    )]
     ServiceNameTooLong { len: usize, max: usize },
     /// Zero PADIs or PADRs would never ask anything; a zero timeout would be a send loop.
     #[error("PPPoE discovery timers must have a non-zero timeout and at least one PADI and PADR")]
@@ -167,7 +169,11 @@ impl fmt::Display for ErrorTag {
 
 /// An AC's refusal: which AC, which tag, and its text (lossily UTF-8, as ACs send anything).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("access concentrator {ac} ({}) answered {code:?} with {tag}{}", mac_string(ac_mac), text_suffix(text))]
+#[error(
+    "access concentrator {ac} ({}) answered {code:?} with {tag}{}",
+    mac_string(ac_mac),
+    text_suffix(text)
+)]
 pub struct Refusal {
     /// PADO or PADS.
     pub code: Code,
@@ -208,7 +214,11 @@ pub enum DiscoveryFailure {
     #[error("{0}")]
     Refused(Refusal),
     /// The chosen AC's PADS carried session id 0 without an error tag (RFC 2516 §5.4 reserves 0).
-    #[error("access concentrator {} ({}) sent a PADS with session id 0", ac, mac_string(ac_mac))]
+    #[error(
+        "access concentrator {} ({}) sent a PADS with session id 0",
+        ac,
+        mac_string(ac_mac)
+    )]
     ZeroSessionId { ac_mac: Mac, ac: String },
 }
 
@@ -657,7 +667,9 @@ impl Discovery {
 
     fn check_host_uniq(&self, packet: &DiscoveryPacket) -> Result<(), Note> {
         match packet.find(tag_type::HOST_UNIQ) {
-            Some(Tag::HostUniq(value)) if !self.host_uniq.is_empty() && *value == self.host_uniq => {
+            Some(Tag::HostUniq(value))
+                if !self.host_uniq.is_empty() && *value == self.host_uniq =>
+            {
                 Ok(())
             }
             _ => Err(Note::NotOurHostUniq { code: packet.code }),
@@ -753,5 +765,642 @@ fn refusal(code: Code, ac_mac: Mac, ac_name: &[u8], tag: ErrorTag, text: &[u8]) 
         ac: lossy(ac_name),
         tag,
         text: lossy(text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use routerd_sansio::Sequence;
+
+    const AC_A: Mac = [0x02, 0, 0, 0, 0, 0xaa];
+    const AC_B: Mac = [0x02, 0, 0, 0, 0, 0xbb];
+    /// The Host-Uniq [`random`] makes the first attempt use.
+    const OUR_UNIQ: [u8; 8] = [0, 0, 0, 1, 0, 0, 0, 2];
+
+    fn random() -> Sequence {
+        Sequence::new(vec![1, 2, 3, 4])
+    }
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    fn config(service: &str, ac: Option<&str>) -> DiscoveryConfig {
+        DiscoveryConfig {
+            service_name: service.as_bytes().to_vec(),
+            ac_name: ac.map(|a| a.as_bytes().to_vec()),
+            timers: Timers::default(),
+        }
+    }
+
+    fn started(config: DiscoveryConfig) -> (Discovery, Instant) {
+        let mut d = Discovery::new(config).unwrap();
+        let t0 = Instant::now();
+        let out = d.start(t0, &mut random());
+        assert_eq!(out.frames.len(), 1);
+        (d, t0)
+    }
+
+    fn packet(code: Code, session_id: u16, tags: Vec<Tag>) -> DiscoveryPacket {
+        DiscoveryPacket {
+            code,
+            session_id,
+            tags,
+        }
+    }
+
+    fn pado(ac_name: &str, services: &[&str], extra: Vec<Tag>) -> DiscoveryPacket {
+        let mut tags = vec![Tag::AcName(ac_name.as_bytes().to_vec())];
+        tags.extend(
+            services
+                .iter()
+                .map(|s| Tag::ServiceName(s.as_bytes().to_vec())),
+        );
+        tags.push(Tag::HostUniq(OUR_UNIQ.to_vec()));
+        tags.extend(extra);
+        packet(Code::Pado, 0, tags)
+    }
+
+    fn pads(session_id: u16, extra: Vec<Tag>) -> DiscoveryPacket {
+        let mut tags = vec![Tag::HostUniq(OUR_UNIQ.to_vec())];
+        tags.extend(extra);
+        packet(Code::Pads, session_id, tags)
+    }
+
+    fn established(config: DiscoveryConfig) -> (Discovery, Instant) {
+        let (mut d, t0) = started(config);
+        d.handle_packet(AC_A, &pado("A", &[""], vec![]), t0);
+        let out = d.handle_packet(AC_A, &pads(0x1234, vec![]), t0);
+        assert!(matches!(out.outcome, Some(Outcome::SessionEstablished(_))));
+        (d, t0)
+    }
+
+    #[test]
+    fn padi_is_broadcast_with_service_name_and_random_host_uniq() {
+        let mut d = Discovery::new(config("inet", None)).unwrap();
+        let out = d.start(Instant::now(), &mut random());
+        assert_eq!(
+            out.frames,
+            vec![Frame {
+                destination: BROADCAST,
+                packet: packet(
+                    Code::Padi,
+                    0,
+                    vec![
+                        Tag::ServiceName(b"inet".to_vec()),
+                        Tag::HostUniq(OUR_UNIQ.to_vec())
+                    ]
+                ),
+            }]
+        );
+        assert_eq!(d.phase(), Phase::Soliciting);
+        // Every attempt draws a new Host-Uniq, so late answers to the previous one are not ours.
+        let mut rnd = Sequence::new(vec![9, 9]);
+        d.start(Instant::now(), &mut rnd);
+        assert_eq!(d.host_uniq(), &[0, 0, 0, 9, 0, 0, 0, 9]);
+        let mut encoded = Vec::new();
+        out.frames[0].packet.encode(&mut encoded).unwrap();
+        assert_eq!(
+            DiscoveryPacket::decode(&encoded).unwrap(),
+            out.frames[0].packet
+        );
+    }
+
+    #[test]
+    fn padi_retransmits_at_1_2_4_8_16_s_then_fails_at_31_s() {
+        let (mut d, t0) = started(config("", None));
+        let mut sent_at = vec![0];
+        let mut failed_at = None;
+        for s in 1..=40 {
+            let now = t0 + secs(s);
+            assert!(d
+                .handle_timer(now - Duration::from_millis(1))
+                .frames
+                .is_empty());
+            if d.deadline() != Some(now) {
+                continue;
+            }
+            let out = d.handle_timer(now);
+            if !out.frames.is_empty() {
+                assert_eq!(out.frames[0].destination, BROADCAST);
+                assert_eq!(out.frames[0].packet.code, Code::Padi);
+                sent_at.push(s);
+            }
+            if let Some(outcome) = out.outcome {
+                assert_eq!(
+                    outcome,
+                    Outcome::DiscoveryFailed(DiscoveryFailure::NoOffer {
+                        padi_sent: 5,
+                        last_refusal: None
+                    })
+                );
+                failed_at = Some(s);
+            }
+        }
+        assert_eq!(sent_at, vec![0, 1, 3, 7, 15]);
+        assert_eq!(failed_at, Some(31));
+        assert_eq!(d.counters().padi_sent, 5);
+        assert_eq!(d.phase(), Phase::Idle);
+        assert_eq!(d.deadline(), None);
+    }
+
+    #[test]
+    fn early_timer_does_nothing() {
+        let (mut d, t0) = started(config("", None));
+        assert_eq!(
+            d.handle_timer(t0 + Duration::from_millis(999)),
+            Output::default()
+        );
+        assert_eq!(d.deadline(), Some(t0 + secs(1)));
+    }
+
+    #[test]
+    fn pado_gets_a_unicast_padr_echoing_cookie_and_relay_session_id() {
+        let (mut d, t0) = started(config("", None));
+        let offer = pado(
+            "BRAS-1",
+            &[""],
+            vec![
+                Tag::AcCookie(vec![0xc0, 0x0c]),
+                Tag::VendorSpecific {
+                    vendor_id: 3561,
+                    data: vec![1],
+                },
+                Tag::RelaySessionId(vec![7, 7, 7]),
+            ],
+        );
+        let out = d.handle_packet(AC_A, &offer, t0 + Duration::from_millis(20));
+        assert_eq!(
+            out.frames,
+            vec![Frame {
+                destination: AC_A,
+                packet: packet(
+                    Code::Padr,
+                    0,
+                    vec![
+                        Tag::ServiceName(vec![]),
+                        Tag::HostUniq(OUR_UNIQ.to_vec()),
+                        Tag::AcCookie(vec![0xc0, 0x0c]),
+                        Tag::RelaySessionId(vec![7, 7, 7]),
+                    ]
+                ),
+            }]
+        );
+        assert_eq!(d.phase(), Phase::Requesting);
+        assert_eq!(d.deadline(), Some(t0 + Duration::from_millis(1020)));
+    }
+
+    #[test]
+    fn padr_retransmits_at_1_2_s_then_falls_back_to_padi_keeping_the_padi_count() {
+        let (mut d, t0) = started(config("", None));
+        d.handle_timer(t0 + secs(1)); // second PADI, waits 2 s
+        let t = t0 + secs(2);
+        d.handle_packet(AC_A, &pado("A", &[""], vec![]), t);
+        let mut padrs = vec![t];
+        for _ in 0..2 {
+            let at = d.deadline().unwrap();
+            let out = d.handle_timer(at);
+            assert_eq!(out.frames[0].destination, AC_A);
+            assert_eq!(out.frames[0].packet.code, Code::Padr);
+            padrs.push(at);
+        }
+        assert_eq!(padrs, vec![t, t + secs(1), t + secs(3)]);
+        let at = d.deadline().unwrap();
+        assert_eq!(at, t + secs(7));
+        let out = d.handle_timer(at);
+        assert_eq!(out.frames[0].destination, BROADCAST);
+        assert_eq!(out.frames[0].packet.code, Code::Padi);
+        assert_eq!(d.phase(), Phase::Soliciting);
+        // The third PADI of the attempt: it waits 4 s, and two more PADIs are left.
+        assert_eq!(d.deadline(), Some(at + secs(4)));
+        let c = d.counters();
+        assert_eq!((c.padi_sent, c.padr_sent), (3, 3));
+        d.handle_timer(at + secs(4));
+        d.handle_timer(at + secs(12));
+        let out = d.handle_timer(at + secs(28));
+        assert!(matches!(
+            out.outcome,
+            Some(Outcome::DiscoveryFailed(DiscoveryFailure::NoOffer {
+                padi_sent: 5,
+                ..
+            }))
+        ));
+    }
+
+    #[test]
+    fn an_ac_that_offers_but_never_confirms_cannot_keep_discovery_going() {
+        let (mut d, t0) = started(config("", None));
+        let mut now = t0;
+        let mut outcome = None;
+        for _ in 0..100 {
+            if d.phase() == Phase::Soliciting {
+                d.handle_packet(AC_A, &pado("A", &[""], vec![]), now);
+            }
+            let Some(at) = d.deadline() else { break };
+            now = at;
+            if let Some(o) = d.handle_timer(now).outcome {
+                outcome = Some(o);
+                break;
+            }
+        }
+        assert!(matches!(
+            outcome,
+            Some(Outcome::DiscoveryFailed(DiscoveryFailure::NoOffer {
+                padi_sent: 5,
+                ..
+            }))
+        ));
+        // 5 PADIs, 3 PADRs after each: 5 × 7 s.
+        assert_eq!(now - t0, secs(35));
+        assert_eq!(d.counters().padr_sent, 15);
+    }
+
+    #[test]
+    fn pads_establishes_the_session_with_the_offered_service() {
+        let (mut d, t0) = started(config("", None));
+        d.handle_packet(AC_A, &pado("BRAS-1", &["fibre", "voip"], vec![]), t0);
+        let out = d.handle_packet(AC_A, &pads(0x1234, vec![]), t0);
+        let session = Session {
+            session_id: 0x1234,
+            ac_mac: AC_A,
+            ac_name: b"BRAS-1".to_vec(),
+            service_name: b"fibre".to_vec(),
+        };
+        assert_eq!(
+            out.outcome,
+            Some(Outcome::SessionEstablished(session.clone()))
+        );
+        assert!(out.frames.is_empty());
+        assert_eq!(d.session(), Some(&session));
+        assert_eq!(d.deadline(), None);
+        assert_eq!(d.phase(), Phase::Established);
+    }
+
+    #[test]
+    fn ac_is_selected_by_name() {
+        let (mut d, t0) = started(config("", Some("B")));
+        let out = d.handle_packet(AC_A, &pado("A", &[""], vec![]), t0);
+        assert_eq!(out.note, Some(Note::OtherAcName));
+        assert!(out.frames.is_empty());
+        let out = d.handle_packet(AC_B, &pado("B", &[""], vec![]), t0);
+        assert_eq!(out.frames[0].destination, AC_B);
+        let out = d.handle_packet(AC_B, &pads(9, vec![]), t0);
+        assert!(matches!(
+            out.outcome,
+            Some(Outcome::SessionEstablished(Session {
+                ac_mac: AC_B,
+                session_id: 9,
+                ..
+            }))
+        ));
+        assert_eq!(d.counters().packets_ignored, 1);
+    }
+
+    #[test]
+    fn ac_is_selected_by_service() {
+        let (mut d, t0) = started(config("inet", None));
+        let out = d.handle_packet(AC_A, &pado("A", &["voip"], vec![]), t0);
+        assert_eq!(out.note, Some(Note::ServiceNotOffered));
+        let out = d.handle_packet(AC_A, &pado("A", &[], vec![]), t0);
+        assert_eq!(out.note, Some(Note::ServiceNotOffered));
+        let out = d.handle_packet(AC_B, &pado("B", &["voip", "inet"], vec![]), t0);
+        assert_eq!(out.frames[0].destination, AC_B);
+        assert_eq!(
+            out.frames[0].packet.find(tag_type::SERVICE_NAME),
+            Some(&Tag::ServiceName(b"inet".to_vec()))
+        );
+        let out = d.handle_packet(AC_B, &pads(9, vec![]), t0);
+        let Some(Outcome::SessionEstablished(session)) = out.outcome else {
+            panic!("not established: {out:?}");
+        };
+        assert_eq!(session.service_name, b"inet");
+    }
+
+    #[test]
+    fn any_service_accepts_an_offer_without_service_name() {
+        let (mut d, t0) = started(config("", None));
+        let out = d.handle_packet(AC_A, &pado("A", &[], vec![]), t0);
+        assert_eq!(out.frames.len(), 1);
+        let Some(Outcome::SessionEstablished(session)) =
+            d.handle_packet(AC_A, &pads(3, vec![]), t0).outcome
+        else {
+            panic!("not established");
+        };
+        assert_eq!(session.service_name, b"");
+    }
+
+    #[test]
+    fn first_valid_offer_wins_and_later_ones_are_counted() {
+        let (mut d, t0) = started(config("", None));
+        d.handle_packet(AC_A, &pado("A", &[""], vec![]), t0);
+        let out = d.handle_packet(AC_B, &pado("B", &[""], vec![]), t0);
+        assert_eq!(out.note, Some(Note::OfferAfterChoice));
+        assert!(out.frames.is_empty());
+        // A stranger's offer while requesting is not a lost offer.
+        let mut theirs = pado("C", &[""], vec![]);
+        theirs.tags[2] = Tag::HostUniq(vec![1]);
+        let out = d.handle_packet(AC_B, &theirs, t0);
+        assert_eq!(out.note, Some(Note::NotOurHostUniq { code: Code::Pado }));
+        let c = d.counters();
+        assert_eq!((c.offers_ignored, c.packets_ignored), (1, 2));
+        // B's PADS is a stranger's: we asked A.
+        let out = d.handle_packet(AC_B, &pads(5, vec![]), t0);
+        assert_eq!(out.note, Some(Note::Stranger { code: Code::Pads }));
+        assert_eq!(d.phase(), Phase::Requesting);
+    }
+
+    #[test]
+    fn offers_without_our_host_uniq_or_from_group_addresses_are_ignored() {
+        let (mut d, t0) = started(config("", None));
+        let mut no_uniq = pado("A", &[""], vec![]);
+        no_uniq.tags.retain(|t| t.tag_type() != tag_type::HOST_UNIQ);
+        assert_eq!(
+            d.handle_packet(AC_A, &no_uniq, t0).note,
+            Some(Note::NotOurHostUniq { code: Code::Pado })
+        );
+        let mut other = pado("A", &[""], vec![]);
+        other.tags[2] = Tag::HostUniq(OUR_UNIQ[..4].to_vec());
+        assert_eq!(
+            d.handle_packet(AC_A, &other, t0).note,
+            Some(Note::NotOurHostUniq { code: Code::Pado })
+        );
+        let valid = pado("A", &[""], vec![]);
+        assert_eq!(
+            d.handle_packet(BROADCAST, &valid, t0).note,
+            Some(Note::BadSource)
+        );
+        assert_eq!(
+            d.handle_packet([0; 6], &valid, t0).note,
+            Some(Note::BadSource)
+        );
+        assert_eq!(
+            d.handle_packet([0x01, 0, 0x5e, 0, 0, 1], &valid, t0).note,
+            Some(Note::BadSource)
+        );
+        for code in [Code::Padi, Code::Padr] {
+            assert_eq!(
+                d.handle_packet(AC_A, &packet(code, 0, valid.tags.clone()), t0)
+                    .note,
+                Some(Note::Unexpected { code })
+            );
+        }
+        assert_eq!(d.phase(), Phase::Soliciting);
+        assert_eq!(d.counters().packets_ignored, 7);
+        assert_eq!(d.counters().offers_ignored, 0);
+    }
+
+    #[test]
+    fn packets_before_start_are_ignored() {
+        let mut d = Discovery::new(config("", None)).unwrap();
+        let t0 = Instant::now();
+        // Before start our Host-Uniq is empty: even an AC echoing an empty one is not for us.
+        let mut empty = pado("A", &[""], vec![]);
+        empty.tags[2] = Tag::HostUniq(vec![]);
+        assert_eq!(
+            d.handle_packet(AC_A, &empty, t0).note,
+            Some(Note::Unexpected { code: Code::Pado })
+        );
+        assert_eq!(
+            d.handle_packet(AC_A, &pads(1, vec![]), t0).note,
+            Some(Note::Unexpected { code: Code::Pads })
+        );
+        assert_eq!(d.handle_timer(t0 + secs(100)), Output::default());
+    }
+
+    #[test]
+    fn huge_cookie_makes_an_offer_unusable() {
+        let (mut d, t0) = started(config("", None));
+        // A PADO without AC-Name and Service-Name whose cookie fills it: the PADR adds an (empty)
+        // Service-Name tag and no longer fits.
+        let offer = packet(
+            Code::Pado,
+            0,
+            vec![
+                Tag::HostUniq(OUR_UNIQ.to_vec()),
+                Tag::AcCookie(vec![0; MAX_DISCOVERY_PAYLOAD - 16]),
+            ],
+        );
+        offer.encode(&mut Vec::new()).unwrap();
+        assert_eq!(
+            d.handle_packet(AC_A, &offer, t0).note,
+            Some(Note::OfferTooLarge)
+        );
+        assert_eq!(d.phase(), Phase::Soliciting);
+    }
+
+    #[test]
+    fn refusing_offer_is_reported_and_named_when_the_attempt_fails() {
+        let (mut d, t0) = started(config("inet", None));
+        let refusing = pado(
+            "A",
+            &["inet"],
+            vec![Tag::AcSystemError(b"out of sessions".to_vec())],
+        );
+        let out = d.handle_packet(AC_A, &refusing, t0);
+        let refusal = Refusal {
+            code: Code::Pado,
+            ac_mac: AC_A,
+            ac: "A".into(),
+            tag: ErrorTag::AcSystemError,
+            text: "out of sessions".into(),
+        };
+        assert_eq!(out.note, Some(Note::OfferRefused(refusal.clone())));
+        assert_eq!(d.phase(), Phase::Soliciting);
+        let mut out = Output::default();
+        while let Some(at) = d.deadline() {
+            out = d.handle_timer(at);
+        }
+        let Some(Outcome::DiscoveryFailed(failure)) = out.outcome else {
+            panic!("no failure: {out:?}");
+        };
+        assert_eq!(
+            failure.to_string(),
+            "no usable PADO after 5 PADIs (last refusal: access concentrator A (02:00:00:00:00:aa) \
+             answered Pado with AC-System-Error: out of sessions)"
+        );
+        assert_eq!(
+            failure,
+            DiscoveryFailure::NoOffer {
+                padi_sent: 5,
+                last_refusal: Some(refusal)
+            }
+        );
+    }
+
+    #[test]
+    fn pads_with_an_error_tag_ends_the_attempt_naming_tag_text_and_ac() {
+        for (tag, name) in [
+            (
+                Tag::ServiceNameError(b"no such service".to_vec()),
+                "Service-Name-Error",
+            ),
+            (
+                Tag::AcSystemError(b"no such service".to_vec()),
+                "AC-System-Error",
+            ),
+            (
+                Tag::GenericError(b"no such service".to_vec()),
+                "Generic-Error",
+            ),
+        ] {
+            let (mut d, t0) = started(config("inet", None));
+            d.handle_packet(AC_A, &pado("BRAS", &["inet"], vec![]), t0);
+            let out = d.handle_packet(AC_A, &pads(0, vec![tag]), t0);
+            let Some(Outcome::DiscoveryFailed(failure)) = out.outcome else {
+                panic!("no failure: {out:?}");
+            };
+            assert!(matches!(failure, DiscoveryFailure::Refused(_)));
+            assert_eq!(
+                failure.to_string(),
+                format!(
+                    "access concentrator BRAS (02:00:00:00:00:aa) answered Pads with {name}: no such service"
+                )
+            );
+            assert_eq!(d.phase(), Phase::Idle);
+            assert_eq!(d.deadline(), None);
+        }
+    }
+
+    #[test]
+    fn pads_with_session_zero_and_no_error_tag_is_a_failure() {
+        let (mut d, t0) = started(config("", None));
+        d.handle_packet(AC_A, &pado("BRAS", &[""], vec![]), t0);
+        let out = d.handle_packet(AC_A, &pads(0, vec![]), t0);
+        assert_eq!(
+            out.outcome,
+            Some(Outcome::DiscoveryFailed(DiscoveryFailure::ZeroSessionId {
+                ac_mac: AC_A,
+                ac: "BRAS".into()
+            }))
+        );
+    }
+
+    #[test]
+    fn pads_without_our_host_uniq_is_ignored() {
+        let (mut d, t0) = started(config("", None));
+        d.handle_packet(AC_A, &pado("A", &[""], vec![]), t0);
+        let foreign = packet(Code::Pads, 7, vec![Tag::HostUniq(vec![1, 2])]);
+        assert_eq!(
+            d.handle_packet(AC_A, &foreign, t0).note,
+            Some(Note::NotOurHostUniq { code: Code::Pads })
+        );
+        let bare = packet(Code::Pads, 7, vec![]);
+        assert_eq!(
+            d.handle_packet(AC_A, &bare, t0).note,
+            Some(Note::NotOurHostUniq { code: Code::Pads })
+        );
+        assert_eq!(d.phase(), Phase::Requesting);
+    }
+
+    #[test]
+    fn padt_ends_our_session_only_from_our_ac_for_our_id() {
+        let (mut d, t0) = established(config("", None));
+        let padt = |id| packet(Code::Padt, id, vec![]);
+        assert_eq!(
+            d.handle_packet(AC_B, &padt(0x1234), t0).note,
+            Some(Note::Stranger { code: Code::Padt })
+        );
+        assert_eq!(
+            d.handle_packet(AC_A, &padt(0x1235), t0).note,
+            Some(Note::Stranger { code: Code::Padt })
+        );
+        assert_eq!(d.phase(), Phase::Established);
+        let out = d.handle_packet(
+            AC_A,
+            &packet(
+                Code::Padt,
+                0x1234,
+                vec![Tag::GenericError(b"admin reset".to_vec())],
+            ),
+            t0,
+        );
+        assert_eq!(
+            out.outcome,
+            Some(Outcome::SessionTerminated {
+                session_id: 0x1234,
+                ac_mac: AC_A,
+                reason: Some("Generic-Error: admin reset".into())
+            })
+        );
+        assert_eq!(d.phase(), Phase::Idle);
+        assert_eq!(d.session(), None);
+        // A repeated PADT after the session is gone is not acted on again.
+        assert_eq!(
+            d.handle_packet(AC_A, &padt(0x1234), t0).note,
+            Some(Note::Unexpected { code: Code::Padt })
+        );
+    }
+
+    #[test]
+    fn padt_before_the_session_is_ignored_and_pads_after_it_too() {
+        let (mut d, t0) = started(config("", None));
+        assert_eq!(
+            d.handle_packet(AC_A, &packet(Code::Padt, 1, vec![]), t0)
+                .note,
+            Some(Note::Unexpected { code: Code::Padt })
+        );
+        let (mut d, t0) = established(config("", None));
+        assert_eq!(
+            d.handle_packet(AC_A, &pads(0x9999, vec![]), t0).note,
+            Some(Note::Unexpected { code: Code::Pads })
+        );
+        assert_eq!(d.session().map(|s| s.session_id), Some(0x1234));
+    }
+
+    #[test]
+    fn stop_sends_padt_for_the_session_and_terminate_serves_a_stale_one() {
+        let (mut d, _) = established(config("", None));
+        let out = d.stop();
+        assert_eq!(
+            out.frames,
+            vec![Frame {
+                destination: AC_A,
+                packet: packet(Code::Padt, 0x1234, vec![]),
+            }]
+        );
+        assert_eq!(d.phase(), Phase::Idle);
+        assert!(d.stop().frames.is_empty(), "nothing left to terminate");
+        let stale = d.terminate(0x0042, AC_B);
+        assert_eq!(stale.destination, AC_B);
+        assert_eq!(stale.packet, packet(Code::Padt, 0x0042, vec![]));
+        assert_eq!(d.counters().padt_sent, 2);
+        let mut buf = Vec::new();
+        stale.packet.encode(&mut buf).unwrap();
+        assert_eq!(buf, [0x11, 0xa7, 0x00, 0x42, 0x00, 0x00]);
+    }
+
+    #[test]
+    fn stop_while_discovering_goes_quiet() {
+        let (mut d, t0) = started(config("", None));
+        assert_eq!(d.stop(), Output::default());
+        assert_eq!(d.deadline(), None);
+        assert_eq!(d.handle_timer(t0 + secs(60)), Output::default());
+    }
+
+    #[test]
+    fn config_is_validated() {
+        assert!(Discovery::new(DiscoveryConfig::default()).is_ok());
+        let long = DiscoveryConfig {
+            service_name: vec![b'x'; MAX_DISCOVERY_PAYLOAD],
+            ..DiscoveryConfig::default()
+        };
+        assert!(matches!(
+            Discovery::new(long).err(),
+            Some(DiscoveryConfigError::ServiceNameTooLong { .. })
+        ));
+        let longest = DiscoveryConfig {
+            service_name: vec![b'x'; MAX_DISCOVERY_PAYLOAD - FIXED_PADI_TAGS],
+            ..DiscoveryConfig::default()
+        };
+        let mut d = Discovery::new(longest).unwrap();
+        let out = d.start(Instant::now(), &mut random());
+        out.frames[0].packet.encode(&mut Vec::new()).unwrap();
+        let mut no_padi = DiscoveryConfig::default();
+        no_padi.timers.max_padi = 0;
+        assert_eq!(
+            Discovery::new(no_padi).err(),
+            Some(DiscoveryConfigError::BadTimers)
+        );
     }
 }
