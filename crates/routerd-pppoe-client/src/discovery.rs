@@ -1403,4 +1403,285 @@ mod tests {
             Some(DiscoveryConfigError::BadTimers)
         );
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Who a generated Host-Uniq belongs to; ours is filled in when the packet is delivered.
+        #[derive(Debug, Clone)]
+        enum Uniq {
+            Ours,
+            Absent,
+            Other(Vec<u8>),
+        }
+
+        #[derive(Debug, Clone)]
+        enum Event {
+            Start,
+            Stop,
+            /// Advance the clock by this many milliseconds and deliver the timer if due.
+            Wait(u64),
+            /// A typed packet (made by routerd-proto's types, so every encodable shape occurs).
+            Packet {
+                from: Mac,
+                code: Code,
+                session_id: u16,
+                uniq: Uniq,
+                tags: Vec<Tag>,
+            },
+            /// Arbitrary bytes through the decoder, delivered when they decode.
+            Bytes {
+                from: Mac,
+                bytes: Vec<u8>,
+            },
+            /// A PADO shaped like a real one (AC-Name "A", Service-Names "" and "inet", our
+            /// Host-Uniq) with a few arbitrary tags more, so the later states are reached often.
+            Offer {
+                from: Mac,
+                extra: Vec<Tag>,
+            },
+            /// A PADT from `from` (no Host-Uniq: PADT needs none).
+            Hangup {
+                from: Mac,
+                session_id: u16,
+            },
+            /// Likewise a PADS.
+            Confirm {
+                from: Mac,
+                session_id: u16,
+                extra: Vec<Tag>,
+            },
+        }
+
+        fn bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
+            proptest::collection::vec(any::<u8>(), 0..max)
+        }
+
+        fn mac() -> impl Strategy<Value = Mac> {
+            prop_oneof![
+                4 => Just(AC_A),
+                2 => Just(AC_B),
+                1 => Just(BROADCAST),
+                1 => any::<[u8; 6]>()
+            ]
+        }
+
+        fn name() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                Just(Vec::new()),
+                Just(b"A".to_vec()),
+                Just(b"inet".to_vec()),
+                bytes(8)
+            ]
+        }
+
+        fn tag() -> impl Strategy<Value = Tag> {
+            prop_oneof![
+                name().prop_map(Tag::ServiceName),
+                name().prop_map(Tag::AcName),
+                bytes(12).prop_map(Tag::HostUniq),
+                bytes(40).prop_map(Tag::AcCookie),
+                bytes(12).prop_map(Tag::RelaySessionId),
+                bytes(12).prop_map(Tag::ServiceNameError),
+                bytes(12).prop_map(Tag::AcSystemError),
+                bytes(12).prop_map(Tag::GenericError),
+                (any::<u32>(), bytes(8))
+                    .prop_map(|(vendor_id, data)| Tag::VendorSpecific { vendor_id, data }),
+                Just(Tag::EndOfList),
+            ]
+        }
+
+        fn event() -> impl Strategy<Value = Event> {
+            let code = prop_oneof![
+                Just(Code::Padi),
+                Just(Code::Pado),
+                Just(Code::Padr),
+                Just(Code::Pads),
+                Just(Code::Padt)
+            ];
+            let uniq = prop_oneof![
+                4 => Just(Uniq::Ours),
+                1 => Just(Uniq::Absent),
+                1 => bytes(10).prop_map(Uniq::Other),
+            ];
+            prop_oneof![
+                2 => Just(Event::Start),
+                1 => Just(Event::Stop),
+                3 => (0u64..20_000).prop_map(Event::Wait),
+                8 => (mac(), code, prop_oneof![Just(0u16), Just(0x1234), any::<u16>()], uniq,
+                      proptest::collection::vec(tag(), 0..6))
+                    .prop_map(|(from, code, session_id, uniq, tags)| Event::Packet {
+                        from, code, session_id, uniq, tags
+                    }),
+                2 => (mac(), bytes(80)).prop_map(|(from, bytes)| Event::Bytes { from, bytes }),
+                4 => (mac(), proptest::collection::vec(tag(), 0..2))
+                    .prop_map(|(from, extra)| Event::Offer { from, extra }),
+                1 => (mac(), prop_oneof![Just(0x1234u16), any::<u16>()])
+                    .prop_map(|(from, session_id)| Event::Hangup { from, session_id }),
+                4 => (mac(), prop_oneof![1 => Just(0u16), 2 => Just(0x1234), 1 => any::<u16>()],
+                      proptest::collection::vec(tag(), 0..2))
+                    .prop_map(|(from, session_id, extra)| Event::Confirm { from, session_id, extra }),
+            ]
+        }
+
+        fn config() -> impl Strategy<Value = DiscoveryConfig> {
+            (
+                prop_oneof![Just(Vec::new()), Just(b"inet".to_vec())],
+                prop_oneof![Just(None), Just(Some(b"A".to_vec()))],
+            )
+                .prop_map(|(service_name, ac_name)| DiscoveryConfig {
+                    service_name,
+                    ac_name,
+                    timers: Timers::default(),
+                })
+        }
+
+        /// Checks one step's output: frames encodable, the PADI budget kept, a session only from a
+        /// PADS carrying our Host-Uniq, from the MAC our PADR went to, with a non-zero id.
+        fn check(
+            d: &Discovery,
+            out: &Output,
+            now: Instant,
+            uniq_before: &[u8],
+            padr_to: &mut Option<Mac>,
+            padis_this_attempt: &mut u32,
+            delivered: Option<(Mac, &DiscoveryPacket)>,
+        ) -> Result<(), TestCaseError> {
+            for frame in &out.frames {
+                prop_assert!(frame.packet.encode(&mut Vec::new()).is_ok());
+                match frame.packet.code {
+                    Code::Padi => *padis_this_attempt += 1,
+                    Code::Padr => *padr_to = Some(frame.destination),
+                    _ => {}
+                }
+            }
+            prop_assert!(*padis_this_attempt <= d.config.timers.max_padi);
+            if let Some(deadline) = d.deadline() {
+                prop_assert!(deadline > now, "a deadline in the past would spin");
+            }
+            if let Some(Outcome::SessionEstablished(session)) = &out.outcome {
+                let Some((from, packet)) = delivered else {
+                    return Err(TestCaseError::fail("session without a packet"));
+                };
+                prop_assert_eq!(packet.code, Code::Pads);
+                prop_assert!(!uniq_before.is_empty());
+                prop_assert_eq!(
+                    packet.find(tag_type::HOST_UNIQ),
+                    Some(&Tag::HostUniq(uniq_before.to_vec()))
+                );
+                prop_assert_eq!(Some(from), *padr_to);
+                prop_assert_eq!(session.ac_mac, from);
+                prop_assert_ne!(session.session_id, 0);
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn any_packets_in_any_state_never_panic_nor_establish_without_our_host_uniq(
+                config in config(),
+                start_first in proptest::bool::weighted(0.8),
+                events in proptest::collection::vec(event(), 1..40),
+            ) {
+                let mut d = Discovery::new(config).unwrap();
+                let mut random = routerd_sansio::XorShift::new(5);
+                let mut now = Instant::now();
+                let mut padr_to = None;
+                let mut padis = 0;
+                // Mostly begin with a PADI; sometimes start idle (packets before start).
+                if start_first {
+                    let out = d.start(now, &mut random);
+                    let uniq = d.host_uniq().to_vec();
+                    check(&d, &out, now, &uniq, &mut padr_to, &mut padis, None)?;
+                }
+                for event in events {
+                    let uniq_before = d.host_uniq().to_vec();
+                    match event {
+                        Event::Start => {
+                            padis = 0;
+                            padr_to = None;
+                            let out = d.start(now, &mut random);
+                            let uniq = d.host_uniq().to_vec();
+                            check(&d, &out, now, &uniq, &mut padr_to, &mut padis, None)?;
+                        }
+                        Event::Stop => {
+                            let out = d.stop();
+                            check(&d, &out, now, &uniq_before, &mut padr_to, &mut padis, None)?;
+                        }
+                        Event::Wait(ms) => {
+                            now += Duration::from_millis(ms);
+                            if d.deadline().is_some_and(|at| at <= now) {
+                                let out = d.handle_timer(now);
+                                check(&d, &out, now, &uniq_before, &mut padr_to, &mut padis, None)?;
+                            }
+                        }
+                        Event::Offer { from, mut extra } => {
+                            let mut tags = vec![
+                                Tag::AcName(b"A".to_vec()),
+                                Tag::ServiceName(Vec::new()),
+                                Tag::ServiceName(b"inet".to_vec()),
+                                Tag::HostUniq(uniq_before.clone()),
+                            ];
+                            tags.append(&mut extra);
+                            let packet = DiscoveryPacket { code: Code::Pado, session_id: 0, tags };
+                            let out = d.handle_packet(from, &packet, now);
+                            check(&d, &out, now, &uniq_before, &mut padr_to, &mut padis,
+                                  Some((from, &packet)))?;
+                        }
+                        Event::Hangup { from, session_id } => {
+                            let packet = DiscoveryPacket { code: Code::Padt, session_id, tags: vec![] };
+                            let was = d.session().cloned();
+                            let out = d.handle_packet(from, &packet, now);
+                            if let Some(Outcome::SessionTerminated { session_id: id, ac_mac, .. }) = &out.outcome {
+                                let was = was.ok_or_else(|| TestCaseError::fail("terminated without a session"))?;
+                                prop_assert_eq!((was.session_id, was.ac_mac), (*id, *ac_mac));
+                                prop_assert_eq!((session_id, from), (*id, *ac_mac));
+                            }
+                            check(&d, &out, now, &uniq_before, &mut padr_to, &mut padis,
+                                  Some((from, &packet)))?;
+                        }
+                        Event::Confirm { from, session_id, mut extra } => {
+                            let mut tags = vec![Tag::HostUniq(uniq_before.clone())];
+                            tags.append(&mut extra);
+                            let packet = DiscoveryPacket { code: Code::Pads, session_id, tags };
+                            let out = d.handle_packet(from, &packet, now);
+                            check(&d, &out, now, &uniq_before, &mut padr_to, &mut padis,
+                                  Some((from, &packet)))?;
+                        }
+                        Event::Packet { from, code, session_id, uniq, mut tags } => {
+                            match uniq {
+                                Uniq::Ours => tags.insert(0, Tag::HostUniq(uniq_before.clone())),
+                                Uniq::Absent => tags.retain(|t| t.tag_type() != tag_type::HOST_UNIQ),
+                                Uniq::Other(v) => tags.insert(0, Tag::HostUniq(v)),
+                            }
+                            let session_id = if matches!(code, Code::Padi | Code::Pado | Code::Padr) {
+                                0
+                            } else {
+                                session_id
+                            };
+                            let packet = DiscoveryPacket { code, session_id, tags };
+                            // Only what the wire can carry: through the encoder and decoder.
+                            let mut buf = Vec::new();
+                            if packet.encode(&mut buf).is_ok() {
+                                let packet = DiscoveryPacket::decode(&buf).unwrap();
+                                let out = d.handle_packet(from, &packet, now);
+                                check(&d, &out, now, &uniq_before, &mut padr_to, &mut padis,
+                                      Some((from, &packet)))?;
+                            }
+                        }
+                        Event::Bytes { from, bytes } => {
+                            if let Ok(packet) = DiscoveryPacket::decode(&bytes) {
+                                let out = d.handle_packet(from, &packet, now);
+                                check(&d, &out, now, &uniq_before, &mut padr_to, &mut padis,
+                                      Some((from, &packet)))?;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
