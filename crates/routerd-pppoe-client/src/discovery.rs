@@ -170,8 +170,9 @@ impl fmt::Display for ErrorTag {
 /// An AC's refusal: which AC, which tag, and its text (lossily UTF-8, as ACs send anything).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "access concentrator {ac} ({}) answered {code:?} with {tag}{}",
+    "access concentrator {ac} ({}) answered {} with {tag}{}",
     mac_string(ac_mac),
+    code_name(*code),
     text_suffix(text)
 )]
 pub struct Refusal {
@@ -182,6 +183,18 @@ pub struct Refusal {
     pub ac: String,
     pub tag: ErrorTag,
     pub text: String,
+}
+
+/// The packet names RFC 2516 uses, for messages.
+pub fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Padi => "PADI",
+        Code::Pado => "PADO",
+        Code::Padr => "PADR",
+        Code::Pads => "PADS",
+        Code::Padt => "PADT",
+        Code::Session => "session frame",
+    }
 }
 
 fn text_suffix(text: &str) -> String {
@@ -384,15 +397,17 @@ impl Discovery {
         }
     }
 
-    /// Begins an attempt: a new Host-Uniq and the first PADI. An attempt or session under way is
-    /// abandoned (the caller sends [`Discovery::terminate`] first when a session was up).
+    /// Begins an attempt: a new Host-Uniq and the first PADI. An attempt under way is abandoned; a
+    /// session that is up is ended first with a PADT (in the same output), so the AC does not keep it.
     pub fn start(&mut self, now: Instant, random: &mut dyn Random) -> Output {
+        let mut output = self.stop();
         let mut host_uniq = Vec::with_capacity(HOST_UNIQ_LEN);
         host_uniq.extend_from_slice(&random.next_u32().to_be_bytes());
         host_uniq.extend_from_slice(&random.next_u32().to_be_bytes());
         self.host_uniq = host_uniq;
         self.last_refusal = None;
-        self.solicit(now, 0)
+        output.frames.append(&mut self.solicit(now, 0).frames);
+        output
     }
 
     /// Gives up whatever is under way. With a session, returns the PADT for it (`stop`).
@@ -1217,7 +1232,7 @@ mod tests {
         assert_eq!(
             failure.to_string(),
             "no usable PADO after 5 PADIs (last refusal: access concentrator A (02:00:00:00:00:aa) \
-             answered Pado with AC-System-Error: out of sessions)"
+             answered PADO with AC-System-Error: out of sessions)"
         );
         assert_eq!(
             failure,
@@ -1254,7 +1269,7 @@ mod tests {
             assert_eq!(
                 failure.to_string(),
                 format!(
-                    "access concentrator BRAS (02:00:00:00:00:aa) answered Pads with {name}: no such service"
+                    "access concentrator BRAS (02:00:00:00:00:aa) answered PADS with {name}: no such service"
                 )
             );
             assert_eq!(d.phase(), Phase::Idle);
@@ -1368,6 +1383,19 @@ mod tests {
         let mut buf = Vec::new();
         stale.packet.encode(&mut buf).unwrap();
         assert_eq!(buf, [0x11, 0xa7, 0x00, 0x42, 0x00, 0x00]);
+    }
+
+    #[test]
+    fn start_with_a_session_up_ends_it_with_padt_first() {
+        let (mut d, t0) = established(config("", None));
+        let out = d.start(t0, &mut Sequence::new(vec![7, 8]));
+        let codes: Vec<(Mac, Code)> = out
+            .frames
+            .iter()
+            .map(|f| (f.destination, f.packet.code))
+            .collect();
+        assert_eq!(codes, vec![(AC_A, Code::Padt), (BROADCAST, Code::Padi)]);
+        assert_eq!(d.phase(), Phase::Soliciting);
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //!   (`max(maxDelay, 60 s)`): a session that comes up and drops at once (an AC that accepts and then
 //!   sends PADT, an LCP that dies) must not turn the backoff into a redial storm.
 //! - An authentication failure never resets the doubling and never waits less than the delay a
-//!   failure would have; it is also never immediate (at least `initialDelay`). It climbs to `maxDelay`
+//!   failure would have; it is also never immediate (at least `initialDelay`, less the jitter). It climbs to `maxDelay`
 //!   like any failure and stays there until a session is up long enough. ISPs lock accounts that
 //!   retry wrong passwords quickly, so the wrong password costs one attempt per `maxDelay` at most.
 
@@ -292,6 +292,43 @@ mod tests {
         for _ in 0..50 {
             let wait = redial.ended(t0, EndReason::DiscoveryFailed, &mut random) - t0;
             assert!(wait <= Duration::from_secs(60) && wait >= Duration::from_secs(54));
+        }
+    }
+
+    /// A silent AC for ten minutes with the default timers and redial: attempts of 5 PADIs (31 s)
+    /// separated by 1, 2, 4, … 60 s; 50 PADIs in all, never more than 5 within any 31 s.
+    #[test]
+    fn silent_ac_gets_attempts_on_the_redial_schedule() {
+        use crate::discovery::{Discovery, DiscoveryConfig, Outcome};
+        let mut discovery = Discovery::new(DiscoveryConfig::default()).unwrap();
+        let mut redial = Redial::new(RedialConfig::default());
+        let mut random = no_jitter();
+        let t0 = Instant::now();
+        let mut starts = Vec::new();
+        let mut padi_at = Vec::new();
+        let mut next_start = t0;
+        while next_start < t0 + Duration::from_secs(600) {
+            starts.push((next_start - t0).as_secs());
+            let out = discovery.start(next_start, &mut random);
+            padi_at.extend(out.frames.iter().map(|_| next_start));
+            loop {
+                let Some(at) = discovery.deadline() else {
+                    panic!("discovery stopped without an outcome");
+                };
+                let out = discovery.handle_timer(at);
+                padi_at.extend(out.frames.iter().map(|_| at));
+                if let Some(outcome) = out.outcome {
+                    assert!(matches!(outcome, Outcome::DiscoveryFailed(_)));
+                    next_start = redial.ended(at, EndReason::DiscoveryFailed, &mut random);
+                    break;
+                }
+            }
+        }
+        assert_eq!(starts, vec![0, 32, 65, 100, 139, 186, 249, 340, 431, 522]);
+        assert_eq!(padi_at.len(), 50);
+        assert_eq!(discovery.counters().padi_sent, 50);
+        for window in padi_at.windows(6) {
+            assert!(window[5] - window[0] > Duration::from_secs(31));
         }
     }
 
