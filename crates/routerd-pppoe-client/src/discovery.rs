@@ -14,19 +14,23 @@
 //! ```
 //!
 //! Decisions worth their reasons:
-//! - Timers ([`Timers::default`]): RFC 2516 §7 only says to resend and double the wait; pppd's rp-pppoe
-//!   plugin and rp-pppoe start at 5 s with 3 PADIs. We start at 1 s (a lost first PADI on a link that
-//!   just came up then costs one second, not five), double to at most 16 s, and give up after 5 PADIs
-//!   (1+2+4+8+16 = 31 s, about rp-pppoe's 5+10+20 = 35 s), so the AC sees no more than 5 PADIs per
-//!   attempt; the pace between attempts is the redial backoff's ([`crate::redial`]). PADR: 3 sends at
-//!   1, 2, 4 s, then back to PADI. The PADI count is kept across that return, so an AC that offers but
-//!   never confirms cannot keep discovery going for ever: the attempt still ends after 5 PADIs.
+//! - Timers ([`Timers::default`]): RFC 2516 §7 says to resend the PADI doubling the wait "as many
+//!   times as desired", to do the same with the PADR, and after a number of PADRs to go back to PADI.
+//!   rp-pppoe and pppd's rp-pppoe plugin (`pppoe.h`: `PADI_TIMEOUT 5`, `MAX_PADI_ATTEMPTS 3`, the
+//!   timeout doubled per attempt) start at 5 s with 3 PADIs. We start at 1 s (a lost first PADI on a
+//!   link that just came up then costs one second, not five), double to at most 16 s, and give up
+//!   after 5 PADIs (1+2+4+8+16 = 31 s, about rp-pppoe's 5+10+20 = 35 s), so the AC sees no more than
+//!   5 PADIs per attempt; the pace between attempts is the redial backoff's ([`crate::redial`]).
+//!   PADR: 3 sends at 1, 2, 4 s, then back to PADI. The PADI count is kept across that return, so an
+//!   AC that offers but never confirms cannot keep discovery going for ever: the attempt still ends
+//!   after 5 PADIs.
 //! - Host-Uniq: 8 random octets per attempt (kept across retransmissions). A PADO or PADS without it
 //!   is not for us: it was meant for another host, or it is a stale answer to an earlier attempt.
 //! - Offer selection: the first valid PADO wins; later ones are ignored and counted. Valid means our
 //!   Host-Uniq, a unicast source, no error tag, the Service-Name we asked for (any offer will do when
 //!   we asked for "" — RFC 2516 §5.2 requires the AC to echo it, but real ACs omit it, and rp-pppoe
-//!   accepts that too), and the configured `acName` when there is one.
+//!   accepts that too), and the configured `acName` when there is one. Unlike rp-pppoe, an offer
+//!   without AC-Name is taken when no `acName` is configured (its name is then "").
 //! - An offer with an error tag is reported ([`Note::OfferRefused`]) but does not end discovery:
 //!   another AC on the segment may serve us; the refusal is kept and named if the attempt fails.
 //!   A PADS with an error tag (or a session id of 0) does end it: that AC was chosen and said no.
