@@ -91,10 +91,16 @@ pub enum DiscoveryConfigError {
         "serviceName of {len} octets is too long for a PPPoE discovery packet (at most {max})"
     )]
     ServiceNameTooLong { len: usize, max: usize },
-    /// Zero PADIs or PADRs would never ask anything; a zero timeout would be a send loop.
-    #[error("PPPoE discovery timers must have a non-zero timeout and at least one PADI and PADR")]
+    /// Zero PADIs or PADRs would never ask anything; a zero timeout would be a send loop; a timeout
+    /// over [`MAX_TIMEOUT`] is a typo (and could overflow the clock).
+    #[error(
+        "PPPoE discovery timers need timeouts between 1 ns and 1 h and at least one PADI and PADR"
+    )]
     BadTimers,
 }
+
+/// The longest PADI/PADR timeout a configuration may ask for.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// Service-Name tag header + Host-Uniq tag (header and value).
 const FIXED_PADI_TAGS: usize = 4 + 4 + HOST_UNIQ_LEN;
@@ -110,7 +116,12 @@ impl DiscoveryConfig {
             });
         }
         let t = &self.timers;
-        if t.initial_timeout.is_zero() || t.max_padi == 0 || t.max_padr == 0 {
+        if t.initial_timeout.is_zero()
+            || t.initial_timeout > MAX_TIMEOUT
+            || t.max_timeout > MAX_TIMEOUT
+            || t.max_padi == 0
+            || t.max_padr == 0
+        {
             return Err(DiscoveryConfigError::BadTimers);
         }
         Ok(())
@@ -1428,6 +1439,12 @@ mod tests {
         let mut d = Discovery::new(longest).unwrap();
         let out = d.start(Instant::now(), &mut random());
         out.frames[0].packet.encode(&mut Vec::new()).unwrap();
+        let mut eternal = DiscoveryConfig::default();
+        eternal.timers.max_timeout = Duration::MAX;
+        assert_eq!(
+            Discovery::new(eternal).err(),
+            Some(DiscoveryConfigError::BadTimers)
+        );
         let mut no_padi = DiscoveryConfig::default();
         no_padi.timers.max_padi = 0;
         assert_eq!(

@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 
 /// How long a session must have been up for the backoff to start over, at least.
 pub const MIN_STABLE_SESSION: Duration = Duration::from_secs(60);
+/// The longest `maxDelay` accepted: longer is a typo, and would overflow the clock if absurd.
+pub const MAX_REDIAL_DELAY: Duration = Duration::from_secs(24 * 3600);
 /// The largest share of a wait the jitter takes off, in per mille.
 const JITTER_PER_MILLE: u32 = 100;
 
@@ -48,6 +50,9 @@ pub enum RedialConfigError {
     /// A zero initial delay would make every failure an immediate redial: the storm this prevents.
     #[error("redial.initialDelay must be greater than zero")]
     ZeroInitialDelay,
+    /// A cap over [`MAX_REDIAL_DELAY`] (a day).
+    #[error("redial.maxDelay ({0:?}) is longer than a day")]
+    MaxTooLong(Duration),
     /// The cap must not be below the start, or the sequence would not be a backoff.
     #[error("redial.maxDelay ({max:?}) is shorter than redial.initialDelay ({initial:?})")]
     MaxBelowInitial { initial: Duration, max: Duration },
@@ -58,6 +63,9 @@ impl RedialConfig {
     pub fn validate(&self) -> Result<(), RedialConfigError> {
         if self.initial_delay.is_zero() {
             return Err(RedialConfigError::ZeroInitialDelay);
+        }
+        if self.max_delay > MAX_REDIAL_DELAY {
+            return Err(RedialConfigError::MaxTooLong(self.max_delay));
         }
         if self.max_delay < self.initial_delay {
             return Err(RedialConfigError::MaxBelowInitial {
@@ -95,13 +103,16 @@ pub struct Redial {
 }
 
 impl Redial {
-    /// A schedule for `config` (validate it first; a zero delay is raised to 1 ms here so that a
-    /// caller that did not still gets a backoff, not a loop).
+    /// A schedule for `config` (validate it first; out-of-range delays are clamped here, a zero one
+    /// to 1 ms and a huge one to a day, so that a caller that did not still gets a backoff, neither a
+    /// loop nor a clock overflow).
     pub fn new(config: RedialConfig) -> Self {
-        let initial_delay = config.initial_delay.max(Duration::from_millis(1));
+        let initial_delay = config
+            .initial_delay
+            .clamp(Duration::from_millis(1), MAX_REDIAL_DELAY);
         let config = RedialConfig {
             initial_delay,
-            max_delay: config.max_delay.max(initial_delay),
+            max_delay: config.max_delay.clamp(initial_delay, MAX_REDIAL_DELAY),
         };
         Self {
             config,
@@ -357,5 +368,18 @@ mod tests {
         });
         let t0 = Instant::now();
         assert!(redial.ended(t0, EndReason::DiscoveryFailed, &mut no_jitter()) > t0);
+        let absurd = RedialConfig {
+            initial_delay: Duration::MAX,
+            max_delay: Duration::MAX,
+        };
+        assert_eq!(
+            absurd.validate(),
+            Err(RedialConfigError::MaxTooLong(Duration::MAX))
+        );
+        let mut redial = Redial::new(absurd);
+        assert_eq!(
+            redial.ended(t0, EndReason::DiscoveryFailed, &mut no_jitter()) - t0,
+            MAX_REDIAL_DELAY
+        );
     }
 }
