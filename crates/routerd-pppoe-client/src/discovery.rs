@@ -80,6 +80,7 @@ pub struct DiscoveryConfig {
     pub service_name: Vec<u8>,
     /// Only offers from an AC of this name are taken; `None` = the first valid offer.
     pub ac_name: Option<Vec<u8>>,
+    /// Retransmission schedule; [`Timers::default`] except in tests and benchmarks.
     pub timers: Timers,
 }
 
@@ -131,7 +132,9 @@ impl DiscoveryConfig {
 /// A discovery packet to send and the Ethernet address to send it to (EtherType 0x8863).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {
+    /// [`BROADCAST`] for PADI, the AC's address for PADR and PADT.
     pub destination: Mac,
+    /// Typed, so tests compare tags; the daemon encodes it with [`DiscoveryPacket::encode`].
     pub packet: DiscoveryPacket,
 }
 
@@ -151,8 +154,11 @@ pub struct Session {
 /// Which of the three error tags (RFC 2516 Appendix A) an AC answered with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorTag {
+    /// 0x0201: the service asked for cannot be provided.
     ServiceNameError,
+    /// 0x0202: the AC itself failed (typically out of sessions).
     AcSystemError,
+    /// 0x0203: anything else.
     GenericError,
 }
 
@@ -193,10 +199,13 @@ impl fmt::Display for ErrorTag {
 pub struct Refusal {
     /// PADO or PADS.
     pub code: Code,
+    /// Which AC: several may answer on one segment.
     pub ac_mac: Mac,
     /// Its AC-Name, "" when it sent none.
     pub ac: String,
+    /// Which error tag.
     pub tag: ErrorTag,
+    /// The tag's text ("" when it had none).
     pub text: String,
 }
 
@@ -291,8 +300,11 @@ pub enum Note {
 /// Counters kept for status and the property tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Counters {
+    /// PADIs sent: the number to watch when an AC is silent or refuses (no storm).
     pub padi_sent: u64,
+    /// PADRs sent.
     pub padr_sent: u64,
+    /// PADTs sent (stop, restart, stale sessions).
     pub padt_sent: u64,
     /// Valid offers not taken because another one was first.
     pub offers_ignored: u64,
@@ -303,8 +315,11 @@ pub struct Counters {
 /// The result of one input.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Output {
+    /// Frames to send now, in order (a PADT before the PADI of a restart).
     pub frames: Vec<Frame>,
+    /// Set when the step decided something the daemon acts on (start PPP, redial, report).
     pub outcome: Option<Outcome>,
+    /// Why the input packet was not used, for a debug log; already counted in [`Counters`].
     pub note: Option<Note>,
 }
 
@@ -358,9 +373,13 @@ pub struct Discovery {
 /// Which phase discovery is in, for status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
+    /// Nothing under way: before start, after an outcome, after stop.
     Idle,
+    /// PADIs out, waiting for an offer.
     Soliciting,
+    /// An offer taken, PADRs out, waiting for the PADS.
     Requesting,
+    /// PADS received: the session stage runs.
     Established,
 }
 
@@ -377,6 +396,7 @@ impl Discovery {
         })
     }
 
+    /// Where discovery stands, for status and for the daemon to know whether PPP may run.
     pub fn phase(&self) -> Phase {
         match self.state {
             State::Idle => Phase::Idle,
@@ -386,6 +406,7 @@ impl Discovery {
         }
     }
 
+    /// Packets sent and ignored since creation (across attempts), for status.
     pub fn counters(&self) -> Counters {
         self.counters
     }
