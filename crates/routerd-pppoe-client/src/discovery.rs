@@ -593,15 +593,16 @@ impl Discovery {
         }
         self.check_host_uniq(pado)?;
         let ac_name = ac_name_of(pado);
-        if let Some((tag, text)) = pado.error_tag().and_then(ErrorTag::of) {
-            let refusal = refusal(Code::Pado, from, &ac_name, tag, text);
-            self.last_refusal = Some(refusal.clone());
-            return Err(Note::OfferRefused(refusal));
-        }
+        // The name first: a refusal from an AC we would not take anyway is not worth reporting.
         if let Some(wanted) = &self.config.ac_name {
             if *wanted != ac_name {
                 return Err(Note::OtherAcName);
             }
+        }
+        if let Some((tag, text)) = pado.error_tag().and_then(ErrorTag::of) {
+            let refusal = refusal(Code::Pado, from, &ac_name, tag, text);
+            self.last_refusal = Some(refusal.clone());
+            return Err(Note::OfferRefused(refusal));
         }
         let services: Vec<&Vec<u8>> = pado
             .tags
@@ -1106,6 +1107,27 @@ mod tests {
             }))
         ));
         assert_eq!(d.counters().packets_ignored, 1);
+    }
+
+    #[test]
+    fn refusal_from_an_ac_we_would_not_take_is_not_reported() {
+        let (mut d, t0) = started(config("", Some("B")));
+        let refusing = pado("A", &[""], vec![Tag::GenericError(b"busy".to_vec())]);
+        assert_eq!(
+            d.handle_packet(AC_A, &refusing, t0).note,
+            Some(Note::OtherAcName)
+        );
+        let mut out = Output::default();
+        while let Some(at) = d.deadline() {
+            out = d.handle_timer(at);
+        }
+        assert_eq!(
+            out.outcome,
+            Some(Outcome::DiscoveryFailed(DiscoveryFailure::NoOffer {
+                padi_sent: 5,
+                last_refusal: None
+            }))
+        );
     }
 
     #[test]
