@@ -2,5 +2,18 @@
 //! (decoded by `routerd-proto`), timer expiries and commands in; frames to send, state changes, events and
 //! the next deadline out, with time ([`routerd_sansio::Now`]) and randomness injected, so every
 //! retransmission and timeout is tested on a virtual clock.
+//!
+//! - [`discovery`]: PPPoE discovery (RFC 2516 §5): PADI with backoff, offer selection by `acName` and
+//!   `serviceName`, PADR, PADS, PADT both ways;
+//! - [`redial`]: the backoff between attempts (`redial.initialDelay` doubling to `redial.maxDelay`), never a
+//!   storm after an authentication failure;
+//! - [`negotiation`]: the RFC 1661 option-negotiation automaton shared by LCP, IPCP and IPv6CP, with their
+//!   option policies and the LCP echo keepalive.
+//!
+//! Not yet here: the session layer that chains them (LCP → PAP/CHAP → NCPs), the daemon shell, and
+//! routerd's controller (issue 13).
 #![forbid(unsafe_code)]
+
+pub mod discovery;
 pub mod negotiation;
+pub mod redial;
