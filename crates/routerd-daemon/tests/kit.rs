@@ -104,6 +104,15 @@ struct Running {
     server: tokio::task::JoinHandle<Result<(), routerd_daemon::DaemonError>>,
 }
 
+/// Waits (at most 5 s) for a stopped daemon's server task and requires it to have ended cleanly.
+async fn served(server: tokio::task::JoinHandle<Result<(), routerd_daemon::DaemonError>>) {
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("serve returned after stop")
+        .expect("the server task did not panic")
+        .expect("serve ended without an error");
+}
+
 async fn start() -> Running {
     let dir = tempfile::tempdir().unwrap();
     let state_dir = dir.path().join("state");
@@ -427,11 +436,7 @@ async fn every_endpoint_answers_per_the_contract() {
         .unwrap();
     assert_eq!(st, StatusCode::OK);
     assert!(items(&v).is_empty());
-    tokio::time::timeout(Duration::from_secs(5), d.server)
-        .await
-        .expect("serve returned after stop")
-        .unwrap()
-        .unwrap();
+    served(d.server).await;
     assert!(stopping.elapsed() < Duration::from_secs(5));
     assert!(d.stop.is_stopped());
     assert_eq!(d.daemon.shutdowns.load(Ordering::SeqCst), 1);
@@ -477,11 +482,7 @@ async fn a_stop_requested_by_the_daemon_and_a_socket_in_use() {
     assert_eq!(st, StatusCode::OK);
 
     d.stop.request();
-    tokio::time::timeout(Duration::from_secs(5), d.server)
-        .await
-        .expect("serve returned")
-        .unwrap()
-        .unwrap();
+    served(d.server).await;
     let last = file_events(&d.state_dir).pop().unwrap();
     assert_eq!(last.topic, "routerd.daemon.lifecycle.stopped");
     assert_eq!(last.attributes["reason"], "requested by the daemon");
@@ -504,7 +505,7 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
         "{waited:?}"
     );
     d.stop.request();
-    d.server.await.unwrap().unwrap();
+    served(d.server).await;
 }
 
 #[test]
@@ -560,11 +561,7 @@ async fn logs_are_served_from_the_daemon_log_file() {
     let (st, _, _) = get(&d.socket, "/v1/logs?lines=many").await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
     d.stop.request();
-    tokio::time::timeout(Duration::from_secs(5), d.server)
-        .await
-        .expect("serve returned")
-        .unwrap()
-        .unwrap();
+    served(d.server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -576,7 +573,7 @@ async fn since_zero_reads_from_the_oldest_event_held() {
     assert_eq!(st, StatusCode::OK, "since=0: {v}");
     assert_eq!(items(&v), items(&all), "since=0 is the same as no since");
     d.stop.request();
-    d.server.await.unwrap().unwrap();
+    served(d.server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -593,5 +590,5 @@ async fn an_error_answered_before_the_body_arrives_still_reaches_the_client() {
         }
     }
     d.stop.request();
-    d.server.await.unwrap().unwrap();
+    served(d.server).await;
 }

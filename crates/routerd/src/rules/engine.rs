@@ -835,14 +835,7 @@ spec:
         bus.close();
     }
 
-    const ANY: &str = r#"
-apiVersion: net.routerd.net/v1alpha1
-kind: EventRule
-metadata: {name: each}
-spec:
-  match: {operator: anyOf, topics: [routerd.healthcheck.state.unhealthy]}
-  emit: {topic: routerd.virtual.each}
-"#;
+    use crate::rules::tests::ANY;
 
     #[tokio::test]
     async fn a_corrupt_event_is_skipped_and_reported_and_later_events_still_fire() {

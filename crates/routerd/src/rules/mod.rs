@@ -241,7 +241,7 @@ async fn show_failure(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use routerd_api::control::ApplyRequest;
     use routerd_api::event::NewEvent;
@@ -250,7 +250,8 @@ mod tests {
     use routerd_store::{EventFilter, Ledger, StateStore};
     use std::time::Duration;
 
-    const ANY: &str = r#"
+    /// An EventRule firing on every unhealthy health check, shared by the rule engine tests.
+    pub(crate) const ANY: &str = r#"
 apiVersion: net.routerd.net/v1alpha1
 kind: EventRule
 metadata: {name: each}
