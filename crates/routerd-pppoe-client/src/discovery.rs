@@ -516,17 +516,7 @@ impl Discovery {
                     return self.solicit(now, padi_sent);
                 }
                 let padr = self.next_retry(padr, now);
-                self.counters.padr_sent = self.counters.padr_sent.saturating_add(1);
-                let frame = Frame {
-                    destination: offer.ac_mac,
-                    packet: offer.padr.clone(),
-                };
-                self.state = State::Requesting {
-                    padi_sent,
-                    offer,
-                    padr,
-                };
-                self.only(frame)
+                self.request(padi_sent, offer, padr)
             }
             _ => Output::default(),
         }
@@ -573,6 +563,11 @@ impl Discovery {
             timeout: self.config.timers.initial_timeout,
             deadline: now + self.config.timers.initial_timeout,
         };
+        Ok(self.request(padi_sent, offer, padr))
+    }
+
+    /// Sends (or resends) the PADR of `offer` and waits for its PADS until `padr`'s deadline.
+    fn request(&mut self, padi_sent: u32, offer: Offer, padr: Retry) -> Output {
         self.counters.padr_sent = self.counters.padr_sent.saturating_add(1);
         let frame = Frame {
             destination: offer.ac_mac,
@@ -583,7 +578,7 @@ impl Discovery {
             offer,
             padr,
         };
-        Ok(self.only(frame))
+        self.only(frame)
     }
 
     /// The offer a PADO makes, or why it is not one we take.
