@@ -19,7 +19,7 @@ use routerd_daemon::driven::{
     self, DriverParts, Handled, Handler, Request as KitRequest, SharedStatus, HEARTBEAT,
 };
 use routerd_daemon::link_watch::{groups, LinkWatch};
-use routerd_daemon::{read_json, store_json, store_removal, EventLog};
+use routerd_daemon::{flush_stores, read_json, store_json, store_removal, EventLog};
 use routerd_dhcpv4_client::arp::ProbePlan;
 use routerd_dhcpv4_client::bpf::DHCP_CLIENT_FILTER;
 use routerd_dhcpv4_client::client::Halt;
@@ -185,6 +185,9 @@ impl Driver {
                 Wake::Tick => self.refresh_link(),
             }
         }
+        // The last lease write may still be on the blocking pool: it must land before the daemon exits,
+        // or a restart would start from the lease before it.
+        flush_stores(&self.lease_path).await;
     }
 
     fn now() -> Now {

@@ -18,7 +18,7 @@ use routerd_daemon::driven::{
     self, DriverParts, Handled, Handler, Request as KitRequest, SharedStatus, HEARTBEAT,
 };
 use routerd_daemon::link_watch::{groups, LinkWatch};
-use routerd_daemon::{read_json, store_json, store_removal, EventLog};
+use routerd_daemon::{flush_stores, read_json, store_json, store_removal, EventLog};
 use routerd_dhcpv6_client::duid::to_hex;
 use routerd_dhcpv6_client::status::{Fault, InterfaceState};
 use routerd_dhcpv6_client::{
@@ -171,6 +171,9 @@ impl Driver {
                 Wake::Tick => self.refresh_link(),
             }
         }
+        // The last lease write may still be on the blocking pool: it must land before the daemon exits,
+        // or a restart would start from the lease before it.
+        flush_stores(&self.lease_path).await;
     }
 
     /// Re-reads the interface, (re)binds or closes the socket, and tells the client what changed.
