@@ -819,7 +819,8 @@ pub fn decode_stats_message(message: &NetlinkMessage<'_>) -> Result<TableStats, 
 /// and `NLM_F_ACK`): what `conntrack -I` sends. Test harnesses fill a namespace's table with it far
 /// faster than one `conntrack -I` process per entry. The kernel takes the tuples, the `SEEN_REPLY` and
 /// `ASSURED` status bits, the timeout (mandatory: 0 when `entry.timeout` is absent), the mark, the zone
-/// and the TCP state; it sets the NAT bits and counters itself, so those are not sent.
+/// and the TCP state (`CONFIRMED` is always sent); it sets the NAT bits and counters itself, so those are
+/// not sent.
 pub fn encode_create_request(entry: &ConntrackEntry, sequence: u32) -> Vec<u8> {
     let mut builder = RequestBuilder::new(
         nfnl_message_type(NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_NEW),
@@ -833,8 +834,10 @@ pub fn encode_create_request(entry: &ConntrackEntry, sequence: u32) -> Vec<u8> {
     );
     push_tuple(&mut builder, CTA_TUPLE_ORIG, &entry.original);
     push_tuple(&mut builder, CTA_TUPLE_REPLY, &entry.reply);
-    let settable = entry.status.0 & (Status::SEEN_REPLY | Status::ASSURED);
-    builder.attribute(CTA_STATUS, &settable.to_be_bytes());
+    // The kernel marks a created entry CONFIRMED before applying CTA_STATUS and answers EBUSY to a status
+    // that would clear it (ctnetlink_change_status), so the bit is always sent, as libnetfilter_conntrack does.
+    let status = entry.status.0 & (Status::SEEN_REPLY | Status::ASSURED) | Status::CONFIRMED;
+    builder.attribute(CTA_STATUS, &status.to_be_bytes());
     builder.attribute(CTA_TIMEOUT, &entry.timeout.unwrap_or(0).to_be_bytes());
     if let Some(mark) = entry.mark {
         builder.attribute(CTA_MARK, &mark.to_be_bytes());
@@ -1262,7 +1265,7 @@ mod tests {
             NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK
         );
         // What the kernel sets itself is not sent.
-        entry.status = Status(Status::ASSURED | Status::SEEN_REPLY);
+        entry.status = Status(Status::ASSURED | Status::SEEN_REPLY | Status::CONFIRMED);
         entry.original_counters = None;
         entry.reply_counters = None;
         entry.id = None;
@@ -1492,7 +1495,7 @@ mod tests {
                 timeout: Some(timeout),
                 mark,
                 zone,
-                status: Status(if assured { Status::ASSURED | Status::SEEN_REPLY } else { 0 }),
+                status: Status(Status::CONFIRMED | if assured { Status::ASSURED | Status::SEEN_REPLY } else { 0 }),
                 original_counters: None,
                 reply_counters: None,
                 id: None,
