@@ -154,4 +154,6 @@ pub mod topics {
     pub const ROUTE_INSTALLED: &str = "routerd.route.installed";
     pub const ROUTE_REMOVED: &str = "routerd.route.removed";
     pub const STORE_EVENTS_DROPPED: &str = "routerd.store.events.dropped";
+    /// The conntrack table passed 90% of `nf_conntrack_max` (attrs `count`, `max`).
+    pub const CONNTRACK_USAGE_HIGH: &str = "routerd.conntrack.usage.high";
 }

@@ -13,6 +13,8 @@ pub struct App {
     pub status: Arc<StatusBook>,
     pub runtime: Arc<ControllerRuntime>,
     pub supervisor: Arc<crate::supervisor::Supervisor>,
+    /// The conntrack table `/connections` reads (the kernel's, or a fake in tests).
+    pub conntrack: Arc<dyn routerd_host::ConntrackTable>,
     pub started_at: Timestamp,
     /// Flips to true at shutdown so long-polls return at once.
     pub stop: watch::Receiver<bool>,

@@ -38,12 +38,15 @@ pub async fn handle(
             let limit = query.limit(100, 1000)?;
             Ok(ok("GenerationList", &GenerationList { items: app.config.generations(limit).await.map_err(Failure::from)? }))
         }
-        Op::Connections | Op::DnsQueries | Op::TrafficFlows | Op::FirewallLogs => Err(Failure::new(
+        Op::Connections => {
+            let table = super::connections::connections(app.conntrack.clone(), &query).await?;
+            Ok(ok("ConnectionTable", &table))
+        }
+        Op::DnsQueries | Op::TrafficFlows | Op::FirewallLogs => Err(Failure::new(
             ErrorCode::Unavailable,
             format!(
-                "{} is not available in this build of routerd: its observer (conntrack, DNS query log, flow recorder, NFLOG) has not landed yet",
+                "{} is not available in this build of routerd: its observer (DNS query log, flow recorder, NFLOG) has not landed yet",
                 match op {
-                    Op::Connections => "/connections",
                     Op::DnsQueries => "/dns-queries",
                     Op::TrafficFlows => "/traffic-flows",
                     _ => "/firewall-logs",
