@@ -3,6 +3,7 @@
 //! drives them all against a freshly built routerd; see `bench/README.md`.
 
 mod api_latency;
+mod conntrack_fill;
 mod control_api;
 mod data;
 mod event_query;
@@ -101,6 +102,15 @@ enum Command {
         #[arg(long, default_value_t = 1_000_000)]
         events: usize,
     },
+    /// Fills the current network namespace's conntrack table with a deterministic population over
+    /// ctnetlink (see conntrack_fill.rs); for the /connections scenario and bench.
+    ConntrackFill {
+        /// Number of the first entry (a second call continues the population).
+        #[arg(long, default_value_t = 0)]
+        first: u32,
+        #[arg(long)]
+        count: u32,
+    },
     /// Latest 100 events by topic and by resource through the API vs the same SQL in rusqlite.
     EventQuery {
         #[arg(long)]
@@ -172,6 +182,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         ))?,
         Command::LoadEvents { db, events } => {
             event_query::load(&db, events)?;
+            Vec::new()
+        }
+        Command::ConntrackFill { first, count } => {
+            conntrack_fill::run(first, count)?;
             Vec::new()
         }
         Command::EventQuery {
