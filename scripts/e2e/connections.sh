@@ -64,11 +64,11 @@ compare_all() {
     check "$label: protocol=udp&port=$UDP_PORT equals conntrack -L -p udp --dport $UDP_PORT" \
         python3 "$HERE/e2e/conntrack_compare.py" --filtered "$RD_TMP/conntrack-udp.txt" "$RD_TMP/page-udp.json"
     local ours_full ours_filtered theirs_full theirs_filtered
-    ours_full=$(median_ms 3 conn "limit=10000")
-    theirs_full=$(median_ms 3 in_ns conntrack -L -o extended)
-    ours_filtered=$(median_ms 3 conn "protocol=udp&port=$UDP_PORT&limit=10000")
-    theirs_filtered=$(median_ms 3 in_ns conntrack -L -p udp --dport "$UDP_PORT")
-    echo "  timing ($label, debug build, median of 3): /connections?limit=10000 ${ours_full} ms vs conntrack -L -o extended ${theirs_full} ms;" \
+    ours_full=$(median_ms 1 conn "limit=10000")
+    theirs_full=$(median_ms 1 in_ns conntrack -L -o extended)
+    ours_filtered=$(median_ms 1 conn "protocol=udp&port=$UDP_PORT&limit=10000")
+    theirs_filtered=$(median_ms 1 in_ns conntrack -L -p udp --dport "$UDP_PORT")
+    echo "  timing ($label, debug build, one run): /connections?limit=10000 ${ours_full} ms vs conntrack -L -o extended ${theirs_full} ms;" \
         "filtered ${ours_filtered} ms vs conntrack -L -p udp --dport ${theirs_filtered} ms"
 }
 
