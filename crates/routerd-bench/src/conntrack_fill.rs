@@ -60,15 +60,15 @@ pub fn entry(i: u32) -> ConntrackEntry {
     let dport = 10000 + (i % 500) as u16;
     let original = Tuple::with_ports(protocol, src, sport, dst, dport);
     let mut reply = Tuple::with_ports(protocol, dst, dport, src, sport);
-    if !v6 && i % 5 == 0 {
+    if !v6 && i.is_multiple_of(5) {
         reply.dst = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 1 + (i % 250) as u8));
         // A reply tuple must be unique in the table as much as an original one: one NAT port per entry.
         reply.dst_port = Some(1024 + ((i / 5) % 64000) as u16);
     }
-    if !v6 && i % 7 == 0 {
+    if !v6 && i.is_multiple_of(7) {
         reply.src = IpAddr::V4(Ipv4Addr::new(10, 200, 0, 1));
     }
-    let status = if tcp || i % 2 == 0 {
+    let status = if tcp || i.is_multiple_of(2) {
         Status::SEEN_REPLY | if tcp { Status::ASSURED } else { 0 }
     } else {
         0
@@ -81,7 +81,7 @@ pub fn entry(i: u32) -> ConntrackEntry {
         tcp_state: tcp.then_some(TcpState::Established),
         timeout: Some(3600),
         mark: Some(i % 4),
-        zone: (i % 50 == 0).then_some(5),
+        zone: i.is_multiple_of(50).then_some(5),
         status: Status(status),
         original_counters: None,
         reply_counters: None,
