@@ -279,6 +279,11 @@ pub async fn connections(
         let stats = table.stats()?;
         let mut tally = TableTally::new(filter, limit);
         let summary = table.walk(&mut |entry| tally.add(entry))?;
+        if summary.interrupted {
+            // conntrack does not flag its dumps today; if a kernel does, the counts may be off by the
+            // entries that came and went during the walk, which a live table is anyway.
+            tracing::debug!("conntrack dump flagged as interrupted by the kernel");
+        }
         if summary.undecodable > 0 {
             tracing::warn!(
                 undecodable = summary.undecodable,
