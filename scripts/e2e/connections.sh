@@ -49,11 +49,12 @@ compare_all() {
     local label="$1" total="$2" k pages=()
     in_ns conntrack -L -o extended >"$RD_TMP/conntrack.txt" 2>/dev/null
     conn "src=127.0.0.0/8&limit=10000" >"$RD_TMP/page-lo.json"
-    pages+=("$RD_TMP/page-lo.json")
+    # Every 10th synthetic entry is IPv6: at most 10000 of them, one page.
+    conn "src=2001:db8::/32&limit=10000" >"$RD_TMP/page-v6.json"
+    pages+=("$RD_TMP/page-lo.json" "$RD_TMP/page-v6.json")
     for k in $(seq 0 $(((total - 1) / 8000))); do
         conn "src=10.$((100 + k)).0.0/16&limit=10000" >"$RD_TMP/page-v4-$k.json"
-        conn "src=2001:db8:$(printf '%x' $((100 + k)))::/48&limit=10000" >"$RD_TMP/page-v6-$k.json"
-        pages+=("$RD_TMP/page-v4-$k.json" "$RD_TMP/page-v6-$k.json")
+        pages+=("$RD_TMP/page-v4-$k.json")
     done
     python3 "$HERE/e2e/conntrack_compare.py" "$RD_TMP/conntrack.txt" "${pages[@]}" | tee "$RD_TMP/compare.txt"
     check "$label: /connections equals conntrack -L -o extended entry for entry" \
@@ -178,5 +179,6 @@ body=$(curl -s --unix-socket "$RD_TMP/nocap/run/routerd-status.sock" -w ' %{http
 echo "  $body"
 check "503 Unavailable naming CAP_NET_ADMIN" sh -c "echo '$body' | grep -q 'Unavailable' && echo '$body' | grep -q CAP_NET_ADMIN && echo '$body' | grep -q ' 503\$'"
 
+echo "  (scenario took ${SECONDS}s)"
 echo "connections: $E2E_PASSED passed, $E2E_FAILED failed"
 [ "$E2E_FAILED" -eq 0 ]
