@@ -57,7 +57,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         ep!(GET, "/resources/{kind}/{name}", Resource, false, "<Kind>", "one resource; {kind} matches case-insensitively"),
         ep!(GET, "/events", Events, false, "EventList", "stored events; since, wait (long-poll, <= 60s), topic (glob, repeatable), resource (Kind/name), severity (minimum), limit (default 100, max 1000), latest (last `limit` matches)"),
         ep!(GET, "/generations", Generations, false, "GenerationList", "the config ledger, newest first; limit (default 100, max 1000)"),
-        ep!(GET, "/connections", Connections, false, "ConnectionTable", "live connections from conntrack"),
+        ep!(GET, "/connections", Connections, false, "ConnectionTable", "live connections from conntrack (ctnetlink dump, filtered as it streams); filters family, protocol, src, dst, port, state, mark; limit (default 100, max 10000); count, byFamily and byProtocol cover the whole table"),
         ep!(GET, "/dns-queries", DnsQueries, false, "DNSQueryList", "DNS query history"),
         ep!(GET, "/traffic-flows", TrafficFlows, false, "TrafficFlowList", "traffic flow history"),
         ep!(GET, "/firewall-logs", FirewallLogs, false, "FirewallLogList", "firewall log entries"),
