@@ -92,6 +92,7 @@ pub struct Driver {
     rx: Vec<u8>,
     tx: Vec<u8>,
     stopping: bool,
+    last_fault: Option<String>,
 }
 
 impl Driver {
@@ -129,6 +130,7 @@ impl Driver {
             rx: vec![0; FRAME_BUFFER],
             tx: vec![0; FRAME_BUFFER],
             stopping: false,
+            last_fault: None,
         }
     }
 
@@ -190,9 +192,7 @@ impl Driver {
             match read_password_file(std::path::Path::new(&self.config.spec.password_file), uid) {
                 Ok(p) => self.password = Some(p),
                 Err(e) => {
-                    tracing::error!("{e}");
-                    self.projection
-                        .set_fault(Some(("PasswordFileRejected", e.to_string())));
+                    self.fault("PasswordFileRejected", e.to_string());
                     return;
                 }
             }
@@ -208,8 +208,7 @@ impl Driver {
         }
         if matches!(self.plane, Plane::None) {
             if let Err(e) = self.open_plane().await {
-                tracing::error!("{e}");
-                self.projection.set_fault(Some(("DataPlaneUnavailable", e)));
+                self.fault("DataPlaneUnavailable", e);
                 return;
             }
         }
@@ -240,8 +239,7 @@ impl Driver {
                     "cannot open packet sockets on {}: {e} (the daemon needs CAP_NET_RAW)",
                     self.config.ifname
                 );
-                tracing::error!("{message}");
-                self.projection.set_fault(Some(("SocketError", message)));
+                self.fault("SocketError", message);
                 return;
             }
         };
@@ -267,6 +265,7 @@ impl Driver {
             }
         };
         self.projection.set_fault(None);
+        self.last_fault = None;
         let stale = match read_json::<PersistedSession>(&self.session_path) {
             Ok(Some(p)) => {
                 let stale = p.stale_on(&self.config.ifname, &mac);
@@ -300,6 +299,15 @@ impl Driver {
             );
         }
         self.apply(outputs);
+    }
+
+    /// A reason the daemon cannot dial: status `Error`, logged once per distinct message.
+    fn fault(&mut self, reason: &str, message: String) {
+        if self.last_fault.as_deref() != Some(message.as_str()) {
+            tracing::error!(reason, "{message}");
+            self.last_fault = Some(message.clone());
+        }
+        self.projection.set_fault(Some((reason, message)));
     }
 
     async fn open_plane(&mut self) -> Result<(), String> {
