@@ -179,6 +179,22 @@ part2() {
     ac "echo-replies on" >/dev/null
     check "up again once the AC answers" rd_wait_for "Up" 20 up
 
+    echo "== renew while up sends an LCP echo; reload without a change keeps the session"
+    before="$(obs echoRequestsSent)"
+    sid="$(obs session.sessionID)"
+    check_eq "renew accepted" 200 "$(command_code renew)"
+    check "an Echo-Request went out at once" obs_at_least echoRequestsSent "$((before + 1))"
+    check_eq "reload accepted" 200 "$(command_code reload)"
+    check "reload kept the session" sh -c "grep -q 'unchanged' '$RD_TMP/cmd.json'"
+    check_eq "same session after reload" "$sid" "$(obs session.sessionID)"
+
+    echo "== fault: carrier loss on the Ethernet -> down; carrier back -> dialled at once"
+    c="$(cursor)"
+    ip -n "$NS_ISP" link set isp0 down
+    check "session.down on carrier loss" rd_wait_for "session.down" 5 event_with "$T.session.down" "$c" reason "the Ethernet link lost its carrier"
+    ip -n "$NS_ISP" link set isp0 up
+    check "up again when the carrier returns" rd_wait_for "Up" 15 up
+
     echo "== fault: kill -9 of the daemon -> the restarted one ends the stale session with a PADT"
     sid="$(obs session.sessionID)"
     check "session.json holds session $sid" grep -q "\"sessionID\": *$sid" "$W/session.json"
@@ -273,6 +289,13 @@ check "Error PasswordFileRejected" rd_wait_for "Error" 5 phase_reason_is "$SOCK"
 check "the message names the mode, not the password" sh -c "curl -s --unix-socket '$SOCK' http://d/v1/status | grep -q 'mode 0644'"
 stop_daemon
 chmod 0600 "$PWFILE"
+
+echo "== dataPlane kernel on a kernel without PPP is an Error with the reason"
+write_config '{"dataPlane":"kernel"}'
+start_daemon
+check "Error DataPlaneUnavailable" rd_wait_for "Error" 5 phase_reason_is "$SOCK" "Error DataPlaneUnavailable"
+check "the reason names /dev/ppp" sh -c "curl -s --unix-socket '$SOCK' http://d/v1/status | grep -q '/dev/ppp is missing'"
+stop_daemon
 
 if [ ! -x "$TEST_AC" ]; then
     echo "  SKIP part 2 (whole sessions): $TEST_AC is not built (the test access concentrator, crate routerd-test-ac)"
