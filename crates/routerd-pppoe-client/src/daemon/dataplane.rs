@@ -104,23 +104,39 @@ pub struct Traffic {
     pub dropped: u64,
 }
 
-/// Forwards up to [`BATCH`] packets from the TUN to the session. `read` and `send` are the TUN read and
-/// the session socket send (so tests can drive it without devices). Returns whether the TUN ran dry.
+/// Forwards up to [`BATCH`] packets from the TUN to the session: each is read into its own frame
+/// buffer of `frames` after the headers, then the whole batch goes out in one `send_many` call.
+/// `read` and `send_many` are the TUN read and the session socket's batched send (so tests can drive
+/// it without devices). Returns whether the TUN ran dry.
 pub fn tun_to_session(
-    frame: &mut [u8],
+    frames: &mut [Vec<u8>],
     path: &Path,
     mut read: impl FnMut(&mut [u8]) -> io::Result<usize>,
-    mut send: impl FnMut(&[u8]) -> io::Result<usize>,
+    mut send_many: impl FnMut(&[&[u8]]) -> io::Result<usize>,
     traffic: &mut Traffic,
 ) -> io::Result<bool> {
+    let mut lengths = [0usize; BATCH];
+    let mut kept = 0;
+    let mut dry = false;
+    let mut failure = None;
+    // At most BATCH reads; a dropped packet's buffer is reused by the next read.
     for _ in 0..BATCH {
+        let Some(frame) = frames.get_mut(kept) else {
+            break;
+        };
         let Some(room) = frame.get_mut(HEADERS..) else {
-            return Ok(true);
+            break;
         };
         let n = match read(room) {
             Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(true),
-            Err(e) => return Err(e),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                dry = true;
+                break;
+            }
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
         };
         let Some(protocol) = frame
             .get(HEADERS..HEADERS + n)
@@ -133,19 +149,40 @@ pub fn tun_to_session(
             traffic.dropped += 1;
             continue;
         }
-        match send(&frame[..HEADERS + n]) {
-            Ok(_) => {
-                traffic.packets_out += 1;
-                traffic.bytes_out += n as u64;
+        lengths[kept] = HEADERS + n;
+        kept += 1;
+    }
+    let mut batch: [&[u8]; BATCH] = [&[]; BATCH];
+    for (slot, (frame, length)) in batch.iter_mut().zip(frames.iter().zip(lengths)).take(kept) {
+        *slot = frame.get(..length).unwrap_or_default();
+    }
+    let mut offset = 0;
+    while offset < kept {
+        match send_many(&batch[offset..kept]) {
+            Ok(0) => break,
+            Ok(sent) => {
+                for frame in &batch[offset..offset + sent] {
+                    traffic.packets_out += 1;
+                    traffic.bytes_out += (frame.len() - HEADERS) as u64;
+                }
+                offset += sent;
             }
-            // A full socket queue drops the packet, as a congested link would; TCP recovers.
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => traffic.dropped += 1,
-            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => traffic.dropped += 1,
-            Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => traffic.dropped += 1,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => break,
+            Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => {
+                // One frame too large for the link: skip it, send the rest.
+                traffic.dropped += 1;
+                offset += 1;
+            }
             Err(e) => return Err(e),
         }
     }
-    Ok(false)
+    // A full socket queue drops the rest, as a congested link would; TCP recovers.
+    traffic.dropped += (kept - offset) as u64;
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(dry),
+    }
 }
 
 /// Writes one IP packet from a received frame to the device (`frame[HEADERS..end]`).
@@ -186,10 +223,11 @@ mod tests {
         ];
         let mut queue = packets.clone().into_iter();
         let mut sent: Vec<Vec<u8>> = Vec::new();
-        let mut frame = vec![0u8; FRAME_BUFFER];
+        let mut calls = 0;
+        let mut frames = vec![vec![0u8; FRAME_BUFFER]; BATCH];
         let mut traffic = Traffic::default();
         let dry = tun_to_session(
-            &mut frame,
+            &mut frames,
             &path(),
             |buf| match queue.next() {
                 Some(p) => {
@@ -198,13 +236,15 @@ mod tests {
                 }
                 None => Err(io::ErrorKind::WouldBlock.into()),
             },
-            |f| {
-                sent.push(f.to_vec());
-                Ok(f.len())
+            |batch| {
+                calls += 1;
+                sent.extend(batch.iter().map(|f| f.to_vec()));
+                Ok(batch.len())
             },
             &mut traffic,
         )
         .unwrap();
+        assert_eq!(calls, 1, "one send for the whole batch");
         assert!(dry);
         assert_eq!(sent.len(), 2);
         assert_eq!(traffic.dropped, 1);
@@ -225,21 +265,30 @@ mod tests {
 
     #[test]
     fn a_batch_stops_after_batch_packets_so_control_frames_get_their_turn() {
-        let mut frame = vec![0u8; FRAME_BUFFER];
+        let mut frames = vec![vec![0u8; FRAME_BUFFER]; BATCH];
         let mut traffic = Traffic::default();
         let dry = tun_to_session(
-            &mut frame,
+            &mut frames,
             &path(),
             |buf| {
                 buf[0] = 0x45;
                 Ok(20)
             },
-            |f| Ok(f.len()),
+            // The socket takes 10 frames per call, twice, then its queue is full.
+            |batch| match batch.len() {
+                n if n > BATCH - 20 => Ok(10),
+                _ => Err(io::ErrorKind::WouldBlock.into()),
+            },
             &mut traffic,
         )
         .unwrap();
         assert!(!dry);
-        assert_eq!(traffic.packets_out, BATCH as u64);
+        assert_eq!(traffic.packets_out, 20);
+        assert_eq!(
+            traffic.dropped,
+            (BATCH - 20) as u64,
+            "the rest dropped, not retried"
+        );
     }
 
     #[test]

@@ -94,7 +94,8 @@ pub struct Driver {
     path: Option<Path>,
     traffic: Traffic,
     rx: Vec<u8>,
-    tx: Vec<u8>,
+    /// One frame buffer per packet of a TUN batch (sent together with `sendmmsg`).
+    tx: Vec<Vec<u8>>,
     stopping: bool,
     last_fault: Option<String>,
     watcher: LinkWatch,
@@ -137,7 +138,7 @@ impl Driver {
             path: None,
             traffic: Traffic::default(),
             rx: vec![0; FRAME_BUFFER],
-            tx: vec![0; FRAME_BUFFER],
+            tx: vec![vec![0; FRAME_BUFFER]; BATCH],
             stopping: false,
             last_fault: None,
             watcher: LinkWatch::new(groups::LINK),
@@ -623,7 +624,10 @@ impl Driver {
         };
         let Some(path) = path.as_ref() else {
             // No NCP open: drain and drop what the device has queued, so it does not spin.
-            while let Ok(Ok(_)) = guard.try_io(|fd| sys::read(fd.get_ref(), tx)) {
+            let Some(scratch) = tx.first_mut() else {
+                return;
+            };
+            while let Ok(Ok(_)) = guard.try_io(|fd| sys::read(fd.get_ref(), scratch)) {
                 traffic.dropped += 1;
             }
             return;
@@ -637,7 +641,7 @@ impl Driver {
                 tx,
                 path,
                 |buf| sys::read(fd.get_ref(), buf),
-                |frame| sys::write(session.get_ref(), frame),
+                |batch| sys::send_many(session.get_ref(), batch),
                 traffic,
             );
             match r {

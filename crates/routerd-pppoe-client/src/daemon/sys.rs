@@ -96,6 +96,38 @@ pub fn write(fd: &OwnedFd, buf: &[u8]) -> io::Result<usize> {
     usize::try_from(n).map_err(|_| io::Error::last_os_error())
 }
 
+/// The most frames [`send_many`] passes to the kernel in one call.
+pub const SEND_MANY_MAX: usize = 64;
+
+/// Sends up to [`SEND_MANY_MAX`] whole frames with one `sendmmsg` (non-blocking): returns how many the
+/// kernel took (the rest were not sent). The headers live on the stack: no allocation per batch.
+#[allow(unsafe_code)]
+pub fn send_many(fd: &OwnedFd, frames: &[&[u8]]) -> io::Result<usize> {
+    let count = frames.len().min(SEND_MANY_MAX);
+    // SAFETY: iovec and mmsghdr are plain old data; all-zero is a valid value of both.
+    let mut iovecs: [libc::iovec; SEND_MANY_MAX] = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let mut headers: [libc::mmsghdr; SEND_MANY_MAX] = unsafe { std::mem::zeroed() };
+    for (i, frame) in frames.iter().take(count).enumerate() {
+        iovecs[i].iov_base = frame.as_ptr() as *mut libc::c_void;
+        iovecs[i].iov_len = frame.len();
+        headers[i].msg_hdr.msg_iov = std::ptr::addr_of_mut!(iovecs[i]);
+        headers[i].msg_hdr.msg_iovlen = 1;
+    }
+    let count = libc::c_uint::try_from(count).unwrap_or(0);
+    // SAFETY: `headers[..count]` point at `iovecs`, which point at the caller's frames; all of them
+    // outlive the call, and the kernel only reads from the frames (it writes msg_len in the headers).
+    let sent = unsafe {
+        libc::sendmmsg(
+            fd.as_raw_fd(),
+            headers.as_mut_ptr(),
+            count,
+            libc::MSG_DONTWAIT,
+        )
+    };
+    usize::try_from(sent).map_err(|_| io::Error::last_os_error())
+}
+
 /// `struct ifreq` as TUNSETIFF reads it: the name, then `ifr_flags` at the start of the union.
 #[repr(C)]
 struct IfreqFlags {
