@@ -1114,6 +1114,7 @@ proptest! {
         stage in 0u8..4,
         frames in proptest::collection::vec((any::<bool>(), any::<bool>(), proptest::collection::vec(any::<u8>(), 0..200)), 1..30),
         ticks in proptest::collection::vec(0u64..40_000, 0..10),
+        commands in proptest::collection::vec(0u8..4, 0..6),
     ) {
         let auth = match stage { 0 => AcAuth::Pap, 1 => AcAuth::Chap, _ => AcAuth::None };
         let mut ac = Ac::new(auth);
@@ -1149,5 +1150,19 @@ proptest! {
         }
         // Whatever happened, the client is either up or has a way forward.
         prop_assert!(rig.conn.next_deadline().is_some());
+        // Commands and carrier changes in any order after that never panic either, and a carrier that
+        // came back and a renew always leave a way forward (a renew dials even after a stop).
+        for c in commands {
+            let input = match c {
+                0 => Input::Command(Command::Renew),
+                1 => Input::Command(Command::Stop),
+                2 => Input::Carrier(false),
+                _ => Input::Carrier(true),
+            };
+            rig.conn.handle(input, rig.now);
+        }
+        rig.conn.handle(Input::Carrier(true), rig.now);
+        rig.conn.handle(Input::Command(Command::Renew), rig.now);
+        prop_assert!(rig.conn.next_deadline().is_some(), "stuck in {:?}", rig.conn.stage());
     }
 }
