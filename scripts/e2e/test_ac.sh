@@ -3,8 +3,9 @@
 # rp-pppoe's `pppoe` (Debian `pppoe`): `pppoe -A` sees our AC (AC-Name, Service-Name, AC-Cookie), a
 # session-mode `pppoe` completes PADI/PADO/PADR/PADS and receives our LCP Configure-Request, and its PADT
 # on exit removes the session. rp-pppoe goes no further without pppd and kernel PPP, which these
-# machines lack; full sessions are the PPPoE client's scenarios. Also: the TUN's addresses, a refused
-# Service-Name, the silence knob and the control socket.
+# machines lack. Also: the TUN's addresses, a refused Service-Name, the silence knob and the control
+# socket; then a whole CHAP session with routerd-pppoe-client (ping both ways, LCP echoes) and
+# kea-dhcp6 on the AC's TUN delegating a prefix to routerd-dhcpv6-client through the session.
 #
 #   client: eth0 ──veth── isp0 :isp (routerd-test-ac, TUN ppp-ac)
 set -uo pipefail
@@ -40,10 +41,12 @@ ip -n "$NS_CLIENT" link set eth0 up
 ip -n "$NS_ISP" link set isp0 up
 AC_MAC="$(ip netns exec "$NS_ISP" cat /sys/class/net/isp0/address)"
 
+printf 'bench-secret\n' >"$RD_TMP/pw"
+chmod 0600 "$RD_TMP/pw"
 CTL="$RD_TMP/ac.sock"
 LOG="$RD_TMP/ac.log"
 ip netns exec "$NS_ISP" "$AC" --interface isp0 --tun ppp-ac --ac-name TestAC --service-name internet \
-    --auth chap --username alice --local-ipv4 100.64.0.1 --peer-ipv4 100.64.0.2 --dns 198.51.100.53 \
+    --auth chap --username alice --password-file "$RD_TMP/pw" --local-ipv4 100.64.0.1 --peer-ipv4 100.64.0.2 --dns 198.51.100.53 \
     --control "$CTL" >"$LOG" 2>&1 &
 AC_PID=$!
 RD_PIDS+=("$AC_PID")
@@ -59,6 +62,8 @@ print(s.makefile().readline().strip())
 EOF
 }
 lacks() { ! grep -q "$1" <<<"$2"; }
+stat_at_least() { [ "$(stat "$1")" -ge "$2" ]; }
+lines_at_least() { [ "$(grep -c "$1" "$LOG")" -ge "$2" ]; }
 stat() { ctl stats | python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 
 echo "== TUN in the ISP namespace"
@@ -106,6 +111,51 @@ echo "== control socket"
 check "unknown command answered with ok:false" grep -q '"ok":false' <<<"$(ctl 'frobnicate')"
 check "echo-replies off" grep -q '"echoReplies":false' <<<"$(ctl 'echo-replies off')"
 check "padt with no session" grep -q '"padtSent":0' <<<"$(ctl padt)"
+
+echo "== a whole session through the AC: routerd-pppoe-client (CHAP), ping, kea-dhcp6 PD over the TUN"
+DAEMON="$RD_BIN/routerd-pppoe-client"
+DHCP6="$RD_BIN/routerd-dhcpv6-client"
+if [ ! -x "$DAEMON" ] || [ ! -x "$DHCP6" ] || ! command -v kea-dhcp6 >/dev/null; then
+    echo "  SKIP whole session: routerd-pppoe-client, routerd-dhcpv6-client or kea-dhcp6 missing"
+else
+    # shellcheck source=../lib/kea6.sh
+    source "$HERE/lib/kea6.sh"
+    ctl 'echo-replies on' >/dev/null
+    P="$RD_TMP/pppoe"
+    mkdir -p "$P"
+    python3 -c "
+import json, sys
+spec = {'interface': 'wan', 'username': 'alice', 'passwordFile': sys.argv[1], 'authentication': 'chap',
+        'dataPlane': 'tun', 'lcpEchoInterval': '1s', 'lcpEchoFailure': 3}
+json.dump({'spec': spec, 'ifname': 'eth0'}, open(sys.argv[2], 'w'))" "$RD_TMP/pw" "$P/config.json"
+    ip netns exec "$NS_CLIENT" "$DAEMON" --name wan --config "$P/config.json" --socket "$P.sock" \
+        --state-dir "$P" >"$RD_TMP/pppoe.log" 2>&1 &
+    RD_PIDS+=("$!")
+    check "auth-ok (CHAP) in the AC's lines" rd_wait_for "auth" 15 grep -q '"event":"auth-ok".*"user":"alice"' "$LOG"
+    check "ipcp-opened with the peer address" rd_wait_for "ipcp" 10 grep -q '"event":"ipcp-opened".*"peerAddress":"100.64.0.2"' "$LOG"
+    check "ipv6cp-opened" rd_wait_for "ipv6cp" 10 grep -q '"event":"ipv6cp-opened"' "$LOG"
+    check "the client's TUN has 100.64.0.2 peer 100.64.0.1" rd_wait_for "address" 10 sh -c \
+        "ip -n $NS_CLIENT addr show ppp-wan | grep -q 'inet 100.64.0.2 peer 100.64.0.1/32'"
+    check_eq "stats: the session in the network phase" "network True" \
+        "$(ctl stats | python3 -c 'import json,sys; s=json.load(sys.stdin)["sessions"][0]; print(s["phase"], s["ipcpOpened"])')"
+    check "ping client -> AC through the session" ip netns exec "$NS_CLIENT" ping -c 3 -i 0.2 -W 2 100.64.0.1
+    check "ping AC -> client through the session" ip netns exec "$NS_ISP" ping -c 3 -i 0.2 -W 2 100.64.0.2
+    check "LCP echoes received and answered" rd_wait_for "echoes" 10 stat_at_least echoRepliesSent 2
+    # kea-dhcp6 listens on the AC's TUN (its fe80:: address); the delegated pool is routed back into it.
+    rd_kea6_start "$NS_ISP" ppp-ac "$RD_TMP/kea" >/dev/null 2>&1 || true
+    ip -n "$NS_ISP" -6 route add 2001:db8:1200::/40 dev ppp-ac 2>/dev/null
+    D="$RD_TMP/dhcp6"
+    mkdir -p "$D"
+    echo '{"spec":{"interface":"wan","prefixLengthHint":56},"ifname":"ppp-wan"}' >"$D/config.json"
+    ip netns exec "$NS_CLIENT" "$DHCP6" --name wan --config "$D/config.json" --socket "$D.sock" \
+        --state-dir "$D" >"$RD_TMP/dhcp6.log" 2>&1 &
+    RD_PIDS+=("$!")
+    check "a prefix delegated by kea-dhcp6 through the session" rd_wait_for "prefix" 20 \
+        grep -q 'routerd.dhcpv6.client.prefix.bound' "$D/events.jsonl"
+    check "padt command: the session is dropped with a PADT" grep -q '"padtSent":1' <<<"$(ctl padt)"
+    check "padt-sent in the AC's lines" grep -q '"event":"padt-sent"' "$LOG"
+    check "the client dials again" rd_wait_for "redial" 20 lines_at_least '"event":"ipcp-opened"' 2
+fi
 
 echo "== SIGTERM"
 kill -TERM "$AC_PID"
