@@ -212,7 +212,7 @@ fn condition_true(daemon: &DaemonResourceStatus, type_: &str) -> bool {
 /// A session that is up and whose delegation clients are still to be told.
 #[derive(Debug, Clone, Default)]
 struct Wake {
-    /// The session (see [`session_key`]) the wake is for.
+    /// The session (see [`session_key`]) the wake is for; empty when the session was seen down.
     key: String,
     /// Delegation clients (resource names) not told yet.
     pending: Vec<String>,
@@ -533,7 +533,10 @@ async fn follow_session(
     };
     let route_cond = follow_routes(ctx, name, &want, &why_none, requeue, failures).await;
     let previous = ctx.status.get(id);
-    if daemon.phase == Phase::Up && device.is_some() {
+    if daemon.phase != Phase::Up {
+        // Seen down: the next session up is news even if the AC hands out the same id again.
+        controller.set_wake(name, Some(Wake::default()));
+    } else if device.is_some() {
         controller
             .wake_delegations(
                 ctx,
@@ -1066,10 +1069,15 @@ mod tests {
         follow(&c, &t, up(1, "2026-12-02T10:07:00Z", true)).await;
         assert_eq!(rebinds().len(), 2);
 
+        // A daemon that leaves connectedAt out, with the same id again: the down seen between is enough.
+        follow(&c, &t, down()).await;
+        follow(&c, &t, up(1, "2026-12-02T10:07:00Z", true)).await;
+        assert_eq!(rebinds().len(), 3);
+
         // routerd restarts while the session stays up: not news.
         let restarted = PPPoESessionController::default();
         follow(&restarted, &t, up(1, "2026-12-02T10:07:00Z", true)).await;
-        assert_eq!(rebinds().len(), 2);
+        assert_eq!(rebinds().len(), 3);
     }
 
     /// Without a daemon for the delegation yet there is nobody to tell (the one that starts asks by
