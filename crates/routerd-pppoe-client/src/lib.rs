@@ -10,10 +10,21 @@
 //! - [`negotiation`]: the RFC 1661 option-negotiation automaton shared by LCP, IPCP and IPv6CP, with their
 //!   option policies and the LCP echo keepalive.
 //!
-//! Not yet here: the session layer that chains them (LCP → PAP/CHAP → NCPs), the daemon shell, and
-//! routerd's controller (issue 13).
+//! - [`auth`]: the PAP and CHAP-MD5 authenticatee;
+//! - [`session`]: the [`session::Connection`] that chains them: discovery → LCP → PAP/CHAP → IPCP and
+//!   IPv6CP → up, keepalive, termination both ways, Protocol-Reject, redial;
+//! - [`events`]: the PPPoE topics of `events.md`; [`config`]: `config.json` and the password file;
+//!   [`status`]: the resource status the daemon serves.
+//!
+//! The daemon (`src/main.rs` and `src/daemon/`, feature `daemon`, on by default) drives these with
+//! AF_PACKET sockets, a TUN device (or the kernel's PPP) and the clock.
 #![forbid(unsafe_code)]
 
+pub mod auth;
+pub mod config;
 pub mod discovery;
+pub mod events;
 pub mod negotiation;
 pub mod redial;
+pub mod session;
+pub mod status;

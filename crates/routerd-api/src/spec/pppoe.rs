@@ -13,6 +13,16 @@ pub enum PPPAuthentication {
     Any,
 }
 
+/// Where the session's IP packets are carried: the kernel's PPPoE driver (`AF_PPPOX` + `/dev/ppp`), a TUN
+/// device the daemon forwards through, or `auto` (the kernel when it has PPP, else TUN).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DataPlane {
+    Auto,
+    Kernel,
+    Tun,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RedialSpec {
@@ -59,6 +69,9 @@ pub struct PPPoESessionSpec {
     pub install_default_route: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redial: Option<RedialSpec>,
+    /// `auto` (default), `kernel` or `tun`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_plane: Option<DataPlane>,
 }
 
 /// Prefix of the session device's default name (`ppp-<name>`).

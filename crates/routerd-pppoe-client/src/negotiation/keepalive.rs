@@ -88,6 +88,19 @@ impl EchoKeepalive {
         }))
     }
 
+    /// An Echo-Request to send now (the `renew` command while up), outside the schedule: counted as
+    /// sent, but not as unanswered, so an impatient operator cannot make the peer look dead sooner.
+    pub fn send_now(&mut self, our_magic: u32) -> LcpPacket {
+        self.sent = self.sent.saturating_add(1);
+        let identifier = self.next_identifier;
+        self.next_identifier = self.next_identifier.wrapping_add(1);
+        LcpPacket::EchoRequest {
+            identifier,
+            magic: our_magic,
+            data: Vec::new(),
+        }
+    }
+
     /// An Echo-Reply arrived ([`super::Output::EchoReply`]). One carrying our own magic is our request
     /// looped back, not an answer, and is ignored (RFC 1661 §5.8).
     pub fn reply_received(&mut self, magic: u32, our_magic: u32) {
