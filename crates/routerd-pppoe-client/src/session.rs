@@ -114,6 +114,10 @@ pub enum Input<'a> {
     Timer,
     /// A command.
     Command(Command),
+    /// The Ethernet link's carrier went down (`false`) or came back (`true`). PPPoE has no carrier of
+    /// its own; losing the Ethernet's ends the session at once (the AC's side is gone or unreachable),
+    /// and no PADI goes out until it returns, then one at once.
+    Carrier(bool),
 }
 
 /// A PPP packet to send in a session frame (EtherType 0x8864).
@@ -247,6 +251,8 @@ pub struct Connection {
     counters: ConnectionCounters,
     /// A remark about the peer's LCP requests (an absurd MRU), added to an LCP failure's message.
     lcp_remark: Option<String>,
+    /// The Ethernet link has no carrier: no dialling until it returns.
+    carrier_down: bool,
 }
 
 impl std::fmt::Debug for Connection {
@@ -302,6 +308,7 @@ impl Connection {
             reject_identifier: 0,
             counters: ConnectionCounters::default(),
             lcp_remark: None,
+            carrier_down: false,
         })
     }
 
@@ -450,6 +457,7 @@ impl Connection {
             Input::Session { from, bytes } => self.on_session(from, bytes, now, &mut out),
             Input::Timer => self.on_timer(now, &mut out),
             Input::Command(command) => self.on_command(command, now, &mut out),
+            Input::Carrier(up) => self.on_carrier(up, now, &mut out),
         }
         out
     }
@@ -485,6 +493,30 @@ impl Connection {
                 self.stage = Stage::Stopped;
                 self.waiting_until = None;
             }
+        }
+    }
+
+    fn on_carrier(&mut self, up: bool, now: Now, out: &mut Vec<Output>) {
+        if up != self.carrier_down {
+            return;
+        }
+        self.carrier_down = !up;
+        if matches!(self.stage, Stage::Stopped | Stage::Idle) {
+            return;
+        }
+        if up {
+            self.dial(now, out);
+        } else if self.stage != Stage::Waiting {
+            self.finish(
+                EndReason::SessionLost,
+                "CarrierLost",
+                "the Ethernet link lost its carrier".into(),
+                Teardown::None,
+                now,
+                out,
+            );
+        } else {
+            self.waiting_until = None;
         }
     }
 
@@ -1161,7 +1193,8 @@ impl Connection {
             });
         }
         let until = self.redial.ended(now.mono, reason, self.random.as_mut());
-        self.waiting_until = Some(until);
+        // Without carrier there is no one to dial: the carrier's return dials.
+        self.waiting_until = (!self.carrier_down).then_some(until);
         self.stage = Stage::Waiting;
         out.push(Output::Note(format!(
             "redial in {} ms",

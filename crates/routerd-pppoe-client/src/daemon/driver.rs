@@ -22,6 +22,7 @@ use routerd_api::Timestamp;
 use routerd_daemon::driven::{
     self, DriverParts, Handled, Handler, Request as KitRequest, SharedStatus, HEARTBEAT,
 };
+use routerd_daemon::link_watch::{groups, LinkWatch};
 use routerd_daemon::{interface, read_json, store_removal, write_json_atomic, EventLog};
 use routerd_pppoe_client::config::{read_password_file, DaemonConfig, PersistedSession};
 use routerd_pppoe_client::discovery::mac_string;
@@ -49,6 +50,7 @@ enum Wake {
     Discovery,
     Session,
     Tun,
+    LinkChanged(std::io::Result<()>),
     Timer,
     Tick,
 }
@@ -92,6 +94,9 @@ pub struct Driver {
     rx: Vec<u8>,
     tx: Vec<u8>,
     stopping: bool,
+    last_fault: Option<String>,
+    watcher: LinkWatch,
+    carrier: Option<bool>,
 }
 
 impl Driver {
@@ -129,6 +134,9 @@ impl Driver {
             rx: vec![0; FRAME_BUFFER],
             tx: vec![0; FRAME_BUFFER],
             stopping: false,
+            last_fault: None,
+            watcher: LinkWatch::new(groups::LINK),
+            carrier: None,
         }
     }
 
@@ -147,6 +155,7 @@ impl Driver {
                     discovery_socket,
                     session_socket,
                     plane,
+                    watcher,
                     ..
                 } = &mut self;
                 tokio::select! {
@@ -154,6 +163,7 @@ impl Driver {
                     _ = readable(discovery_socket.as_ref()) => Wake::Discovery,
                     _ = readable(session_socket.as_ref()) => Wake::Session,
                     _ = readable(match plane { Plane::Tun { fd, .. } => Some(&*fd), _ => None }) => Wake::Tun,
+                    r = watcher.changed() => Wake::LinkChanged(r),
                     _ = driven::sleep_until(deadline.map(tokio::time::Instant::from_std)) => Wake::Timer,
                     _ = tokio::time::sleep(tick) => Wake::Tick,
                 }
@@ -169,9 +179,16 @@ impl Driver {
                 Wake::Session => self.drain_session(),
                 Wake::Tun => self.drain_tun(),
                 Wake::Timer => self.feed(Input::Timer),
+                Wake::LinkChanged(Ok(())) => self.refresh_carrier(),
+                Wake::LinkChanged(Err(e)) => {
+                    tracing::warn!(error = %e, "netlink socket failed; polling the interface instead");
+                    self.watcher.close();
+                }
                 Wake::Tick => {
                     if self.conn.is_none() && !self.stopping {
                         self.prepare().await;
+                    } else {
+                        self.refresh_carrier();
                     }
                 }
             }
@@ -190,9 +207,7 @@ impl Driver {
             match read_password_file(std::path::Path::new(&self.config.spec.password_file), uid) {
                 Ok(p) => self.password = Some(p),
                 Err(e) => {
-                    tracing::error!("{e}");
-                    self.projection
-                        .set_fault(Some(("PasswordFileRejected", e.to_string())));
+                    self.fault("PasswordFileRejected", e.to_string());
                     return;
                 }
             }
@@ -208,8 +223,7 @@ impl Driver {
         }
         if matches!(self.plane, Plane::None) {
             if let Err(e) = self.open_plane().await {
-                tracing::error!("{e}");
-                self.projection.set_fault(Some(("DataPlaneUnavailable", e)));
+                self.fault("DataPlaneUnavailable", e);
                 return;
             }
         }
@@ -240,8 +254,7 @@ impl Driver {
                     "cannot open packet sockets on {}: {e} (the daemon needs CAP_NET_RAW)",
                     self.config.ifname
                 );
-                tracing::error!("{message}");
-                self.projection.set_fault(Some(("SocketError", message)));
+                self.fault("SocketError", message);
                 return;
             }
         };
@@ -267,6 +280,7 @@ impl Driver {
             }
         };
         self.projection.set_fault(None);
+        self.last_fault = None;
         let stale = match read_json::<PersistedSession>(&self.session_path) {
             Ok(Some(p)) => {
                 let stale = p.stale_on(&self.config.ifname, &mac);
@@ -293,6 +307,7 @@ impl Driver {
         );
         let outputs = conn.start(Now::system(), stale);
         self.conn = Some(conn);
+        self.carrier = None;
         if stale.is_some() {
             store_removal(
                 &self.session_path,
@@ -300,6 +315,32 @@ impl Driver {
             );
         }
         self.apply(outputs);
+    }
+
+    /// Tells the connection when the Ethernet link loses or regains its carrier (the kit's rtnetlink
+    /// watcher wakes us on every link change; the tick covers a watcher that could not open).
+    fn refresh_carrier(&mut self) {
+        self.watcher.ensure_open(POLL);
+        let carrier = interface::lookup(&self.config.ifname).is_some_and(|i| i.carrier);
+        if self.carrier == Some(carrier) {
+            return;
+        }
+        let first = self.carrier.is_none();
+        self.carrier = Some(carrier);
+        if first && carrier {
+            return;
+        }
+        tracing::info!(interface = %self.config.ifname, carrier, "carrier changed");
+        self.feed(Input::Carrier(carrier));
+    }
+
+    /// A reason the daemon cannot dial: status `Error`, logged once per distinct message.
+    fn fault(&mut self, reason: &str, message: String) {
+        if self.last_fault.as_deref() != Some(message.as_str()) {
+            tracing::error!(reason, "{message}");
+            self.last_fault = Some(message.clone());
+        }
+        self.projection.set_fault(Some((reason, message)));
     }
 
     async fn open_plane(&mut self) -> Result<(), String> {

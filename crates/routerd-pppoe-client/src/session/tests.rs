@@ -1019,6 +1019,91 @@ fn a_silent_ac_gets_backoff_between_discovery_attempts() {
     assert_eq!(rig.conn.last_failure().unwrap().code, "NoOffer");
 }
 
+#[test]
+fn carrier_loss_ends_the_session_and_its_return_dials_at_once() {
+    let mut rig = Rig::new(config(AuthMethods::Any), Ac::new(AcAuth::Pap));
+    rig.start();
+    rig.clear();
+    let out = rig.conn.handle(Input::Carrier(false), rig.now);
+    rig.pump(out);
+    assert!(!rig.conn.is_up());
+    assert_eq!(rig.conn.last_failure().unwrap().code, "CarrierLost");
+    assert_eq!(rig.topics(), vec![events::SESSION_DOWN]);
+    assert_eq!(
+        rig.conn.next_deadline(),
+        None,
+        "no dialling without carrier"
+    );
+    rig.advance(Duration::from_secs(300));
+    assert_eq!(rig.ac.padi, 1);
+    let out = rig.conn.handle(Input::Carrier(true), rig.now);
+    rig.pump(out);
+    assert!(
+        rig.conn.is_up(),
+        "dialled at once when the carrier returned"
+    );
+    assert_eq!(rig.ac.padi, 2);
+    // A repeated report changes nothing.
+    let out = rig.conn.handle(Input::Carrier(true), rig.now);
+    assert!(out.is_empty());
+}
+
+#[test]
+fn status_is_up_then_error_naming_authentication_then_pending() {
+    use crate::status::{DataPlaneState, StatusProjection};
+    use routerd_api::Phase;
+    let data = DataPlaneState {
+        ifname: "ppp-wan".into(),
+        kind: "tun".into(),
+        ..Default::default()
+    };
+    let mut rig = Rig::new(config(AuthMethods::Any), Ac::new(AcAuth::Chap));
+    rig.start();
+    let mut projection = StatusProjection::new("wan", rig.now.wall);
+    let s = projection.update(Some(&rig.conn), &data, rig.now.wall, rig.now.mono);
+    assert_eq!(s.phase, Phase::Up);
+    let types: Vec<_> = s
+        .conditions
+        .iter()
+        .map(|c| (c.type_.as_str(), c.reason.as_str()))
+        .collect();
+    assert_eq!(
+        types,
+        vec![
+            ("Discovered", "SessionEstablished"),
+            ("Authenticated", "Succeeded"),
+            ("IPCPOpened", "Opened"),
+            ("IPv6CPOpened", "Opened")
+        ]
+    );
+    let session = &s.observed["session"];
+    assert_eq!(session["localAddress"], "100.64.0.2");
+    assert_eq!(session["peerAddress"], "100.64.0.1");
+    assert_eq!(
+        session["dnsServers"],
+        serde_json::json!(["192.0.2.53", "192.0.2.54"])
+    );
+    assert_eq!(session["sessionID"], 4660);
+    assert_eq!(session["acName"], "test-ac");
+    assert_eq!(session["peerInterfaceIdentifier"], "200:ff:fe00:1");
+    assert!(session["connectedAt"].is_string());
+
+    // The AC now refuses the password: Error, naming authentication.
+    rig.ac.password = b"changed".to_vec();
+    let padt = rig.ac.padt();
+    rig.feed(padt);
+    rig.advance(Duration::from_millis(1001));
+    let s = projection.update(Some(&rig.conn), &data, rig.now.wall, rig.now.mono);
+    assert_eq!(s.phase, Phase::Error);
+    assert_eq!(s.conditions[1].reason, "AuthenticationFailed");
+    assert!(s.conditions[1]
+        .message
+        .contains("CHAP authentication rejected"));
+    assert!(s.observed["redialAt"].is_string());
+    assert_eq!(s.observed["authFailures"], 1);
+    assert!(!serde_json::to_string(&s).unwrap().contains("hunter2"));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
