@@ -231,6 +231,12 @@ check_eq "4 MiB the other way (router → ISP), intact" "$up_sum" "$(cat "$RD_TM
 echo "== prefix delegation over the session"
 check "DHCPv6PrefixDelegation/wan-pd Bound over ppp-wan" rd_wait_for "Bound" 30 rd_phase_is DHCPv6PrefixDelegation wan-pd Bound
 P1="$(prefix)"
+# since CONNECTED ACQUIRED: seconds between two RFC 3339 stamps (nanoseconds cut to microseconds).
+since() { python3 -c "
+import datetime,re,sys
+p=lambda t: datetime.datetime.fromisoformat(re.sub(r'(\.\d{6})\d*', r'\1', t).replace('Z', '+00:00'))
+print(f'{(p(sys.argv[2])-p(sys.argv[1])).total_seconds():.2f}')" "$1" "$2"; }
+echo "   (prefix acquired $(since "$(connected_at)" "$(pd_field "['lease']['acquiredAt']")") s after the session came up)"
 check "a /56 from kea-dhcp6 behind the AC ($P1)" python3 -c "import ipaddress,sys; n=ipaddress.ip_network('$P1'); sys.exit(0 if n.prefixlen==56 and n.subnet_of(ipaddress.ip_network('2001:db8:1200::/40')) else 1)"
 L1="$(lan_from "$P1")"
 check "LAN address $L1 on rt-lan" rd_wait_for "LAN address" 15 has_lan_addr "$L1"
@@ -260,6 +266,20 @@ print(sum(1 for e in json.load(sys.stdin)['items'] if e.get('attributes', {}).ge
 }
 check "routerd told wan-pd to rebind (routerd.daemon.command.accepted, command=rebind: $(rebinds_accepted))" test "$(rebinds_accepted)" -ge 1
 check "ping through the new session" ip netns exec "$NS_ROUTER" ping -c 2 -i 0.2 -W 2 "$HTTP_ADDR"
+
+echo "== routerd restarts while the session is up: nothing drops, nothing redials"
+SID2="$(session_field sessionID)"
+C2="$(connected_at)"
+accepted="$(rebinds_accepted)"
+rd_stop
+check "the session outlives routerd (ppp-wan still has $CLIENT_V4)" sh -c "ip -n $NS_ROUTER -4 addr show dev ppp-wan | grep -q 'inet $CLIENT_V4'"
+rd_start --config "$RD_TMP/pppoe.yaml" --reconcile-interval 5s
+check "PPPoESession/wan Up after the restart" rd_wait_for "Up" 15 rd_phase_is PPPoESession wan Up
+check_eq "the same session" "$SID2 $C2" "$(session_field sessionID) $(connected_at)"
+check "default route still through ppp-wan" v4_default_via_ppp
+sleep 2
+check_eq "no rebind for a session that did not change" "$accepted" "$(rebinds_accepted)"
+check_eq "prefix unchanged" "$P1" "$(prefix)"
 
 echo "== the password is nowhere"
 leaks() {
