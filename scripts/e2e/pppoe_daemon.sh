@@ -66,6 +66,7 @@ print(v)"
 cond() { # TYPE -> "status reason"
     status | py "import json,sys; c=[c for c in json.load(sys.stdin)['resources'][0]['conditions'] if c['type']=='$1'][0]; print(c['status'], c['reason'])"
 }
+cond_is() { [ "$(cond "$1" 2>/dev/null)" = "$2" ]; }
 cond_message() {
     status | py "import json,sys; c=[c for c in json.load(sys.stdin)['resources'][0]['conditions'] if c['type']=='$1'][0]; print(c['message'])"
 }
@@ -127,7 +128,7 @@ session_checks() { # METHOD
     check_eq "$method: dnsServers" "['192.0.2.53', '192.0.2.54']" "$(obs session.dnsServers)"
     check_eq "$method: Authenticated" "True Succeeded" "$(cond Authenticated)"
     check_eq "$method: IPCPOpened" "True Opened" "$(cond IPCPOpened)"
-    check "$method: IPv6CPOpened" rd_wait_for "IPv6CP" 5 sh -c "curl -s --unix-socket '$SOCK' http://d/v1/status | grep -q '\"type\":\"IPv6CPOpened\",\"status\":\"True\"\|\"status\":\"True\",[^}]*\"type\":\"IPv6CPOpened\"'"
+    check "$method: IPv6CPOpened" rd_wait_for "IPv6CP" 5 cond_is IPv6CPOpened "True Opened"
     IID="$(obs session.interfaceIdentifier)"
     PEER_IID="$(obs session.peerInterfaceIdentifier)"
     check "$method: interface identifiers ($IID, peer $PEER_IID)" test "$IID" != None -a "$PEER_IID" != None
@@ -219,7 +220,10 @@ part2() {
     start_daemon
     session_checks CHAP
     check_eq "auth.succeeded method" CHAP "$(attr "$T.auth.succeeded" "" method)"
+    before="$(ac_stat padtReceived)"
     stop_daemon
+    check "stop ended the session with a PADT" test "$(ac_stat padtReceived)" -gt "$before"
+    check "the TUN device is gone after stop" sh -c "! ip -n $NS_ROUTER link show ppp-wan"
 
     echo "== fault: wrong password -> Error naming authentication, retries backing off (PADIs counted)"
     printf 'wrong-%s\n' "$PASSWORD" >"$PWFILE"

@@ -40,6 +40,8 @@ use super::sys::{self, ETH_P_PPP_DISC, ETH_P_PPP_SES};
 
 /// The persisted session in the state directory.
 pub const SESSION_FILE: &str = "session.json";
+/// How often the byte counters reach the status while only packets flow.
+const STATUS_EVERY: Duration = Duration::from_secs(1);
 /// How often a missing interface is looked for.
 const POLL: Duration = Duration::from_secs(2);
 
@@ -97,6 +99,9 @@ pub struct Driver {
     last_fault: Option<String>,
     watcher: LinkWatch,
     carrier: Option<bool>,
+    published: std::time::Instant,
+    /// The last session-socket wake-up carried a control frame (status may have changed).
+    control_seen: bool,
 }
 
 impl Driver {
@@ -137,16 +142,23 @@ impl Driver {
             last_fault: None,
             watcher: LinkWatch::new(groups::LINK),
             carrier: None,
+            published: std::time::Instant::now(),
+            control_seen: false,
         }
     }
 
     /// Runs until a `Shutdown` request (or the API side is gone).
     pub async fn run(mut self) {
         self.prepare().await;
+        let mut data_only = false;
         loop {
             self.shared.beat();
             self.host_changes().await;
-            self.publish_status();
+            // Packets alone change only the byte counters: those are published once a second, so a
+            // busy data plane does not serialise the status per batch.
+            if !data_only || self.published.elapsed() >= STATUS_EVERY {
+                self.publish_status();
+            }
             let deadline = self.conn.as_ref().and_then(Connection::next_deadline);
             let tick = if self.conn.is_none() { POLL } else { HEARTBEAT };
             let wake = {
@@ -168,6 +180,7 @@ impl Driver {
                     _ = tokio::time::sleep(tick) => Wake::Tick,
                 }
             };
+            let data_wake = matches!(wake, Wake::Tun | Wake::Session);
             match wake {
                 Wake::Request(None) => break,
                 Wake::Request(Some(r)) => {
@@ -192,6 +205,7 @@ impl Driver {
                     }
                 }
             }
+            data_only = data_wake && !std::mem::take(&mut self.control_seen);
         }
     }
 
@@ -744,6 +758,7 @@ impl Driver {
             std::time::Instant::now(),
         );
         self.shared.set_status(status);
+        self.published = std::time::Instant::now();
     }
 }
 
