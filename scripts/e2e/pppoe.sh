@@ -158,11 +158,13 @@ sys.exit(0 if c and c[0]['status']==sys.argv[2] else 1)" "$1" "$2" 2>/dev/null
 pd_field() { rd_api GET /resources/DHCPv6PrefixDelegation/wan-pd | python3 -c "import json,sys; s=json.load(sys.stdin)['status']; print(s$1)" 2>/dev/null; }
 prefix() { pd_field "['lease']['prefix']"; }
 lan_from() { python3 -c "import ipaddress,sys; n=ipaddress.ip_network(sys.argv[1]); print(f'{n.network_address + (1 << 64) + 1}/64')" "$1"; }
-has_lan_addr() { ip -n "$NS_ROUTER" -6 addr show dev rt-lan | grep -q "inet6 $1 "; }
+# (Matching on captured output: with pipefail, `ip ... | grep -q` fails when grep's early exit makes ip
+# die of SIGPIPE, which reads as "absent".)
+has_lan_addr() { local a; a="$(ip -n "$NS_ROUTER" -6 addr show dev rt-lan)" && grep -q "inet6 $1 " <<<"$a"; }
 count() { rd_api GET "/events?topic=$1&limit=10000" | python3 -c "import json,sys; print(len(json.load(sys.stdin)['items']))"; }
 grew() { [ "$(count "$1")" -gt "$2" ]; }
-v4_default_via_ppp() { ip -n "$NS_ROUTER" -4 route show default | grep -q "dev ppp-wan"; }
-v6_default_via_ppp() { ip -n "$NS_ROUTER" -6 route show default | grep -q "dev ppp-wan"; }
+v4_default_via_ppp() { local r; r="$(ip -n "$NS_ROUTER" -4 route show default)" && grep -q "dev ppp-wan" <<<"$r"; }
+v6_default_via_ppp() { local r; r="$(ip -n "$NS_ROUTER" -6 route show default)" && grep -q "dev ppp-wan" <<<"$r"; }
 connected_at() { session_field connectedAt; }
 changed_from() { local c; c="$(connected_at)" && [ -n "$c" ] && [ "$c" != "$1" ]; }
 
@@ -196,7 +198,7 @@ DESCRIBED="$(routerctl describe pppoesession/wan 2>&1)"
 described() { grep -qE "localAddress: [\"']?$CLIENT_V4" <<<"$DESCRIBED" && grep -q "interfaceIdentifier:" <<<"$DESCRIBED"; }
 check "routerctl describe pppoesession/wan shows the session fields" described
 described || echo "$DESCRIBED"
-daemon_listed() { rd_api GET /status | grep -q '"routerd-pppoe-client"'; }
+daemon_listed() { local s; s="$(rd_api GET /status)" && grep -q '"routerd-pppoe-client"' <<<"$s"; }
 check "/status lists the routerd-pppoe-client daemon" daemon_listed
 check "$CLIENT_V4 on ppp-wan" sh -c "ip -n $NS_ROUTER -4 addr show dev ppp-wan | grep -q 'inet $CLIENT_V4'"
 
@@ -246,6 +248,19 @@ echo "== the AC drops the session (PADT): down, redial, up, the same prefix back
 C1="$(connected_at)"
 rebound="$(count routerd.dhcpv6.client.prefix.rebound)"
 downs="$(count routerd.pppoe.client.session.down)"
+if [ "${RD_E2E_DEBUG:-0}" = 1 ]; then
+    (for _ in $(seq 120); do
+        printf '%s %s\n' "$(date +%T.%N | cut -c1-12)" "$(curl -s --max-time 3 --unix-socket "$RD_RUN/pppoe-client/wan.sock" http://d/v1/status | python3 -c "import json,sys; r=json.load(sys.stdin)['resources'][0]; print(r['phase'], r['observed'].get('stage'))" 2>&1)"
+        sleep 0.1
+    done >"$RD_TMP/daemon-status.trace") &
+fi
+# Watch the LAN address through the outage, every 100 ms.
+(while :; do
+    if has_lan_addr "$L1"; then echo "$(date +%T.%N | cut -c1-12) present"; else echo "$(date +%T.%N | cut -c1-12) ABSENT"; fi
+    sleep 0.1
+done >"$RD_TMP/lan-addr.trace") &
+LAN_WATCH=$!
+RD_PIDS+=("$LAN_WATCH")
 t_padt="$(date +%s.%N)"
 check "AC sent PADT ($(ac padt))" true
 check "session.down event" rd_wait_for "session.down" 10 grew routerd.pppoe.client.session.down "$downs"
@@ -256,7 +271,13 @@ check "default route back through ppp-wan" rd_wait_for "default route" 10 v4_def
 check "prefix rebound over the new session" rd_wait_for "prefix.rebound" 20 grew routerd.dhcpv6.client.prefix.rebound "$rebound"
 t_pd="$(date +%s.%N)"
 check_eq "the same prefix" "$P1" "$(prefix)"
-check "the LAN address kept" has_lan_addr "$L1"
+kill "$LAN_WATCH" 2>/dev/null
+wait "$LAN_WATCH" 2>/dev/null
+check_eq "the LAN address kept through the outage ($(wc -l <"$RD_TMP/lan-addr.trace") samples)" 0 "$(grep -c ABSENT "$RD_TMP/lan-addr.trace")"
+if grep -q ABSENT "$RD_TMP/lan-addr.trace"; then
+    uniq -f1 -c "$RD_TMP/lan-addr.trace" | head
+    ip -n "$NS_ROUTER" -6 addr show dev rt-lan
+fi
 echo "   (PADT → session up $(python3 -c "print(f'{$t_up-$t_padt:.2f}')") s, → prefix rebound $(python3 -c "print(f'{$t_pd-$t_padt:.2f}')") s; T1 is ${RD_KEA6_T1} s)"
 check "the prefix came back well before T1 (< 30 s)" python3 -c "import sys; sys.exit(0 if $t_pd-$t_padt < 30 else 1)"
 rebinds_accepted() {
@@ -266,6 +287,19 @@ print(sum(1 for e in json.load(sys.stdin)['items'] if e.get('attributes', {}).ge
 }
 check "routerd told wan-pd to rebind (routerd.daemon.command.accepted, command=rebind: $(rebinds_accepted))" test "$(rebinds_accepted)" -ge 1
 check "ping through the new session" ip netns exec "$NS_ROUTER" ping -c 2 -i 0.2 -W 2 "$HTTP_ADDR"
+if [ "${RD_E2E_DEBUG:-0}" = 1 ]; then
+    rd_api GET "/events?limit=10000" | python3 -c "
+import json,sys
+for e in json.load(sys.stdin)['items'][-40:]:
+    print('   ', e['time'][11:23], e['topic'], '|', e['message'][:110])"
+    ip -n "$NS_ROUTER" -6 addr show dev rt-lan
+    rd_api GET /controllers | python3 -c "
+import json,sys
+for c in json.load(sys.stdin)['items']:
+    if c['name'] in ('pppoe-session', 'dhcpv6-prefix-delegation'): print('   ', c['name'], c.get('lastTrigger'), c.get('reconcileCount'), c.get('lastReconcileTime'))"
+    uniq -f1 -c "$RD_TMP/daemon-status.trace" | head -n 20
+    tail -n 20 "$RD_RUN"/pppoe-client/wan.log 2>/dev/null || ls "$RD_RUN"/*
+fi
 
 echo "== routerd restarts while the session is up: nothing drops, nothing redials"
 SID2="$(session_field sessionID)"

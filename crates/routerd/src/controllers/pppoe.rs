@@ -37,6 +37,11 @@ const IPV4_METRIC: Option<u32> = None;
 const IPV6_METRIC: u32 = routerd_host::IPV6_DEFAULT_METRIC;
 /// How soon to look again while the session's device is not visible yet, or a host change failed.
 const RETRY: Duration = Duration::from_secs(1);
+/// A daemon's event can arrive before its `/v1/status` shows what the event reports (the event is logged
+/// as it happens, the status published after the step): one more look this soon after a PPPoE event
+/// catches the status, so a session up or down reaches the routes and the delegation clients within a
+/// fraction of a second rather than at the next periodic run.
+const AFTER_EVENT: Duration = Duration::from_millis(500);
 /// How long one `rebind` to a prefix delegation client may take.
 const WAKE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How many times a wake is tried for one session (one a second) before the delegation client is left
@@ -534,6 +539,9 @@ async fn follow_session(
     let route_cond = follow_routes(ctx, name, &want, &why_none, requeue, failures).await;
     let previous = ctx.status.get(id);
     if daemon.phase != Phase::Up {
+        // Dialling: look again soon, so a session that comes up gets its routes and wakes its
+        // delegation clients within a second even when its event outran its status.
+        *requeue = Some(requeue.map_or(RETRY, |r| r.min(RETRY)));
         // Seen down: the next session up is news even if the AC hands out the same id again.
         controller.set_wake(name, Some(Wake::default()));
     } else if device.is_some() {
@@ -640,6 +648,9 @@ impl Controller for PPPoESessionController {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .retain(|n, _| names.contains(n));
+            if ctx.trigger.starts_with("routerd.pppoe.") && !names.is_empty() {
+                requeue = Some(requeue.map_or(AFTER_EVENT, |r: Duration| r.min(AFTER_EVENT)));
+            }
             // The daemon's own `stop` ends the session properly (LCP Terminate-Request, PADT).
             daemon_status::retain(ctx, EXECUTABLE, KIND, &names, None).await;
             if !failures.is_empty() {
