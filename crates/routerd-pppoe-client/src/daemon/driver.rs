@@ -23,7 +23,7 @@ use routerd_daemon::driven::{
     self, DriverParts, Handled, Handler, Request as KitRequest, SharedStatus, HEARTBEAT,
 };
 use routerd_daemon::link_watch::{groups, LinkWatch};
-use routerd_daemon::{interface, read_json, store_removal, write_json_atomic, EventLog};
+use routerd_daemon::{interface, read_json, write_json_atomic, EventLog};
 use routerd_pppoe_client::config::{read_password_file, DaemonConfig, PersistedSession};
 use routerd_pppoe_client::discovery::mac_string;
 use routerd_pppoe_client::session::{Command, Connection, Input, LinkChange, Output};
@@ -323,12 +323,13 @@ impl Driver {
         self.conn = Some(conn);
         self.carrier = None;
         if stale.is_some() {
-            store_removal(
-                &self.session_path,
-                "a stale session.json would be ended again",
-            );
+            // Synchronously, so it cannot land after the next session's session.json.
+            if let Err(e) = std::fs::remove_file(&self.session_path) {
+                tracing::warn!(error = %e, "cannot remove the stale session.json");
+            }
         }
         self.apply(outputs);
+        self.refresh_carrier();
     }
 
     /// Tells the connection when the Ethernet link loses or regains its carrier (the kit's rtnetlink
@@ -438,12 +439,14 @@ impl Driver {
                 Output::Link(change) => {
                     match &change {
                         LinkChange::Established(session) => self.persist(session),
-                        LinkChange::Ended => {
-                            store_removal(
-                                &self.session_path,
-                                "a stale session.json would be ended again after a restart",
-                            );
-                        }
+                        LinkChange::Ended => match std::fs::remove_file(&self.session_path) {
+                            Ok(()) => {}
+                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                            Err(e) => tracing::warn!(
+                                error = %e,
+                                "cannot remove session.json; a restart would end that session again"
+                            ),
+                        },
                         _ => {}
                     }
                     self.pending.push(change);
