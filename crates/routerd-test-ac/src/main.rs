@@ -214,7 +214,8 @@ impl Io {
     }
 }
 
-type Command_ = (String, oneshot::Sender<serde_json::Value>);
+/// A control command line and where its JSON answer goes.
+type ControlRequest = (String, oneshot::Sender<serde_json::Value>);
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let ifindex: u32 = read_sys(&cli.interface, "ifindex")?
@@ -270,7 +271,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let mut ac = Concentrator::new(config, Box::new(XorShift::new(seed)));
 
-    let (commands_tx, mut commands) = mpsc::channel::<Command_>(8);
+    let (commands_tx, mut commands) = mpsc::channel::<ControlRequest>(8);
     if let Some(path) = &cli.control {
         let _ = std::fs::remove_file(path);
         let listener =
@@ -414,7 +415,7 @@ fn control(ac: &mut Concentrator, command: &str, outputs: &mut Vec<Output>) -> s
 
 /// Accepts control connections: reads one line (bounded, with a timeout), hands it to the main loop,
 /// writes the answer as one JSON line.
-async fn serve_control(listener: UnixListener, commands: mpsc::Sender<Command_>) {
+async fn serve_control(listener: UnixListener, commands: mpsc::Sender<ControlRequest>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;

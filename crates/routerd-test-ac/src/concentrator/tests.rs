@@ -669,3 +669,28 @@ proptest! {
         ac.on_timer(now.after(Duration::from_secs(4)), &mut out);
     }
 }
+
+#[test]
+fn a_repeated_padr_gets_the_same_session_until_the_client_speaks() {
+    let mut ac = ac(AuthKind::Pap);
+    let now = Now::system();
+    let mut out = Vec::new();
+    let first = discover(&mut ac, CLIENT_MAC, now, &mut out);
+    // The PADS was lost: the client repeats its PADR (same Host-Uniq, same cookie).
+    out.clear();
+    let again = discover(&mut ac, CLIENT_MAC, now, &mut out);
+    assert_eq!(again, first);
+    assert_eq!(ac.stats_json()["sessions"].as_array().unwrap().len(), 1);
+    // Once the session has carried a frame, a PADR is a new dial with a new session.
+    let client = Client::new(CLIENT_MAC, first, b"s3cret", 1492);
+    let echo = client.frame(&Packet::Lcp(LcpPacket::DiscardRequest {
+        identifier: 1,
+        magic: 0,
+        data: vec![],
+    }));
+    ac.handle_frame(&echo, now, &mut out);
+    out.clear();
+    let next = discover(&mut ac, CLIENT_MAC, now, &mut out);
+    assert_ne!(next, first);
+    assert_eq!(ac.stats_json()["sessions"].as_array().unwrap().len(), 2);
+}
