@@ -279,6 +279,8 @@ if grep -q ABSENT "$RD_TMP/lan-addr.trace"; then
     ip -n "$NS_ROUTER" -6 addr show dev rt-lan
 fi
 echo "   (PADT → session up $(python3 -c "print(f'{$t_up-$t_padt:.2f}')") s, → prefix rebound $(python3 -c "print(f'{$t_pd-$t_padt:.2f}')") s; T1 is ${RD_KEA6_T1} s)"
+last_event_time() { rd_api GET "/events?topic=$1&limit=10000" | python3 -c "import json,sys; print(json.load(sys.stdin)['items'][-1]['time'])"; }
+echo "   (in the daemons' own event times: PADT received → session up $(since "$(last_event_time routerd.pppoe.client.padt.received)" "$(last_event_time routerd.pppoe.client.session.up)") s, → prefix rebound $(since "$(last_event_time routerd.pppoe.client.padt.received)" "$(last_event_time routerd.dhcpv6.client.prefix.rebound)") s)"
 check "the prefix came back well before T1 (< 30 s)" python3 -c "import sys; sys.exit(0 if $t_pd-$t_padt < 30 else 1)"
 rebinds_accepted() {
     rd_api GET "/events?topic=routerd.daemon.command.accepted&limit=10000" | python3 -c "
