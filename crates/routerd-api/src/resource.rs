@@ -220,6 +220,9 @@ impl Resource {
                 Ok(spec) => {
                     let mut checker = Checker::default();
                     spec.validate(&mut checker);
+                    if let (ResourceSpec::PPPoESession(s), Some(m)) = (&spec, &metadata) {
+                        s.validate_named(&m.name, &mut checker);
+                    }
                     errors.extend(checker.errors);
                     Some(spec)
                 }

@@ -102,7 +102,7 @@ impl fmt::Display for State {
 pub enum Command {
     /// RENEW now when holding a prefix (REBIND when already rebinding); SOLICIT now without one.
     Renew,
-    /// REBIND now (to all servers).
+    /// REBIND now (to all servers); SOLICIT now without a prefix or with an expired one.
     Rebind,
     /// Give the prefix back (RELEASE) and stay idle until told to renew.
     Release,
@@ -565,12 +565,16 @@ impl Client {
                     (None, _) => self.begin_solicit(false, now, &mut out),
                 }
             }
+            // The uplink came back (a PPPoE session redialled): confirm the prefix with any server at
+            // once, or ask for one at once when there is none to confirm. A SOLICIT backing off towards
+            // SOL_MAX_RT starts over from SOL_TIMEOUT, so the prefix returns with the WAN.
             Command::Rebind => {
-                if self.active.is_none() {
-                    return Err("no prefix to rebind".into());
-                }
                 self.check_can_send()?;
-                self.begin_rebind(false, now, &mut out);
+                match &self.active {
+                    Some(a) if a.expired(now.mono) => self.expire(now, &mut out),
+                    Some(_) => self.begin_rebind(false, now, &mut out),
+                    None => self.begin_solicit(false, now, &mut out),
+                }
             }
             Command::Release => self.release(now, &mut out)?,
             Command::InfoRequest => {

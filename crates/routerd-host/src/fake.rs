@@ -32,7 +32,7 @@ use crate::error::HostError;
 use crate::net_host::{HostFuture, NetHost};
 use crate::types::{
     format_mac, prefix_contains, prefix_mask, DadFailures, Ipv4Address, Ipv4Route, Ipv6Address,
-    Link, LinkChange, OperState, MAIN_TABLE,
+    Ipv6Route, Link, LinkChange, OperState, MAIN_TABLE,
 };
 
 /// Per-watcher buffer; like the real monitor, overflow drops notifications.
@@ -54,6 +54,8 @@ struct State {
     /// Keyed like the kernel's IPv6 addresses: (ifindex, address).
     ipv6: BTreeMap<(u32, Ipv6Addr), Ipv6Address>,
     routes: Vec<Ipv4Route>,
+    /// Stored with their effective metric, as the kernel lists them.
+    routes6: Vec<Ipv6Route>,
     watchers: Vec<mpsc::Sender<String>>,
     dad_failures: DadFailures,
     /// Put on the host just before the next `add_ipv4_address` runs ([`FakeHost::race_next_ipv4_add`]).
@@ -347,6 +349,57 @@ impl FakeHost {
         Ok(())
     }
 
+    fn add_ipv6_route_now(&self, route: Ipv6Route) -> Result<(), HostError> {
+        let mut state = self.state();
+        let context = format!("add route {route}");
+        if route.prefix_len > 128 {
+            return Err(HostError::from_errno(
+                libc::EINVAL,
+                format!("{context}: prefix length exceeds 128"),
+            ));
+        }
+        // The fake resolves no gateways: every IPv6 route names its interface.
+        let Some(ifindex) = route.ifindex else {
+            return Err(HostError::from_errno(
+                libc::EINVAL,
+                format!("{context}: the fake host needs the interface of an IPv6 route"),
+            ));
+        };
+        match state.links.get(&ifindex) {
+            None => return Err(HostError::from_errno(libc::ENODEV, context)),
+            Some(l) if !l.admin_up => return Err(HostError::from_errno(libc::ENETDOWN, context)),
+            Some(_) => {}
+        }
+        let stored = Ipv6Route {
+            metric: Some(route.effective_metric()),
+            ..route
+        };
+        if state.routes6.iter().any(|r| {
+            r.destination == stored.destination
+                && r.prefix_len == stored.prefix_len
+                && r.table == stored.table
+                && r.metric == stored.metric
+        }) {
+            return Err(HostError::from_errno(libc::EEXIST, context));
+        }
+        state.routes6.push(stored);
+        state.notify(format!("route added: {stored}"));
+        Ok(())
+    }
+
+    fn del_ipv6_route_now(&self, route: Ipv6Route) -> Result<(), HostError> {
+        let mut state = self.state();
+        let Some(position) = state.routes6.iter().position(|r| route.matches(r)) else {
+            return Err(HostError::from_errno(
+                libc::ESRCH,
+                format!("delete route {route}"),
+            ));
+        };
+        let removed = state.routes6.remove(position);
+        state.notify(format!("route removed: {removed}"));
+        Ok(())
+    }
+
     fn del_route_now(&self, route: Ipv4Route) -> Result<(), HostError> {
         let mut state = self.state();
         let context = format!("delete route {route}");
@@ -401,6 +454,7 @@ impl State {
 
     fn flush_routes(&mut self, ifindex: u32) {
         self.routes.retain(|r| r.ifindex != Some(ifindex));
+        self.routes6.retain(|r| r.ifindex != Some(ifindex));
     }
 
     fn add_connected_route(&mut self, addr: Ipv4Address) {
@@ -517,6 +571,26 @@ impl NetHost for FakeHost {
 
     fn del_ipv4_route(&self, route: Ipv4Route) -> HostFuture<'_, ()> {
         Box::pin(async move { self.del_route_now(route) })
+    }
+
+    fn ipv6_routes(&self, table: u32) -> HostFuture<'_, Vec<Ipv6Route>> {
+        Box::pin(async move {
+            Ok(self
+                .state()
+                .routes6
+                .iter()
+                .filter(|r| r.table == table)
+                .copied()
+                .collect())
+        })
+    }
+
+    fn add_ipv6_route(&self, route: Ipv6Route) -> HostFuture<'_, ()> {
+        Box::pin(async move { self.add_ipv6_route_now(route) })
+    }
+
+    fn del_ipv6_route(&self, route: Ipv6Route) -> HostFuture<'_, ()> {
+        Box::pin(async move { self.del_ipv6_route_now(route) })
     }
 
     fn watch_changes(&self) -> mpsc::Receiver<String> {

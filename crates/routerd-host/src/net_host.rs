@@ -4,7 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::error::HostError;
-use crate::types::{Ipv4Address, Ipv4Route, Ipv6Address, Link, LinkChange};
+use crate::types::{Ipv4Address, Ipv4Route, Ipv6Address, Ipv6Route, Link, LinkChange};
 
 /// Boxed so that [`NetHost`] stays object-safe (`Arc<dyn NetHost>`), and
 /// `Send` so controllers can run on a multi-threaded runtime.
@@ -66,6 +66,18 @@ pub trait NetHost: Send + Sync + 'static {
     /// metric 0) and table must match; `ifindex: None` matches any interface
     /// (the kernel picks one on add). Err(NotFound) when no route matches.
     fn del_ipv4_route(&self, route: Ipv4Route) -> HostFuture<'_, ()>;
+
+    /// IPv6 unicast routes of one table (the kernel's own connected and multicast routes included).
+    fn ipv6_routes(&self, table: u32) -> HostFuture<'_, Vec<Ipv6Route>>;
+
+    /// Added with protocol `static`. Err(AlreadyExists) when a route with the same destination, prefix,
+    /// metric and table exists (whatever its gateway or interface); Err(NotFound) when `ifindex` names
+    /// no link; Err(Unreachable) when the link is down.
+    fn add_ipv6_route(&self, route: Ipv6Route) -> HostFuture<'_, ()>;
+
+    /// Deletes exactly the route described (see [`Ipv6Route::matches`]). Err(NotFound) when no route
+    /// matches.
+    fn del_ipv6_route(&self, route: Ipv6Route) -> HostFuture<'_, ()>;
 
     /// A stream of "something changed" notifications (links, IPv4 and IPv6 addresses, IPv4 routes)
     /// from netlink multicast groups, so controllers can repair drift at once instead of waiting for

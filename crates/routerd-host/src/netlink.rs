@@ -25,7 +25,7 @@ use crate::error::HostError;
 use crate::net_host::{HostFuture, NetHost};
 use crate::types::{
     format_mac, lifetime_from_kernel, lifetime_to_kernel, DadFailures, Ipv4Address, Ipv4Route,
-    Ipv6Address, Ipv6AddressFlags, Link, LinkChange, OperState,
+    Ipv6Address, Ipv6AddressFlags, Ipv6Route, Link, LinkChange, OperState,
 };
 
 /// Per-subscriber buffer. Notifications are only hints to resync, so a
@@ -267,6 +267,44 @@ impl NetHost for NetlinkHost {
         })
     }
 
+    fn ipv6_routes(&self, table: u32) -> HostFuture<'_, Vec<Ipv6Route>> {
+        self.serialized(move |handle| async move { dump_ipv6_routes(&handle, table).await })
+    }
+
+    fn add_ipv6_route(&self, route: Ipv6Route) -> HostFuture<'_, ()> {
+        self.serialized(move |handle| async move {
+            let context = format!("add route {route}");
+            check_prefix_len(route.prefix_len, IPV6_BITS, &context)?;
+            handle
+                .route()
+                .add(ipv6_route_message(&route, RouteOp::Add))
+                .execute()
+                .await
+                .map_err(|e| HostError::from_rtnetlink(e, context))
+        })
+    }
+
+    fn del_ipv6_route(&self, route: Ipv6Route) -> HostFuture<'_, ()> {
+        self.serialized(move |handle| async move {
+            let context = format!("delete route {route}");
+            check_prefix_len(route.prefix_len, IPV6_BITS, &context)?;
+            // As for IPv4: resolve the exact route first so no wildcard removes another one.
+            let existing = dump_ipv6_routes(&handle, route.table).await?;
+            let Some(target) = existing.into_iter().find(|r| route.matches(r)) else {
+                return Err(HostError::from_errno(
+                    libc::ESRCH,
+                    format!("{context}: no such route"),
+                ));
+            };
+            handle
+                .route()
+                .del(ipv6_route_message(&target, RouteOp::Delete))
+                .execute()
+                .await
+                .map_err(|e| HostError::from_rtnetlink(e, context))
+        })
+    }
+
     fn watch_changes(&self) -> mpsc::Receiver<String> {
         let (tx, rx) = mpsc::channel(WATCH_BUFFER);
         // If the monitor task is gone the sender is dropped here and the
@@ -363,6 +401,23 @@ async fn dump_ipv4_routes(handle: &Handle, table: u32) -> Result<Vec<Ipv4Route>,
     Ok(messages
         .iter()
         .filter_map(ipv4_route_from_message)
+        .filter(|r| r.table == table)
+        .collect())
+}
+
+async fn dump_ipv6_routes(handle: &Handle, table: u32) -> Result<Vec<Ipv6Route>, HostError> {
+    let mut request = RouteMessage::default();
+    request.header.address_family = AddressFamily::Inet6;
+    let messages: Vec<RouteMessage> = handle
+        .route()
+        .get(request)
+        .execute()
+        .try_collect()
+        .await
+        .map_err(|e| HostError::from_rtnetlink(e, format!("list IPv6 routes of table {table}")))?;
+    Ok(messages
+        .iter()
+        .filter_map(ipv6_route_from_message)
         .filter(|r| r.table == table)
         .collect())
 }
@@ -502,6 +557,32 @@ fn ipv4_route_from_message(message: &RouteMessage) -> Option<Ipv4Route> {
     Some(route)
 }
 
+fn ipv6_route_from_message(message: &RouteMessage) -> Option<Ipv6Route> {
+    let header = &message.header;
+    if header.address_family != AddressFamily::Inet6 || header.kind != RouteType::Unicast {
+        return None;
+    }
+    let mut route = Ipv6Route {
+        destination: Ipv6Addr::UNSPECIFIED,
+        prefix_len: header.destination_prefix_length,
+        gateway: None,
+        ifindex: None,
+        metric: None,
+        table: u32::from(header.table),
+    };
+    for attribute in &message.attributes {
+        match attribute {
+            RouteAttribute::Destination(RouteAddress::Inet6(ip)) => route.destination = *ip,
+            RouteAttribute::Gateway(RouteAddress::Inet6(ip)) => route.gateway = Some(*ip),
+            RouteAttribute::Oif(ifindex) => route.ifindex = Some(*ifindex),
+            RouteAttribute::Priority(metric) => route.metric = Some(*metric),
+            RouteAttribute::Table(table) => route.table = *table,
+            _ => {}
+        }
+    }
+    Some(route)
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum RouteOp {
     Add,
@@ -535,6 +616,38 @@ fn route_message(route: &Ipv4Route, op: RouteOp) -> RouteMessage {
             }),
         // Wildcards for delete, like `ip route del`: the route may have been
         // added by someone else with another protocol.
+        RouteOp::Delete => builder
+            .protocol(RouteProtocol::Unspec)
+            .scope(RouteScope::NoWhere),
+    };
+    let mut message = builder.build();
+    match u8::try_from(route.table) {
+        Ok(table) => message.header.table = table,
+        Err(_) => {
+            message.header.table = RouteHeader::RT_TABLE_UNSPEC;
+            message.attributes.push(RouteAttribute::Table(route.table));
+        }
+    }
+    message
+}
+
+fn ipv6_route_message(route: &Ipv6Route, op: RouteOp) -> RouteMessage {
+    let mut builder = RouteMessageBuilder::<Ipv6Addr>::new();
+    if route.prefix_len > 0 || !route.destination.is_unspecified() {
+        builder = builder.destination_prefix(route.destination, route.prefix_len);
+    }
+    if let Some(gateway) = route.gateway {
+        builder = builder.gateway(gateway);
+    }
+    if let Some(ifindex) = route.ifindex {
+        builder = builder.output_interface(ifindex);
+    }
+    builder = builder.priority(route.effective_metric());
+    builder = builder.kind(RouteType::Unicast);
+    builder = match op {
+        RouteOp::Add => builder
+            .protocol(RouteProtocol::Static)
+            .scope(RouteScope::Universe),
         RouteOp::Delete => builder
             .protocol(RouteProtocol::Unspec)
             .scope(RouteScope::NoWhere),

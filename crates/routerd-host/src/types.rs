@@ -304,6 +304,63 @@ impl fmt::Display for Ipv4Route {
     }
 }
 
+/// The metric the kernel gives an IPv6 route added without one (`IP6_RT_PRIO_USER`).
+pub const IPV6_DEFAULT_METRIC: u32 = 1024;
+
+/// A unicast IPv6 route. Unlike IPv4, the kernel always stores a metric: `metric: None` on add becomes
+/// [`IPV6_DEFAULT_METRIC`], and listings report the stored value. `ifindex: None` on add lets the kernel
+/// pick the interface from the gateway; listings always report it. Point-to-point uplinks (a PPPoE
+/// session) route through the device without a gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Ipv6Route {
+    pub destination: Ipv6Addr,
+    pub prefix_len: u8,
+    pub gateway: Option<Ipv6Addr>,
+    pub ifindex: Option<u32>,
+    pub metric: Option<u32>,
+    /// 254 is "main"; see [`MAIN_TABLE`].
+    pub table: u32,
+}
+
+impl Ipv6Route {
+    /// The metric as the kernel stores it.
+    pub fn effective_metric(&self) -> u32 {
+        self.metric.unwrap_or(IPV6_DEFAULT_METRIC)
+    }
+
+    /// Whether deleting `self` removes `listed` (as returned by [`crate::NetHost::ipv6_routes`]):
+    /// destination, prefix, table, gateway and effective metric must be equal; `ifindex: None` matches
+    /// any interface.
+    pub fn matches(&self, listed: &Ipv6Route) -> bool {
+        self.destination == listed.destination
+            && self.prefix_len == listed.prefix_len
+            && self.table == listed.table
+            && self.gateway == listed.gateway
+            && self.effective_metric() == listed.effective_metric()
+            && self
+                .ifindex
+                .is_none_or(|ifindex| listed.ifindex == Some(ifindex))
+    }
+}
+
+impl fmt::Display for Ipv6Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.destination, self.prefix_len)?;
+        if let Some(gw) = self.gateway {
+            write!(f, " via {gw}")?;
+        }
+        if let Some(ifindex) = self.ifindex {
+            write!(f, " ifindex {ifindex}")?;
+        }
+        write!(
+            f,
+            " metric {} table {}",
+            self.effective_metric(),
+            self.table
+        )
+    }
+}
+
 /// Netmask for a prefix length; lengths above 32 saturate to /32 so that
 /// callers never hit a shift overflow.
 pub(crate) fn prefix_mask(prefix_len: u8) -> u32 {

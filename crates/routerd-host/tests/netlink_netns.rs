@@ -9,7 +9,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use routerd_host::{
-    HostError, Ipv4Address, Ipv4Route, Ipv6Address, LinkChange, NetHost, NetlinkHost, OperState,
+    HostError, Ipv4Address, Ipv4Route, Ipv6Address, Ipv6Route, LinkChange, NetHost, NetlinkHost,
+    OperState, IPV6_DEFAULT_METRIC,
 };
 use routerd_testkit::{ip_in, Netns};
 use tokio::sync::mpsc;
@@ -591,5 +592,60 @@ fn a_failed_dad_deletion_is_remembered() {
         })
         .await;
         assert_eq!(host.ipv6_dad_failures().len(), 1);
+    });
+}
+
+/// A default route through a device without a gateway (a PPPoE session's), IPv6: added, listed with the
+/// kernel's metric, refused twice, deleted exactly (another default with another metric stays).
+#[test]
+fn ipv6_device_routes_are_added_listed_and_deleted_exactly() {
+    let Some(ns) = TestNetns::create() else {
+        return;
+    };
+    let (v0, v1) = veth(&ns.ip);
+    ns.ip.run(&["link", "set", "v0", "up"]);
+    ns.ip.run(&["link", "set", "v1", "up"]);
+    ns.run(move |host, ip| async move {
+        let default = Ipv6Route {
+            destination: Ipv6Addr::UNSPECIFIED,
+            prefix_len: 0,
+            gateway: None,
+            ifindex: Some(v0),
+            metric: None,
+            table: 254,
+        };
+        host.add_ipv6_route(default).await.expect("add ::/0 dev v0");
+        let shown = ip.run(&["-6", "route", "show", "default"]);
+        assert!(
+            shown.contains("default dev v0 proto static metric 1024"),
+            "{shown}"
+        );
+        let listed = host.ipv6_routes(254).await.expect("list");
+        assert!(
+            listed.iter().any(|r| r.prefix_len == 0
+                && r.ifindex == Some(v0)
+                && r.metric == Some(IPV6_DEFAULT_METRIC)),
+            "{listed:?}"
+        );
+        assert_host_err!(
+            host.add_ipv6_route(default).await,
+            AlreadyExists,
+            "a second default with the same metric"
+        );
+        let other = Ipv6Route {
+            ifindex: Some(v1),
+            metric: Some(2000),
+            ..default
+        };
+        host.add_ipv6_route(other)
+            .await
+            .expect("add ::/0 dev v1 metric 2000");
+        host.del_ipv6_route(default)
+            .await
+            .expect("delete ::/0 dev v0");
+        let shown = ip.run(&["-6", "route", "show", "default"]);
+        assert!(!shown.contains("dev v0"), "{shown}");
+        assert!(shown.contains("dev v1"), "{shown}");
+        assert_host_err!(host.del_ipv6_route(default).await, NotFound, "already gone");
     });
 }

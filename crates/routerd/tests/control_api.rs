@@ -189,6 +189,7 @@ async fn apply_reconcile_repair_delete() {
             "healthcheck",
             "interface",
             "ipv6-delegated-address",
+            "pppoe-session",
             "retention",
             "route"
         ]

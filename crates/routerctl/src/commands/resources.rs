@@ -150,6 +150,30 @@ fn detail(item: &Value, now: Timestamp) -> Option<String> {
             }
             Some(out)
         }
+        // What the session got (address, peer, device, session id, how long it has been up), or why
+        // the last one ended while it is down.
+        "PPPoESession" => {
+            let Some(local) = text(status, "/session/localAddress") else {
+                return text(status, "/session/lastTerminationReason")
+                    .map(|why| format!("last ended: {why}"));
+            };
+            let mut out = local;
+            if let Some(peer) = text(status, "/session/peerAddress") {
+                out.push_str(&format!(" peer {peer}"));
+            }
+            if let Some(dev) = text(status, "/session/ifname") {
+                out.push_str(&format!(" on {dev}"));
+            }
+            if let Some(id) = status.pointer("/session/sessionID").and_then(Value::as_u64) {
+                out.push_str(&format!(", session 0x{id:04x}"));
+            }
+            if let Some(up) =
+                text(status, "/session/connectedAt").and_then(|t| Timestamp::parse(&t).ok())
+            {
+                out.push_str(&format!(", up {}", crate::relative_time::age(up, now)));
+            }
+            Some(out)
+        }
         "IPv6DelegatedAddress" => {
             let mut out = text(status, "/address")?;
             let deprecated = count("/deprecatedAddresses");
@@ -222,6 +246,20 @@ mod tests {
         assert_eq!(
             detail(&addr, NOW).as_deref(),
             Some("2001:db8::1/64 (+1 deprecated)")
+        );
+        let ten_min_ago = Timestamp(NOW.0 - 600_000_000_000).to_rfc3339();
+        let pppoe = json!({"kind": "PPPoESession", "status": {"phase": "Up", "session": {
+            "sessionID": 4660, "ifname": "ppp-wan", "localAddress": "198.51.100.10",
+            "peerAddress": "198.51.100.1", "connectedAt": ten_min_ago}}});
+        assert_eq!(
+            detail(&pppoe, NOW).as_deref(),
+            Some("198.51.100.10 peer 198.51.100.1 on ppp-wan, session 0x1234, up 10m")
+        );
+        let down = json!({"kind": "PPPoESession", "status": {"phase": "Pending", "session": {
+            "lastTerminationReason": "PADT from the access concentrator"}}});
+        assert_eq!(
+            detail(&down, NOW).as_deref(),
+            Some("last ended: PADT from the access concentrator")
         );
         // Nothing held, or a kind that holds nothing: no detail.
         assert_eq!(

@@ -1342,7 +1342,12 @@ fn renew_and_rebind_commands() {
     let mut c = new_client(t);
     assert!(c.command(Command::Renew, t).is_err(), "not started");
     c.handle(Input::Start, t);
-    assert!(c.command(Command::Rebind, t).is_err(), "no lease to rebind");
+    let out = c.command(Command::Rebind, t).unwrap();
+    assert_eq!(
+        one_send(&out).kind,
+        MessageKind::Solicit,
+        "without a prefix a rebind solicits"
+    );
     let out = c.command(Command::Renew, t.after(ms(500))).unwrap();
     assert_eq!(one_send(&out).kind, MessageKind::Solicit);
     let (mut c, start) = bound(config(), t);
@@ -1506,4 +1511,46 @@ fn state_and_command_names() {
         ]
     );
     assert_eq!(Command::InfoRequest.as_str(), "info-request");
+}
+
+/// A PPPoE session that comes back wakes the client with `rebind`: a SOLICIT that was backing off
+/// towards SOL_MAX_RT goes out at once, and a prefix that expired while the WAN was down is dropped and
+/// a new one solicited.
+#[test]
+fn rebind_command_solicits_at_once_when_there_is_nothing_to_rebind() {
+    let t = t0();
+    let mut c = new_client(t);
+    c.handle(Input::Start, t);
+    // Let the SOLICIT back off for a while: its next retransmission is far away.
+    let mut now = t;
+    for _ in 0..8 {
+        if let Some(d) = c.deadline() {
+            now = now.after(d.saturating_duration_since(now.mono));
+        }
+        c.handle(Input::Timer, now);
+    }
+    let waiting = c
+        .deadline()
+        .expect("a retransmission is due")
+        .saturating_duration_since(now.mono);
+    assert!(waiting > s(30), "the SOLICIT did not back off: {waiting:?}");
+    let out = c.command(Command::Rebind, now.after(ms(10))).unwrap();
+    assert_eq!(one_send(&out).kind, MessageKind::Solicit);
+    assert!(
+        c.deadline()
+            .expect("a retransmission is due")
+            .saturating_duration_since(now.mono)
+            < s(3),
+        "the backoff started over"
+    );
+
+    let (mut c, start) = bound(config(), t);
+    let late = start.after(s(100_000));
+    let out = c.command(Command::Rebind, late).unwrap();
+    assert_eq!(
+        one_send(&out).kind,
+        MessageKind::Solicit,
+        "an expired prefix is not rebound"
+    );
+    assert!(c.lease().is_none());
 }

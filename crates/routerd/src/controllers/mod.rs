@@ -9,6 +9,7 @@ pub mod dhcpv4;
 pub mod healthcheck;
 pub mod interface;
 pub mod ownership;
+pub mod pppoe;
 pub mod prefix_delegation;
 pub mod retention;
 pub mod route;
@@ -33,6 +34,7 @@ pub fn builtin(
         Arc::new(dhcpv4::DHCPv4ClientController),
         Arc::new(delegated_address::DelegatedAddressController),
         Arc::new(prefix_delegation::PrefixDelegationController),
+        Arc::new(pppoe::PPPoESessionController::default()),
         Arc::new(retention::RetentionController { policy: retention }),
     ]
 }

@@ -120,6 +120,47 @@ where
     }
 }
 
+/// [`install`] for one more object in a record that holds several (a session's IPv4 and IPv6 default
+/// routes): `next` — `previous` plus the new object — is committed before `create` runs; when the
+/// object turns out to be someone else's (`AlreadyExists`) or the host refuses it, the record goes back
+/// to `previous`, so the objects already held stay recorded.
+pub async fn install_into<A, F>(
+    ctx: &Context,
+    name: &str,
+    previous: Option<&A>,
+    next: &A,
+    create: F,
+) -> Result<Installed, InstallError>
+where
+    A: Artifact,
+    F: Future<Output = Result<(), HostError>>,
+{
+    record(ctx, name, next)
+        .await
+        .map_err(InstallError::Record)?;
+    let result = create.await;
+    let restore = |why: &'static str| async move {
+        keep(ctx, name, previous).await.map_err(|e| {
+            InstallError::Record(format!(
+                "{why}, but the record claiming it could not be withdrawn: {e}"
+            ))
+        })
+    };
+    match result {
+        Ok(()) => Ok(Installed::Created),
+        Err(HostError::AlreadyExists(_)) => {
+            restore("the object exists and is not routerd's").await?;
+            Ok(Installed::Foreign)
+        }
+        Err(e) => {
+            if let Err(forgot) = restore("the object was not created").await {
+                tracing::warn!(error = %forgot, kind = %A::KIND, name, "record of an object that was not created could not be withdrawn");
+            }
+            Err(InstallError::Host(e))
+        }
+    }
+}
+
 /// Removes the object and forgets the record.
 pub async fn remove<A: Artifact>(
     ctx: &Context,
