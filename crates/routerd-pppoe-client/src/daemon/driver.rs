@@ -171,7 +171,11 @@ impl Driver {
                     watcher,
                     ..
                 } = &mut self;
+                // Biased, discovery first: an AC sends its LCP Configure-Request right after the PADS,
+                // and reading the session socket before the PADS would drop that request and stall
+                // the negotiation for a whole restart interval (3 s).
                 tokio::select! {
+                    biased;
                     r = requests.recv() => Wake::Request(r),
                     _ = readable(discovery_socket.as_ref()) => Wake::Discovery,
                     _ = readable(session_socket.as_ref()) => Wake::Session,
@@ -601,6 +605,9 @@ impl Driver {
                 }
             }
         }
+        // A control frame may change what the status says (LCP/NCP opened, terminated): publish it
+        // at once instead of waiting for the next data-only second.
+        self.control_seen = !control.is_empty();
         for (from, bytes) in control {
             self.feed(Input::Session {
                 from,

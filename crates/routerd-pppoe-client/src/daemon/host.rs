@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use futures::TryStreamExt;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
-use rtnetlink::packet_route::link::LinkAttribute;
+use rtnetlink::packet_route::link::{AfSpecInet6, AfSpecUnspec, In6AddrGenMode, LinkAttribute};
 use rtnetlink::{Handle, LinkUnspec};
 
 /// An rtnetlink connection for the device's configuration.
@@ -59,8 +59,20 @@ impl DeviceHost {
             .map_err(|e| err(&format!("rename link {index} to {name}"), e))
     }
 
-    /// Sets the MTU and brings the device up.
+    /// Sets the MTU, turns off the kernel's own IPv6 link-local (address generation mode `none`: the
+    /// session's link-local is `fe80::<IPv6CP identifier>`, RFC 5072 §4.1, and a second, kernel-made
+    /// one would be a source address the peer never negotiated), and brings the device up.
     pub async fn up(&self, index: u32, mtu: u16) -> Result<(), String> {
+        // Its own request, before the link goes up: the kernel makes its link-local on the way up.
+        let mut mode = LinkUnspec::new_with_index(index).build();
+        mode.attributes
+            .push(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(
+                vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)],
+            )]));
+        // Not fatal: without IPv6 on the device there is no link-local to keep out.
+        if let Err(e) = self.handle.link().set(mode).execute().await {
+            tracing::warn!(error = %e, "cannot turn IPv6 address generation off on link {index}");
+        }
         self.handle
             .link()
             .set(
