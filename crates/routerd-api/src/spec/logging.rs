@@ -61,18 +61,10 @@ pub struct DNSResolverSpec {
 }
 
 impl DNSResolverSpec {
+    /// Listen addresses with ports, upstream addresses per protocol, local records that fit their
+    /// type (`dns_validation`).
     pub(crate) fn validate(&self, c: &mut Checker) {
-        if self.listen.is_empty() {
-            c.error("listen", "needs at least one ip:port");
-        }
-        for (i, l) in self.listen.iter().enumerate() {
-            if l.parse::<std::net::SocketAddr>().is_err() {
-                c.error(
-                    &format!("listen[{i}]"),
-                    format!("{l:?} is not ip:port (e.g. 192.168.1.1:53 or [::1]:53)"),
-                );
-            }
-        }
+        super::dns_validation::validate(self, c);
     }
     pub(crate) fn references(&self) -> Vec<Reference> {
         Vec::new()
