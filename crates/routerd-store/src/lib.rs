@@ -8,12 +8,18 @@
 #![forbid(unsafe_code)]
 
 pub mod db;
+pub mod dns_queries;
 pub mod error;
 pub mod event_store;
 pub mod ledger;
+pub mod log_writer;
 pub mod state;
 
+pub use dns_queries::{
+    DnsAggregate, DnsQueryFilter, DnsQueryLog, DnsQueryReader, DnsQueryRecord, DNS_QUERY_LOG_FILE,
+};
 pub use error::StoreError;
 pub use event_store::{EventFilter, EventStore, Page, RetentionPolicy, SkippedEvent};
 pub use ledger::{Generation, Ledger, NewGeneration};
+pub use log_writer::{AddressRange, WriterCounters};
 pub use state::StateStore;

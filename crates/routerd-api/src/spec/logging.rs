@@ -71,6 +71,29 @@ impl DNSResolverSpec {
     }
 }
 
+/// A host name the DHCP server registered for a lease (`registerHostnames`): answered authoritatively with
+/// its A/AAAA records and the matching PTR, like a local record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisteredHost {
+    pub name: String,
+    pub addresses: Vec<String>,
+}
+
+/// `config.json` of `routerd-dns-resolver`, written by routerd: the resource spec, the host names the
+/// DHCP server registered (filled by routerd; empty until a DHCP server registers any), and the
+/// `dns-queries` retention from `LogRetention.spec.dnsQueries` (absent: 7 days, 1,000,000 rows). The
+/// daemon owns `dns-queries.db`, so it is the one that prunes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DNSResolverDaemonConfig {
+    pub spec: DNSResolverSpec,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub registered_hosts: Vec<RegisteredHost>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<RetentionPolicy>,
+}
+
 /// Records traffic flows from conntrack events.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
