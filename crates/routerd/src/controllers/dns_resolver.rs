@@ -10,7 +10,7 @@
 use super::daemon_status;
 use super::runtime::{Action, Context, Controller, ReconcileFuture};
 use crate::supervisor::DaemonRequest;
-use routerd_api::spec::{DNSResolverSpec, ResourceSpec, RetentionPolicy};
+use routerd_api::spec::{DNSResolverDaemonConfig, DNSResolverSpec, ResourceSpec, RetentionPolicy};
 use routerd_api::{GoDuration, Kind};
 use std::time::Duration;
 
@@ -43,12 +43,13 @@ pub fn dns_query_retention(ctx: &Context) -> RetentionPolicy {
 
 /// The daemon's `config.json` for one resolver.
 pub fn daemon_config(spec: &DNSResolverSpec, retention: &RetentionPolicy) -> serde_json::Value {
-    serde_json::json!({
-        "spec": spec,
-        // The host names the DHCP server registers for its leases (issue 15 fills this in); none yet.
-        "registeredHosts": [],
-        "retention": retention,
-    })
+    let config = DNSResolverDaemonConfig {
+        spec: spec.clone(),
+        // The host names the DHCP server registers for its leases: issue 15 fills these in; none yet.
+        registered_hosts: Vec::new(),
+        retention: Some(retention.clone()),
+    };
+    serde_json::to_value(config).unwrap_or_default()
 }
 
 impl Controller for DNSResolverController {
@@ -154,7 +155,8 @@ mod tests {
         let config = daemon_config(spec, &policy);
         assert_eq!(config["spec"]["listen"], json!(["127.0.0.1:5353"]));
         assert_eq!(config["spec"]["localRecords"][0]["value"], "192.168.1.10");
-        assert_eq!(config["registeredHosts"], json!([]));
+        let read: DNSResolverDaemonConfig = serde_json::from_value(config.clone()).unwrap();
+        assert!(read.registered_hosts.is_empty());
         assert_eq!(
             config["retention"],
             json!({"maxAge": "168h0m0s", "maxRows": 5000})
