@@ -7,12 +7,17 @@
 //! in production.
 #![forbid(unsafe_code)]
 
+pub mod conntrack;
 pub mod error;
 pub mod fake;
 pub mod net_host;
+pub mod netfilter_socket;
 pub mod netlink;
 pub mod types;
 
+pub use conntrack::{
+    ConntrackError, ConntrackStats, ConntrackTable, FakeConntrack, KernelConntrack, WalkSummary,
+};
 pub use error::HostError;
 pub use fake::FakeHost;
 pub use net_host::{HostFuture, NetHost};

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use super::nlattr::{
     nfnl_message_type, set_once, split_nfgenmsg, Attribute, Attributes, DecodeError, Decoded, Item,
     NetlinkMessage, NfGenMsg, RequestBuilder, AF_INET, AF_INET6, NFNETLINK_V0,
-    NFNL_SUBSYS_CTNETLINK, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_REQUEST,
+    NFNL_SUBSYS_CTNETLINK, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST,
 };
 
 // linux/netfilter/nfnetlink_conntrack.h: enum cntl_msg_types
@@ -20,6 +20,14 @@ pub const IPCTNL_MSG_CT_NEW: u8 = 0;
 pub const IPCTNL_MSG_CT_GET: u8 = 1;
 /// linux/netfilter/nfnetlink_conntrack.h: an entry was destroyed (event), or delete request.
 pub const IPCTNL_MSG_CT_DELETE: u8 = 2;
+/// linux/netfilter/nfnetlink_conntrack.h: the table's global statistics (entries and maximum).
+pub const IPCTNL_MSG_CT_GET_STATS: u8 = 5;
+
+// linux/netfilter/nfnetlink_conntrack.h: enum ctattr_stats_global
+/// linux/netfilter/nfnetlink_conntrack.h: entries in the table now (`nf_conntrack_count`).
+pub const CTA_STATS_GLOBAL_ENTRIES: u16 = 1;
+/// linux/netfilter/nfnetlink_conntrack.h: the table's size limit (`nf_conntrack_max`, Linux >= 4.19).
+pub const CTA_STATS_GLOBAL_MAX_ENTRIES: u16 = 2;
 
 // linux/netfilter/nfnetlink_conntrack.h: enum ctattr_type
 /// linux/netfilter/nfnetlink_conntrack.h
@@ -745,6 +753,108 @@ pub fn encode_delete_request(original: &Tuple, zone: Option<u16>, sequence: u32)
     builder.finish()
 }
 
+/// The table's global statistics (`IPCTNL_MSG_CT_GET_STATS`): what the usage alarm and `max` of
+/// `/connections` need, without dumping a single entry or reading `/proc`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableStats {
+    /// Entries in the table (`nf_conntrack_count`).
+    pub entries: u32,
+    /// `nf_conntrack_max`; absent from kernels before 4.19.
+    pub max_entries: Option<u32>,
+}
+
+/// Encode the request for the table's global statistics (answered by one message, see [`stats_messages`]).
+pub fn encode_stats_request(sequence: u32) -> Vec<u8> {
+    RequestBuilder::new(
+        nfnl_message_type(NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_GET_STATS),
+        NLM_F_REQUEST,
+        sequence,
+        NfGenMsg {
+            family: super::nlattr::AF_UNSPEC,
+            version: NFNETLINK_V0,
+            resource_id: 0,
+        },
+    )
+    .finish()
+}
+
+/// Walk the answer to [`encode_stats_request`].
+pub fn stats_messages(buffer: &[u8]) -> Decoded<'_, TableStats> {
+    Decoded::new(buffer, decode_stats_message)
+}
+
+/// Decode an `IPCTNL_MSG_CT_GET_STATS` answer.
+pub fn decode_stats_message(message: &NetlinkMessage<'_>) -> Result<TableStats, DecodeError> {
+    super::nlattr::expect_type(
+        message,
+        nfnl_message_type(NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_GET_STATS),
+        "IPCTNL_MSG_CT_GET_STATS",
+    )?;
+    let (_, attributes) = split_nfgenmsg(message.payload)?;
+    let mut entries = None;
+    let mut max_entries = None;
+    for attribute in Attributes::new(attributes) {
+        let attribute = attribute?;
+        match attribute.kind {
+            CTA_STATS_GLOBAL_ENTRIES => set_once(
+                &mut entries,
+                attribute.be32("CTA_STATS_GLOBAL_ENTRIES")?,
+                "CTA_STATS_GLOBAL_ENTRIES",
+            )?,
+            CTA_STATS_GLOBAL_MAX_ENTRIES => set_once(
+                &mut max_entries,
+                attribute.be32("CTA_STATS_GLOBAL_MAX_ENTRIES")?,
+                "CTA_STATS_GLOBAL_MAX_ENTRIES",
+            )?,
+            _ => {}
+        }
+    }
+    Ok(TableStats {
+        entries: entries.ok_or(DecodeError::Missing("CTA_STATS_GLOBAL_ENTRIES"))?,
+        max_entries,
+    })
+}
+
+/// Encode a request creating `entry` in the table (`IPCTNL_MSG_CT_NEW` with `NLM_F_CREATE | NLM_F_EXCL`
+/// and `NLM_F_ACK`): what `conntrack -I` sends. Test harnesses fill a namespace's table with it far
+/// faster than one `conntrack -I` process per entry. The kernel takes the tuples, the `SEEN_REPLY` and
+/// `ASSURED` status bits, the timeout (mandatory: 0 when `entry.timeout` is absent), the mark, the zone
+/// and the TCP state (`CONFIRMED` is always sent); it sets the NAT bits and counters itself, so those are
+/// not sent.
+pub fn encode_create_request(entry: &ConntrackEntry, sequence: u32) -> Vec<u8> {
+    let mut builder = RequestBuilder::new(
+        nfnl_message_type(NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_NEW),
+        NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK,
+        sequence,
+        NfGenMsg {
+            family: entry.family,
+            version: NFNETLINK_V0,
+            resource_id: 0,
+        },
+    );
+    push_tuple(&mut builder, CTA_TUPLE_ORIG, &entry.original);
+    push_tuple(&mut builder, CTA_TUPLE_REPLY, &entry.reply);
+    // The kernel marks a created entry CONFIRMED before applying CTA_STATUS and answers EBUSY to a status
+    // that would clear it (ctnetlink_change_status), so the bit is always sent, as libnetfilter_conntrack does.
+    let status = entry.status.0 & (Status::SEEN_REPLY | Status::ASSURED) | Status::CONFIRMED;
+    builder.attribute(CTA_STATUS, &status.to_be_bytes());
+    builder.attribute(CTA_TIMEOUT, &entry.timeout.unwrap_or(0).to_be_bytes());
+    if let Some(mark) = entry.mark {
+        builder.attribute(CTA_MARK, &mark.to_be_bytes());
+    }
+    if let Some(zone) = entry.zone {
+        builder.attribute(CTA_ZONE, &zone.to_be_bytes());
+    }
+    if let Some(state) = entry.tcp_state {
+        builder
+            .begin_nested(CTA_PROTOINFO)
+            .begin_nested(CTA_PROTOINFO_TCP);
+        builder.attribute(CTA_PROTOINFO_TCP_STATE, &[state.to_u8()]);
+        builder.end_nested().end_nested();
+    }
+    builder.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1086,6 +1196,82 @@ mod tests {
         assert_eq!(zone, Some(5));
     }
 
+    #[test]
+    fn stats_request_and_answer() {
+        let bytes = encode_stats_request(7);
+        let Some(Ok(NetlinkItem::Message(message))) = NetlinkMessages::new(&bytes).next() else {
+            panic!()
+        };
+        assert_eq!(message.header.message_type, 0x0105);
+        assert_eq!(message.header.flags, NLM_F_REQUEST);
+        assert_eq!(message.payload, &[0, 0, 0, 0]);
+        let answer = message_bytes(
+            nfnl_message_type(NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_GET_STATS),
+            &[
+                attr(CTA_STATS_GLOBAL_ENTRIES, &1234u32.to_be_bytes()),
+                attr(CTA_STATS_GLOBAL_MAX_ENTRIES, &262_144u32.to_be_bytes()),
+            ],
+        );
+        let items: Vec<_> = stats_messages(&answer).collect::<Result<_, _>>().unwrap();
+        assert_eq!(
+            items,
+            [Item::Data(TableStats {
+                entries: 1234,
+                max_entries: Some(262_144)
+            })]
+        );
+        let old_kernel = message_bytes(
+            nfnl_message_type(NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_GET_STATS),
+            &[attr(CTA_STATS_GLOBAL_ENTRIES, &5u32.to_be_bytes())],
+        );
+        let items: Vec<_> = stats_messages(&old_kernel)
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            items,
+            [Item::Data(TableStats {
+                entries: 5,
+                max_entries: None
+            })]
+        );
+        let empty = message_bytes(
+            nfnl_message_type(NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_GET_STATS),
+            &[],
+        );
+        assert!(stats_messages(&empty).next().unwrap().is_err());
+    }
+
+    fn message_bytes(message_type: u16, attributes: &[Vec<u8>]) -> Vec<u8> {
+        message(message_type, 0, 0, 0, attributes)
+    }
+
+    #[test]
+    fn create_request_round_trips_through_the_entry_decoder() {
+        let bytes = tcp_established_nat();
+        let Some(Ok(Item::Data(event))) = messages(&bytes).next() else {
+            panic!()
+        };
+        let mut entry = event.entry;
+        let request = encode_create_request(&entry, 11);
+        let Some(Ok(Item::Data(decoded))) = messages(&request).next() else {
+            panic!()
+        };
+        assert!(decoded.created);
+        let Some(Ok(NetlinkItem::Message(header))) = NetlinkMessages::new(&request).next() else {
+            panic!()
+        };
+        assert_eq!(
+            header.header.flags,
+            NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK
+        );
+        // What the kernel sets itself is not sent.
+        entry.status = Status(Status::ASSURED | Status::SEEN_REPLY | Status::CONFIRMED);
+        entry.original_counters = None;
+        entry.reply_counters = None;
+        entry.id = None;
+        assert_eq!(decoded.entry, entry);
+    }
+
     /// A real dump from Linux 6.18 (see testdata/README.md).
     #[test]
     #[cfg(target_endian = "little")]
@@ -1270,6 +1456,55 @@ mod tests {
             // cannot tell) an entry missing what was cut, never the full entry nor a panic.
             let payload = &bytes[16..bytes.len() - cut];
             prop_assert_ne!(decode_entry(payload).ok(), Some(full));
+        }
+
+        #[test]
+        fn arbitrary_stats_answers_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            for item in stats_messages(&bytes) {
+                let _ = item;
+            }
+        }
+
+        #[test]
+        fn create_request_round_trips_any_entry(
+            v6 in any::<bool>(),
+            addresses in any::<[u32; 4]>(),
+            ports in any::<[u16; 4]>(),
+            udp in any::<bool>(),
+            state in 0u8..10,
+            timeout in any::<u32>(),
+            mark in proptest::option::of(any::<u32>()),
+            zone in proptest::option::of(any::<u16>()),
+            assured in any::<bool>(),
+            sequence in any::<u32>(),
+        ) {
+            let address = |n: u32| -> IpAddr {
+                if v6 {
+                    IpAddr::V6(Ipv6Addr::from(u128::from(n) | 0x2001_0db8 << 96))
+                } else {
+                    IpAddr::V4(Ipv4Addr::from(n))
+                }
+            };
+            let protocol = if udp { IPPROTO_UDP } else { IPPROTO_TCP };
+            let entry = ConntrackEntry {
+                family: if v6 { AF_INET6 } else { AF_INET },
+                protocol,
+                original: Tuple::with_ports(protocol, address(addresses[0]), ports[0], address(addresses[1]), ports[1]),
+                reply: Tuple::with_ports(protocol, address(addresses[2]), ports[2], address(addresses[3]), ports[3]),
+                tcp_state: (!udp).then(|| TcpState::from_u8(state)).transpose().unwrap(),
+                timeout: Some(timeout),
+                mark,
+                zone,
+                status: Status(Status::CONFIRMED | if assured { Status::ASSURED | Status::SEEN_REPLY } else { 0 }),
+                original_counters: None,
+                reply_counters: None,
+                id: None,
+            };
+            let request = encode_create_request(&entry, sequence);
+            let Some(Ok(Item::Data(decoded))) = messages(&request).next() else {
+                panic!("undecodable create request")
+            };
+            prop_assert_eq!(decoded.entry, entry);
         }
 
         #[test]

@@ -26,6 +26,8 @@ pub const NLM_F_REQUEST: u16 = 0x1;
 pub const NLM_F_MULTI: u16 = 0x2;
 /// linux/netlink.h: ask for an acknowledgement.
 pub const NLM_F_ACK: u16 = 0x4;
+/// linux/netlink.h: (new requests) fail with `EEXIST` rather than replace an existing entry.
+pub const NLM_F_EXCL: u16 = 0x200;
 /// linux/netlink.h: (new requests, and ctnetlink events) the entry was created, not updated.
 pub const NLM_F_CREATE: u16 = 0x400;
 /// linux/netlink.h: the dump was interrupted (the table changed): the caller should dump again.

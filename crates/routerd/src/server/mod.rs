@@ -5,6 +5,7 @@ pub mod app;
 pub mod caller;
 pub mod endpoints;
 pub mod handlers;
+pub mod inspection_query;
 pub mod listener;
 pub mod openapi;
 pub mod query;

@@ -37,16 +37,27 @@ impl Query {
             .unwrap_or(false))
     }
 
-    /// `limit` with a default and a maximum; larger values are clamped, not refused.
+    /// `limit` with a default and a maximum; larger values are clamped, not refused. A value that is not a
+    /// whole number (negative, a fraction, or too long for any integer) is a 400 naming `limit`.
     pub fn limit(&self, default: usize, max: usize) -> Result<usize, Failure> {
         Ok(self
-            .parse_with("limit", |v| {
-                v.parse::<usize>()
-                    .map_err(|_| format!("{v:?} is not a non-negative integer"))
-            })?
+            .parse_with("limit", parse_limit)?
             .unwrap_or(default)
             .clamp(1, max))
     }
+}
+
+fn parse_limit(value: &str) -> Result<usize, String> {
+    if value.starts_with('-') {
+        return Err(format!("{value:?} is negative; give a whole number >= 1"));
+    }
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // All digits, so the only failure left is an overflow of the integer type.
+        return value
+            .parse::<usize>()
+            .map_err(|_| format!("{value:?} is too large to be a number of rows"));
+    }
+    Err(format!("{value:?} is not a whole number"))
 }
 
 #[cfg(test)]
@@ -63,6 +74,11 @@ mod tests {
             1000
         );
         assert!(Query::parse(Some("limit=-1")).limit(100, 1000).is_err());
+        let huge = Query::parse(Some("limit=99999999999999999999999"))
+            .limit(100, 1000)
+            .unwrap_err();
+        assert!(huge.message.contains("limit") && huge.message.contains("too large"));
+        assert!(Query::parse(Some("limit=1.5")).limit(100, 1000).is_err());
         assert_eq!(Query::parse(Some("a=%")).get("a"), Some("%"));
         assert_eq!(Query::parse(Some("a=%4")).get("a"), Some("%4"));
     }
