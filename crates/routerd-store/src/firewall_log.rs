@@ -1,7 +1,9 @@
 //! `firewall-logs.db`: one row per packet a firewall rule logged through NFLOG.
 
 use crate::event_store::RetentionPolicy;
-use crate::log_writer::{LogTable, LogWriter, WriterCounters};
+use crate::log_writer::{
+    address_blob, blob_text, push_range, AddressRange, LogTable, LogWriter, WriterCounters,
+};
 use crate::StoreError;
 use routerd_api::traffic_flow::{protocol_name, FirewallLogEntry};
 use routerd_api::Timestamp;
@@ -38,8 +40,8 @@ pub struct FirewallRecord {
 pub struct FirewallFilter {
     pub action: Option<String>,
     pub rule: Option<String>,
-    pub source: Option<IpAddr>,
-    pub destination: Option<IpAddr>,
+    pub source: Option<AddressRange>,
+    pub destination: Option<AddressRange>,
     pub protocol: Option<u8>,
     pub from: Option<Timestamp>,
     pub to: Option<Timestamp>,
@@ -62,9 +64,9 @@ CREATE TABLE IF NOT EXISTS firewall_logs (
     out_interface TEXT,
     family INTEGER NOT NULL,
     protocol INTEGER NOT NULL,
-    source TEXT NOT NULL,
+    source BLOB NOT NULL,
     source_port INTEGER,
-    destination TEXT NOT NULL,
+    destination BLOB NOT NULL,
     destination_port INTEGER,
     length INTEGER NOT NULL,
     tcp_flags TEXT
@@ -93,9 +95,9 @@ CREATE INDEX IF NOT EXISTS firewall_logs_destination ON firewall_logs (destinati
                 r.out_interface,
                 r.family,
                 r.protocol,
-                r.source.to_string(),
+                address_blob(r.source),
                 r.source_port,
-                r.destination.to_string(),
+                address_blob(r.destination),
                 r.destination_port,
                 r.length,
                 r.tcp_flags,
@@ -167,34 +169,34 @@ impl FirewallLog {
         &self,
         filter: &FirewallFilter,
     ) -> Result<(Vec<FirewallLogEntry>, bool), StoreError> {
-        let mut conditions: Vec<&str> = Vec::new();
+        let mut conditions: Vec<String> = Vec::new();
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
         if let Some(action) = &filter.action {
-            conditions.push("action = ?");
+            conditions.push("action = ?".into());
             args.push(action.clone().into());
         }
         if let Some(rule) = &filter.rule {
-            conditions.push("rule = ?");
+            conditions.push("rule = ?".into());
             args.push(rule.clone().into());
         }
-        if let Some(source) = filter.source {
-            conditions.push("source = ?");
-            args.push(source.to_string().into());
-        }
-        if let Some(destination) = filter.destination {
-            conditions.push("destination = ?");
-            args.push(destination.to_string().into());
+        for (column, range) in [
+            ("source", filter.source),
+            ("destination", filter.destination),
+        ] {
+            if let Some(range) = range {
+                push_range(column, range, &mut conditions, &mut args);
+            }
         }
         if let Some(protocol) = filter.protocol {
-            conditions.push("protocol = ?");
+            conditions.push("protocol = ?".into());
             args.push(i64::from(protocol).into());
         }
         if let Some(from) = filter.from {
-            conditions.push("time >= ?");
+            conditions.push("time >= ?".into());
             args.push(from.nanos().into());
         }
         if let Some(to) = filter.to {
-            conditions.push("time < ?");
+            conditions.push("time <= ?".into());
             args.push(to.nanos().into());
         }
         let limit = filter.limit.max(1);
@@ -233,9 +235,9 @@ impl FirewallLog {
                 out_interface: r.get(6)?,
                 family: if family == 10 { "ipv6" } else { "ipv4" }.into(),
                 protocol: protocol_name(r.get(8)?),
-                source: r.get(9)?,
+                source: blob_text(&r.get::<_, Vec<u8>>(9)?, family),
                 source_port: r.get(10)?,
-                destination: r.get(11)?,
+                destination: blob_text(&r.get::<_, Vec<u8>>(11)?, family),
                 destination_port: r.get(12)?,
                 length: r.get(13)?,
                 tcp_flags: r.get(14)?,
@@ -293,7 +295,7 @@ mod tests {
         assert_eq!(rows[0].tcp_flags.as_deref(), Some("SYN"));
         let by_source = log
             .query(&FirewallFilter {
-                source: Some("198.51.100.3".parse().unwrap()),
+                source: Some(AddressRange::single("198.51.100.3".parse().unwrap())),
                 limit: 10,
                 ..FirewallFilter::default()
             })
@@ -303,7 +305,7 @@ mod tests {
         let window = log
             .query(&FirewallFilter {
                 from: Some(Timestamp(2)),
-                to: Some(Timestamp(5)),
+                to: Some(Timestamp(4)),
                 limit: 10,
                 ..FirewallFilter::default()
             })
@@ -339,7 +341,7 @@ mod tests {
                 ..FirewallFilter::default()
             },
             FirewallFilter {
-                source: Some("198.51.100.7".parse().unwrap()),
+                source: Some(AddressRange::single("198.51.100.7".parse().unwrap())),
                 limit: 100,
                 ..FirewallFilter::default()
             },

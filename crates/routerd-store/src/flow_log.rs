@@ -4,7 +4,9 @@
 //! ([`FlowWrite::Resync`]).
 
 use crate::event_store::RetentionPolicy;
-use crate::log_writer::{LogTable, LogWriter, WriterCounters};
+use crate::log_writer::{
+    address_blob, blob_text, push_range, AddressRange, LogTable, LogWriter, WriterCounters,
+};
 use crate::StoreError;
 use routerd_api::traffic_flow::{protocol_name, TrafficFlow};
 use routerd_api::Timestamp;
@@ -58,15 +60,15 @@ pub enum FlowWrite {
 /// Which rows `GET /traffic-flows` returns.
 #[derive(Debug, Clone, Default)]
 pub struct FlowFilter {
-    pub client: Option<IpAddr>,
-    pub peer: Option<IpAddr>,
+    pub client: Option<AddressRange>,
+    pub peer: Option<AddressRange>,
     pub protocol: Option<u8>,
     /// Either side's port.
     pub port: Option<u16>,
     pub open: Option<bool>,
     /// Flows that started at or after.
     pub from: Option<Timestamp>,
-    /// Flows that started before.
+    /// Flows that started at or before.
     pub to: Option<Timestamp>,
     pub limit: usize,
 }
@@ -84,11 +86,11 @@ CREATE TABLE IF NOT EXISTS flows (
     end INTEGER,
     family INTEGER NOT NULL,
     protocol INTEGER NOT NULL,
-    client TEXT NOT NULL,
+    client BLOB NOT NULL,
     client_port INTEGER NOT NULL,
-    peer TEXT NOT NULL,
+    peer BLOB NOT NULL,
     peer_port INTEGER NOT NULL,
-    nat_address TEXT,
+    nat_address BLOB,
     bytes_out INTEGER NOT NULL,
     bytes_in INTEGER NOT NULL,
     packets_out INTEGER NOT NULL,
@@ -148,11 +150,11 @@ fn insert(tx: &Transaction<'_>, f: &FlowRecord) -> rusqlite::Result<()> {
         f.end.map(nanos),
         f.family,
         f.protocol,
-        f.client.to_string(),
+        address_blob(f.client),
         f.client_port,
-        f.peer.to_string(),
+        address_blob(f.peer),
         f.peer_port,
-        f.nat_address.map(|a| a.to_string()),
+        f.nat_address.map(address_blob),
         counter(f.bytes_out),
         counter(f.bytes_in),
         counter(f.packets_out),
@@ -176,22 +178,22 @@ fn close(tx: &Transaction<'_>, f: &FlowRecord) -> rusqlite::Result<usize> {
         counter(f.packets_in),
         f.conntrack_id,
         f.protocol,
-        f.client.to_string(),
+        address_blob(f.client),
         f.client_port,
-        f.peer.to_string(),
+        address_blob(f.peer),
         f.peer_port,
     ])
 }
 
-type OpenKey = (u32, u8, String, u16, String, u16);
+type OpenKey = (u32, u8, [u8; 16], u16, [u8; 16], u16);
 
 fn key_of(f: &FlowRecord) -> OpenKey {
     (
         f.conntrack_id,
         f.protocol,
-        f.client.to_string(),
+        address_blob(f.client),
         f.client_port,
-        f.peer.to_string(),
+        address_blob(f.peer),
         f.peer_port,
     )
 }
@@ -282,36 +284,33 @@ impl FlowLog {
 
     /// Flows matching `filter`, newest first, and whether more than `limit` matched.
     pub fn query(&self, filter: &FlowFilter) -> Result<(Vec<TrafficFlow>, bool), StoreError> {
-        let mut conditions: Vec<&str> = Vec::new();
+        let mut conditions: Vec<String> = Vec::new();
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
-        if let Some(client) = filter.client {
-            conditions.push("client = ?");
-            args.push(client.to_string().into());
-        }
-        if let Some(peer) = filter.peer {
-            conditions.push("peer = ?");
-            args.push(peer.to_string().into());
+        for (column, range) in [("client", filter.client), ("peer", filter.peer)] {
+            if let Some(range) = range {
+                push_range(column, range, &mut conditions, &mut args);
+            }
         }
         if let Some(protocol) = filter.protocol {
-            conditions.push("protocol = ?");
+            conditions.push("protocol = ?".into());
             args.push(i64::from(protocol).into());
         }
         if let Some(port) = filter.port {
-            conditions.push("(peer_port = ? OR client_port = ?)");
+            conditions.push("(peer_port = ? OR client_port = ?)".into());
             args.push(i64::from(port).into());
             args.push(i64::from(port).into());
         }
         match filter.open {
-            Some(true) => conditions.push("end IS NULL"),
-            Some(false) => conditions.push("end IS NOT NULL"),
+            Some(true) => conditions.push("end IS NULL".into()),
+            Some(false) => conditions.push("end IS NOT NULL".into()),
             None => {}
         }
         if let Some(from) = filter.from {
-            conditions.push("start >= ?");
+            conditions.push("start >= ?".into());
             args.push(from.nanos().into());
         }
         if let Some(to) = filter.to {
-            conditions.push("start < ?");
+            conditions.push("start <= ?".into());
             args.push(to.nanos().into());
         }
         let limit = filter.limit.max(1);
@@ -348,11 +347,13 @@ impl FlowLog {
                 end,
                 family: if family == 10 { "ipv6" } else { "ipv4" }.into(),
                 protocol: protocol_name(r.get(4)?),
-                client: r.get(5)?,
+                client: blob_text(&r.get::<_, Vec<u8>>(5)?, family),
                 client_port: r.get(6)?,
-                peer: r.get(7)?,
+                peer: blob_text(&r.get::<_, Vec<u8>>(7)?, family),
                 peer_port: r.get(8)?,
-                nat_address: r.get(9)?,
+                nat_address: r
+                    .get::<_, Option<Vec<u8>>>(9)?
+                    .map(|b| blob_text(&b, family)),
                 bytes_out: r.get::<_, i64>(10)? as u64,
                 bytes_in: r.get::<_, i64>(11)? as u64,
                 packets_out: r.get::<_, i64>(12)? as u64,

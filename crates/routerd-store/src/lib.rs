@@ -21,5 +21,5 @@ pub use event_store::{EventFilter, EventStore, Page, RetentionPolicy, SkippedEve
 pub use firewall_log::{FirewallFilter, FirewallLog, FirewallRecord, FIREWALL_LOG_FILE};
 pub use flow_log::{FlowFilter, FlowLog, FlowRecord, FlowWrite, FLOW_LOG_FILE};
 pub use ledger::{Generation, Ledger, NewGeneration};
-pub use log_writer::WriterCounters;
+pub use log_writer::{AddressRange, WriterCounters};
 pub use state::StateStore;

@@ -7,6 +7,7 @@ use crate::event_store::RetentionPolicy;
 use crate::StoreError;
 use routerd_api::Timestamp;
 use rusqlite::{Connection, Transaction};
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -299,4 +300,61 @@ fn retention_slice<T: LogTable>(
         return Ok(removed as u64);
     }
     Ok(0)
+}
+
+/// An inclusive range of addresses a filter matches (one address, or every address of a prefix).
+/// Addresses are stored as 16-byte big-endian blobs (IPv4 as IPv4-mapped IPv6), so a prefix is an index
+/// range scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddressRange {
+    pub first: IpAddr,
+    pub last: IpAddr,
+}
+
+impl AddressRange {
+    /// Exactly `address`.
+    pub fn single(address: IpAddr) -> AddressRange {
+        AddressRange {
+            first: address,
+            last: address,
+        }
+    }
+}
+
+/// The stored form of an address.
+pub(crate) fn address_blob(address: IpAddr) -> [u8; 16] {
+    match address {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+        IpAddr::V6(v6) => v6.octets(),
+    }
+}
+
+/// The address of a stored blob, as text; IPv4 rows (`family` 2) print as IPv4.
+pub(crate) fn blob_text(blob: &[u8], family: u8) -> String {
+    let Ok(octets) = <[u8; 16]>::try_from(blob) else {
+        return String::new();
+    };
+    let v6 = std::net::Ipv6Addr::from(octets);
+    match (family, v6.to_ipv4_mapped()) {
+        (2, Some(v4)) => v4.to_string(),
+        _ => v6.to_string(),
+    }
+}
+
+/// Adds the condition of `range` on `column`: equality for one address (the index then yields rows in id
+/// order, so `ORDER BY id DESC LIMIT n` stops after n rows), an index range for a prefix.
+pub(crate) fn push_range(
+    column: &str,
+    range: AddressRange,
+    conditions: &mut Vec<String>,
+    args: &mut Vec<rusqlite::types::Value>,
+) {
+    if range.first == range.last {
+        conditions.push(format!("{column} = ?"));
+        args.push(address_blob(range.first).to_vec().into());
+    } else {
+        conditions.push(format!("{column} BETWEEN ? AND ?"));
+        args.push(address_blob(range.first).to_vec().into());
+        args.push(address_blob(range.last).to_vec().into());
+    }
 }
