@@ -154,4 +154,8 @@ pub mod topics {
     pub const ROUTE_INSTALLED: &str = "routerd.route.installed";
     pub const ROUTE_REMOVED: &str = "routerd.route.removed";
     pub const STORE_EVENTS_DROPPED: &str = "routerd.store.events.dropped";
+    /// The conntrack event socket overflowed; the flows were resynchronised from a dump.
+    pub const FLOWS_OVERRUN: &str = "routerd.flows.overrun";
+    /// NFLOG packets were lost (sequence gap or receive-buffer overflow).
+    pub const FIREWALL_LOG_OVERRUN: &str = "routerd.firewall.log.overrun";
 }

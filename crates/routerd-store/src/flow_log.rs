@@ -43,7 +43,7 @@ pub struct FlowRecord {
 /// What a collector submits.
 #[derive(Debug, Clone)]
 pub enum FlowWrite {
-    /// A new flow: inserted open.
+    /// A new flow: inserted open (or its open row refreshed, when a dump already brought it).
     Opened(FlowRecord),
     /// A flow ended (`end` set): its open row is completed, or a closed row inserted when its start was
     /// never seen.
@@ -110,7 +110,12 @@ CREATE INDEX IF NOT EXISTS flows_protocol ON flows (protocol);
     fn apply(tx: &Transaction<'_>, writes: Vec<FlowWrite>) -> rusqlite::Result<()> {
         for write in writes {
             match write {
-                FlowWrite::Opened(flow) => insert(tx, &flow)?,
+                // A flow a resynchronisation already inserted is not inserted twice.
+                FlowWrite::Opened(flow) => {
+                    if close(tx, &FlowRecord { end: None, ..flow.clone() })? == 0 {
+                        insert(tx, &flow)?;
+                    }
+                }
                 FlowWrite::Closed(flow) => {
                     if close(tx, &flow)? == 0 {
                         insert(tx, &flow)?;

@@ -12,6 +12,7 @@ pub mod config;
 pub mod controllers;
 pub mod daemon_client;
 pub mod events;
+pub mod observers;
 pub mod paths;
 pub mod rules;
 pub mod serve;

@@ -154,6 +154,7 @@ fn main() -> ExitCode {
                     LogFormat::Json => "json".into(),
                 },
                 libexec_dir,
+                observer_host: None,
             };
             match runtime.block_on(serve(opts)) {
                 Ok(()) => ExitCode::SUCCESS,

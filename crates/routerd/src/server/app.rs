@@ -14,6 +14,8 @@ pub struct App {
     pub runtime: Arc<ControllerRuntime>,
     pub supervisor: Arc<crate::supervisor::Supervisor>,
     pub started_at: Timestamp,
+    /// `traffic-flows.db` and `firewall-logs.db`, read by `/traffic-flows` and `/firewall-logs`.
+    pub logs: Arc<crate::observers::LogStores>,
     /// Flips to true at shutdown so long-polls return at once.
     pub stop: watch::Receiver<bool>,
 }

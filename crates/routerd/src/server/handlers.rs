@@ -38,15 +38,15 @@ pub async fn handle(
             let limit = query.limit(100, 1000)?;
             Ok(ok("GenerationList", &GenerationList { items: app.config.generations(limit).await.map_err(Failure::from)? }))
         }
-        Op::Connections | Op::DnsQueries | Op::TrafficFlows | Op::FirewallLogs => Err(Failure::new(
+        Op::TrafficFlows => super::log_queries::traffic_flows(app, &query).await,
+        Op::FirewallLogs => super::log_queries::firewall_logs(app, &query).await,
+        Op::Connections | Op::DnsQueries => Err(Failure::new(
             ErrorCode::Unavailable,
             format!(
                 "{} is not available in this build of routerd: its observer (conntrack, DNS query log, flow recorder, NFLOG) has not landed yet",
                 match op {
                     Op::Connections => "/connections",
-                    Op::DnsQueries => "/dns-queries",
-                    Op::TrafficFlows => "/traffic-flows",
-                    _ => "/firewall-logs",
+                    _ => "/dns-queries",
                 }
             ),
         )),

@@ -57,6 +57,7 @@ impl Harness {
             reconcile_interval: Duration::from_secs(30),
             log_format: "text".into(),
             libexec_dir: None,
+            observer_host: None,
         };
         let (tx, rx) = oneshot::channel::<()>();
         let dyn_host: Arc<dyn NetHost> = host.clone();
