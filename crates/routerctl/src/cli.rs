@@ -240,6 +240,13 @@ pub struct GetArgs {
 
     #[command(flatten)]
     pub resources: ResourceFilter,
+
+    #[command(flatten)]
+    pub connections: ConnectionFilter,
+
+    /// Redraw every 2 s until interrupted (get connections)
+    #[arg(long)]
+    pub watch: bool,
 }
 
 /// What `get` shows. The fixed words come first, so no kind alias can shadow them.
@@ -250,6 +257,7 @@ pub enum GetObject {
     Generations,
     Events,
     Resources,
+    Connections,
     Kind(Kind),
 }
 
@@ -261,10 +269,11 @@ impl GetObject {
             "generations" | "generation" | "gen" => Ok(GetObject::Generations),
             "events" | "event" | "ev" => Ok(GetObject::Events),
             "resources" | "resource" | "all" => Ok(GetObject::Resources),
+            "connections" | "connection" | "conntrack" | "conn" => Ok(GetObject::Connections),
             _ => crate::target::parse_kind(s)
                 .map(GetObject::Kind)
                 .map_err(|e| {
-                    format!("{e}\n(or one of: status, controllers, generations, events, resources)")
+                    format!("{e}\n(or one of: status, controllers, generations, events, resources, connections)")
                 }),
         }
     }
@@ -300,6 +309,7 @@ impl TypedValueParser for GetObjectParser {
             "generations",
             "events",
             "resources",
+            "connections",
         ]
         .into_iter()
         .map(PossibleValue::new);
@@ -328,7 +338,8 @@ pub struct EventFilter {
     #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
     pub severity: Option<Severity>,
 
-    /// Most events per request (routerd's default is 100, its maximum 1000)
+    /// Most items per request (routerd's default is 100; its maximum 1000 for events, 10000 for
+    /// connections)
     #[arg(long, value_name = "N")]
     pub limit: Option<u32>,
 }
@@ -340,6 +351,46 @@ impl EventFilter {
             && self.resource.is_none()
             && self.severity.is_none()
             && self.limit.is_none()
+    }
+}
+
+/// Filters of `get connections`, passed to routerd's `GET /connections` (`--limit` is shared with
+/// `get events`).
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Connection filters (get connections)")]
+pub struct ConnectionFilter {
+    /// ipv4 or ipv6
+    #[arg(long, value_name = "FAMILY")]
+    pub family: Option<String>,
+    /// Protocol name (tcp, udp, icmp, icmpv6, ...) or number
+    #[arg(long, value_name = "PROTO")]
+    pub protocol: Option<String>,
+    /// Source address or prefix of the original direction
+    #[arg(long, value_name = "ADDR[/LEN]")]
+    pub src: Option<String>,
+    /// Destination address or prefix of the original direction
+    #[arg(long, value_name = "ADDR[/LEN]")]
+    pub dst: Option<String>,
+    /// Source or destination port of the original direction
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
+    /// TCP state (ESTABLISHED, TIME_WAIT, ...)
+    #[arg(long, value_name = "STATE")]
+    pub state: Option<String>,
+    /// Mark, or mark/mask (decimal or 0x hex)
+    #[arg(long, value_name = "MARK[/MASK]")]
+    pub mark: Option<String>,
+}
+
+impl ConnectionFilter {
+    pub fn is_empty(&self) -> bool {
+        self.family.is_none()
+            && self.protocol.is_none()
+            && self.src.is_none()
+            && self.dst.is_none()
+            && self.port.is_none()
+            && self.state.is_none()
+            && self.mark.is_none()
     }
 }
 

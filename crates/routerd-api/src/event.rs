@@ -158,4 +158,6 @@ pub mod topics {
     pub const FLOWS_OVERRUN: &str = "routerd.flows.overrun";
     /// NFLOG packets were lost (sequence gap or receive-buffer overflow).
     pub const FIREWALL_LOG_OVERRUN: &str = "routerd.firewall.log.overrun";
+    /// The conntrack table passed 90% of `nf_conntrack_max` (attrs `count`, `max`).
+    pub const CONNTRACK_USAGE_HIGH: &str = "routerd.conntrack.usage.high";
 }

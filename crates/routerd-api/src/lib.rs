@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod condition;
+pub mod connections;
 pub mod control;
 pub mod daemon;
 pub mod duration;

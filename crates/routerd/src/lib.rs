@@ -9,6 +9,7 @@
 //! [`server`], its endpoint table in `server/endpoints.rs`.
 
 pub mod config;
+pub mod conntrack_usage;
 pub mod controllers;
 pub mod daemon_client;
 pub mod events;

@@ -54,6 +54,10 @@ enum Command {
         /// Periodic resync of every controller: drift not reported by netlink is repaired this often.
         #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_interval)]
         reconcile_interval: std::time::Duration,
+        /// How often the conntrack table's size is read for the usage alarm
+        /// (routerd.conntrack.usage.high at 90% of nf_conntrack_max).
+        #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_interval)]
+        conntrack_poll_interval: std::time::Duration,
     },
     /// Print the JSON Schema of a kind's spec, or of every kind.
     Schema {
@@ -131,6 +135,7 @@ fn main() -> ExitCode {
             log_format,
             libexec_dir,
             reconcile_interval,
+            conntrack_poll_interval,
         } => {
             init_logging(log_format);
             let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -155,6 +160,8 @@ fn main() -> ExitCode {
                 },
                 libexec_dir,
                 observer_host: None,
+                conntrack: None,
+                conntrack_poll_interval,
             };
             match runtime.block_on(serve(opts)) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -9,7 +9,7 @@ use crate::server::{serve_socket, App, PeerPolicy, SocketRole};
 use crate::supervisor::{Supervisor, SupervisorConfig};
 use anyhow::Context as _;
 use routerd_api::Timestamp;
-use routerd_host::{NetHost, NetlinkHost};
+use routerd_host::{ConntrackTable, KernelConntrack, NetHost, NetlinkHost};
 use routerd_store::{Ledger, RetentionPolicy, StateStore};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -29,6 +29,11 @@ pub struct ServeOptions {
     pub libexec_dir: Option<PathBuf>,
     /// Replaces the kernel's conntrack, NFLOG, nftables and sysctls for the observers (tests).
     pub observer_host: Option<crate::observers::ObserverHost>,
+    /// The conntrack table `/connections` and the usage observer read; `None`: the kernel's, over
+    /// ctnetlink (tests pass a fake).
+    pub conntrack: Option<Arc<dyn ConntrackTable>>,
+    /// How often the conntrack usage observer reads the table's size.
+    pub conntrack_poll_interval: Duration,
 }
 
 /// Where packaged daemon executables live when they are not next to routerd.
@@ -172,6 +177,16 @@ pub async fn run(
         retention_policy,
         stop_rx.clone(),
     ));
+    let conntrack: Arc<dyn ConntrackTable> = opts
+        .conntrack
+        .clone()
+        .unwrap_or_else(|| Arc::new(KernelConntrack));
+    tokio::spawn(crate::conntrack_usage::run(
+        conntrack.clone(),
+        bus.clone(),
+        opts.conntrack_poll_interval,
+        stop_rx.clone(),
+    ));
     let engine_health = crate::rules::EngineHealth::new(&bus);
     engine_health.register(&runtime);
     let rule_engines = crate::rules::start(
@@ -188,6 +203,7 @@ pub async fn run(
         status,
         runtime,
         supervisor,
+        conntrack,
         started_at: Timestamp::now(),
         logs: logs.clone(),
         stop: stop_rx.clone(),

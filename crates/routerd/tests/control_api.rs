@@ -283,7 +283,7 @@ async fn bad_input_changes_nothing() {
         (400, Some("BadRequest"))
     );
     assert!(v["error"]["message"].as_str().unwrap().contains("since"));
-    let (code, v, _) = call(&h.status, "GET", &format!("{P}/connections"), None).await;
+    let (code, v, _) = call(&h.status, "GET", &format!("{P}/dns-queries"), None).await;
     assert_eq!(
         (code, v["error"]["code"].as_str()),
         (503, Some("Unavailable"))
@@ -394,5 +394,110 @@ async fn applies_whose_client_hangs_up_leave_the_ledger_and_memory_in_step() {
     let newest = get(&h.status, "/generations").await["items"][0]["generation"].clone();
     assert_eq!(newest, r["generation"]);
     assert_eq!(Some(generation(&h).await), r["generation"].as_u64());
+    h.stop().await;
+}
+
+fn udp_entry(n: u32) -> routerd_proto::netfilter::conntrack::ConntrackEntry {
+    use routerd_proto::netfilter::conntrack::{ConntrackEntry, Status, Tuple, IPPROTO_UDP};
+    let client = std::net::IpAddr::V4(std::net::Ipv4Addr::from(0xc000_0200 + (n % 200)));
+    let server: std::net::IpAddr = "198.51.100.53".parse().unwrap();
+    ConntrackEntry {
+        family: routerd_proto::netfilter::nlattr::AF_INET,
+        protocol: IPPROTO_UDP,
+        original: Tuple::with_ports(IPPROTO_UDP, client, 20000 + n as u16, server, 53),
+        reply: Tuple::with_ports(IPPROTO_UDP, server, 53, client, 20000 + n as u16),
+        tcp_state: None,
+        timeout: Some(30),
+        mark: Some(0),
+        zone: None,
+        status: Status(Status::CONFIRMED),
+        original_counters: None,
+        reply_counters: None,
+        id: None,
+    }
+}
+
+/// `/connections` through the real sockets on a fake table: the envelope, filters, 400s naming their
+/// parameter, 503 with the reason when the table cannot be read, and the usage alarm's event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_table_filters_errors_and_usage_alarm() {
+    let h = Harness::start().await;
+    h.conntrack.set_entries((0..120).map(udp_entry).collect());
+    let v = get(&h.status, "/connections?protocol=udp&port=20005").await;
+    assert_eq!(v["kind"], "ConnectionTable");
+    assert_eq!(
+        (
+            v["count"].as_u64(),
+            v["max"].as_u64(),
+            v["matched"].as_u64()
+        ),
+        (Some(120), Some(1000), Some(1))
+    );
+    assert_eq!(v["items"][0]["original"]["sourcePort"], 20005);
+    assert_eq!(v["truncated"], false);
+    let v = get(&h.status, "/connections").await;
+    assert_eq!(
+        (
+            v["items"].as_array().unwrap().len(),
+            v["truncated"].as_bool()
+        ),
+        (100, Some(true))
+    );
+    for (query, name) in [
+        ("family=ipx", "family"),
+        ("limit=-3", "limit"),
+        ("src=10.0.0.999", "src"),
+    ] {
+        let (code, v, _) = call(&h.status, "GET", &format!("{P}/connections?{query}"), None).await;
+        assert_eq!(
+            (code, v["error"]["code"].as_str()),
+            (400, Some("BadRequest")),
+            "{query}"
+        );
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with(&format!("query parameter {name}:")),
+            "{message}"
+        );
+    }
+
+    // 950 of 1000: the observer (polling every 100 ms here) reports it once.
+    h.conntrack.set_entries((0..950).map(udp_entry).collect());
+    let mut found = Value::Null;
+    for _ in 0..100 {
+        found = get(&h.status, "/events?topic=routerd.conntrack.usage.high").await;
+        if !found["items"].as_array().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let items = found["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{found}");
+    assert_eq!(items[0]["attributes"]["count"], "950");
+    assert_eq!(items[0]["attributes"]["max"], "1000");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let again = get(&h.status, "/events?topic=routerd.conntrack.usage.high").await;
+    assert_eq!(
+        again["items"].as_array().unwrap().len(),
+        1,
+        "no flapping: {again}"
+    );
+
+    h.conntrack
+        .set_failure(Some(routerd_host::ConntrackError::PermissionDenied(
+            "EPERM".into(),
+        )));
+    let (code, v, _) = call(&h.status, "GET", &format!("{P}/connections"), None).await;
+    assert_eq!(
+        (code, v["error"]["code"].as_str()),
+        (503, Some("Unavailable"))
+    );
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("CAP_NET_ADMIN"),
+        "{v}"
+    );
     h.stop().await;
 }

@@ -1,7 +1,7 @@
 //! `routerctl get OBJECT [NAME]`: dispatches to the module that owns the object, after refusing flags
 //! that do not apply to it (silently ignoring them would show the wrong thing).
 
-use super::{controllers, events, generations, resources, status, Ctx};
+use super::{connections, controllers, events, generations, resources, status, Ctx};
 use crate::cli::{GetArgs, GetObject};
 use crate::failure::UsageError;
 use anyhow::Result;
@@ -14,6 +14,9 @@ pub async fn run(ctx: &Ctx, args: GetArgs) -> Result<()> {
         GetObject::Generations => generations::show(ctx).await,
         GetObject::Events => events::list(ctx, &args.events).await,
         GetObject::Resources => resources::list(ctx, None, &args.resources).await,
+        GetObject::Connections => {
+            connections::show(ctx, &args.connections, args.events.limit, args.watch).await
+        }
         GetObject::Kind(kind) => match &args.name {
             None => resources::list(ctx, Some(kind), &args.resources).await,
             Some(name) => resources::show_one(ctx, kind, name).await,
@@ -28,6 +31,7 @@ fn check_flags(args: &GetArgs) -> Result<(), UsageError> {
         GetObject::Generations => "generations",
         GetObject::Events => "events",
         GetObject::Resources => "resources",
+        GetObject::Connections => "connections",
         GetObject::Kind(kind) => kind.as_str(),
     };
     if args.name.is_some() && !matches!(args.object, GetObject::Kind(_)) {
@@ -35,7 +39,21 @@ fn check_flags(args: &GetArgs) -> Result<(), UsageError> {
             "`get {object}` takes no name; a name follows a resource kind (e.g. get addr lan)"
         )));
     }
-    if !args.events.is_empty() && args.object != GetObject::Events {
+    if args.object == GetObject::Connections {
+        let mut events = args.events.clone();
+        events.limit = None;
+        if !events.is_empty() {
+            return Err(UsageError(
+                "--since, --topic, --resource and --severity filter `get events`, not `get connections`".into(),
+            ));
+        }
+    } else if !args.connections.is_empty() || args.watch {
+        return Err(UsageError(format!(
+            "--family, --protocol, --src, --dst, --port, --state, --mark and --watch are for `get connections`, not `get {object}`"
+        )));
+    }
+    if !args.events.is_empty() && !matches!(args.object, GetObject::Events | GetObject::Connections)
+    {
         return Err(UsageError(format!(
             "--since, --topic, --resource, --severity and --limit filter `get events`, not `get {object}`"
         )));
@@ -86,5 +104,17 @@ mod tests {
         assert!(check_flags(&get_args(&["status", "--limit", "5"])).is_err());
         assert!(check_flags(&get_args(&["events", "--phase", "Up"])).is_err());
         assert!(check_flags(&get_args(&["addr", "lan", "--phase", "Up"])).is_err());
+        assert!(check_flags(&get_args(&[
+            "connections",
+            "--limit",
+            "5",
+            "--protocol",
+            "udp",
+            "--watch"
+        ]))
+        .is_ok());
+        assert!(check_flags(&get_args(&["connections", "--topic", "x"])).is_err());
+        assert!(check_flags(&get_args(&["events", "--port", "53"])).is_err());
+        assert!(check_flags(&get_args(&["status", "--watch"])).is_err());
     }
 }

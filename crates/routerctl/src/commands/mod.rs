@@ -3,6 +3,7 @@
 
 mod apply;
 mod completion;
+mod connections;
 mod controllers;
 mod daemon;
 mod delete;

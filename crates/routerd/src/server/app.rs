@@ -13,6 +13,8 @@ pub struct App {
     pub status: Arc<StatusBook>,
     pub runtime: Arc<ControllerRuntime>,
     pub supervisor: Arc<crate::supervisor::Supervisor>,
+    /// The conntrack table `/connections` reads (the kernel's, or a fake in tests).
+    pub conntrack: Arc<dyn routerd_host::ConntrackTable>,
     pub started_at: Timestamp,
     /// `traffic-flows.db` and `firewall-logs.db`, read by `/traffic-flows` and `/firewall-logs`.
     pub logs: Arc<crate::observers::LogStores>,

@@ -38,17 +38,15 @@ pub async fn handle(
             let limit = query.limit(100, 1000)?;
             Ok(ok("GenerationList", &GenerationList { items: app.config.generations(limit).await.map_err(Failure::from)? }))
         }
+        Op::Connections => {
+            let table = super::connections::connections(app.conntrack.clone(), &query).await?;
+            Ok(ok("ConnectionTable", &table))
+        }
         Op::TrafficFlows => super::log_queries::traffic_flows(app, &query).await,
         Op::FirewallLogs => super::log_queries::firewall_logs(app, &query).await,
-        Op::Connections | Op::DnsQueries => Err(Failure::new(
+        Op::DnsQueries => Err(Failure::new(
             ErrorCode::Unavailable,
-            format!(
-                "{} is not available in this build of routerd: its observer (conntrack, DNS query log, flow recorder, NFLOG) has not landed yet",
-                match op {
-                    Op::Connections => "/connections",
-                    _ => "/dns-queries",
-                }
-            ),
+            "/dns-queries is not available in this build of routerd: its observer (the DNS query log) has not landed yet",
         )),
         Op::OpenApi => Ok(super::response::json(hyper::StatusCode::OK, &super::openapi::document())),
         Op::Apply | Op::Plan => {

@@ -176,18 +176,18 @@ pub fn protocol_name(number: u8) -> std::borrow::Cow<'static, str> {
         .unwrap_or_else(|| std::borrow::Cow::Owned(number.to_string()))
 }
 
-/// A `protocol` filter: a name (case-insensitive, `ipv6-icmp` too) or a number 0..=255.
+/// A `protocol` filter: a lower-case name (`ipv6-icmp` too) or a number 0..=255, exactly what
+/// [`protocol_schema`] documents.
 pub fn parse_protocol(value: &str) -> Result<u8, String> {
-    let lower = value.to_ascii_lowercase();
-    let lower = if lower == "ipv6-icmp" {
-        "icmpv6".to_string()
+    let name = if value == "ipv6-icmp" {
+        "icmpv6"
     } else {
-        lower
+        value
     };
-    if let Some((_, number)) = PROTOCOLS.iter().find(|(name, _)| *name == lower) {
+    if let Some((_, number)) = PROTOCOLS.iter().find(|(n, _)| *n == name) {
         return Ok(*number);
     }
-    value.parse::<u8>().map_err(|_| {
+    parse_decimal(value, 255).map(|n| n as u8).ok_or_else(|| {
         let names: Vec<&str> = PROTOCOLS.iter().map(|(name, _)| *name).collect();
         format!(
             "{value:?} is not a protocol: give a number 0..=255 or one of {}",
@@ -198,9 +198,55 @@ pub fn parse_protocol(value: &str) -> Result<u8, String> {
 
 /// A `port` filter: 0..=65535.
 pub fn parse_port(value: &str) -> Result<u16, String> {
-    value
-        .parse::<u16>()
-        .map_err(|_| format!("{value:?} is not a port number 0..=65535"))
+    parse_decimal(value, 65535)
+        .map(|n| n as u16)
+        .ok_or_else(|| format!("{value:?} is not a port number 0..=65535"))
+}
+
+/// Plain decimal digits (no sign: Rust's `parse` would take `+5`, which the documented integer schema
+/// does not) up to `max`.
+fn parse_decimal(value: &str, max: u64) -> Option<u64> {
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    value.parse::<u64>().ok().filter(|n| *n <= max)
+}
+
+/// The OpenAPI description of `limit`, shared by every inspection endpoint.
+pub fn limit_parameter() -> serde_json::Value {
+    serde_json::json!({
+        "name": "limit", "in": "query", "required": false,
+        "description": format!("items to return at most (default {INSPECTION_DEFAULT_LIMIT}; larger values are clamped to {INSPECTION_MAX_LIMIT})"),
+        "schema": {"type": "integer", "minimum": 0, "maximum": u64::MAX}
+    })
+}
+
+/// The OpenAPI schema of a `protocol` filter value, exactly what [`parse_protocol`] accepts.
+pub fn protocol_schema() -> serde_json::Value {
+    let mut names: Vec<&str> = PROTOCOLS.iter().map(|(name, _)| *name).collect();
+    names.push("ipv6-icmp");
+    serde_json::json!({"anyOf": [
+        {"type": "string", "enum": names},
+        {"type": "integer", "minimum": 0, "maximum": 255}
+    ]})
+}
+
+/// One IPv4 octet without leading zeros (Rust's parser refuses them).
+const OCTET: &str = "(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])";
+const H16: &str = "[0-9a-fA-F]{1,4}";
+
+/// The OpenAPI schema of an address-or-prefix filter value (what [`AddressFilter::parse`] accepts).
+pub fn address_filter_schema() -> serde_json::Value {
+    let h = H16;
+    let ipv4 = format!("({OCTET}\\.){{3}}{OCTET}");
+    // RFC 4291 text forms with the :: compression in every position.
+    let ipv6 = format!(
+        "(({h}:){{7}}{h}|({h}:){{1,7}}:|({h}:){{1,6}}:{h}|({h}:){{1,5}}(:{h}){{1,2}}|({h}:){{1,4}}(:{h}){{1,3}}|({h}:){{1,3}}(:{h}){{1,4}}|({h}:){{1,2}}(:{h}){{1,5}}|{h}:(:{h}){{1,6}}|:((:{h}){{1,7}}|:))"
+    );
+    serde_json::json!({"type": "string", "anyOf": [
+        {"pattern": format!("^{ipv4}(/(3[0-2]|[12]?[0-9]))?$")},
+        {"pattern": format!("^{ipv6}(/(12[0-8]|1[01][0-9]|[1-9]?[0-9]))?$")}
+    ]})
 }
 
 #[cfg(test)]
@@ -288,13 +334,16 @@ mod tests {
 
     #[test]
     fn protocols_by_name_or_number() {
-        assert_eq!(parse_protocol("TCP"), Ok(6));
+        assert_eq!(parse_protocol("tcp"), Ok(6));
+        assert!(parse_protocol("TCP").is_err() && parse_protocol("+6").is_err());
         assert_eq!(parse_protocol("ipv6-icmp"), Ok(58));
         assert_eq!(parse_protocol("47"), Ok(47));
         assert!(parse_protocol("256").is_err() && parse_protocol("tcpp").is_err());
         assert_eq!(protocol_name(17), "udp");
         assert_eq!(protocol_name(253), "253");
         assert_eq!(parse_port("65535"), Ok(65535));
-        assert!(parse_port("65536").is_err() && parse_port("-1").is_err());
+        assert!(
+            parse_port("65536").is_err() && parse_port("-1").is_err() && parse_port("+1").is_err()
+        );
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod caller;
+pub mod connections;
 pub mod endpoints;
 pub mod handlers;
 pub mod inspection_query;

@@ -34,6 +34,7 @@ pub fn document() -> Value {
     reg!("ControllerList", ControllerList);
     reg!("Status", StatusBody);
     reg!("Error", ErrorBody);
+    reg!("ConnectionTable", routerd_api::connections::ConnectionTable);
     let mut schemas = generator.take_definitions(true);
     for (k, v) in &refs {
         if !schemas.contains_key(k) {
@@ -61,12 +62,15 @@ pub fn document() -> Value {
                 "default": {"description": "Error", "content": {"application/json": {"schema": schema_for("Error")}}}
             }
         });
-        let parameters: Vec<Value> = e
+        let mut parameters: Vec<Value> = e
             .path
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
             .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string", "minLength": 1}}))
             .collect();
+        if e.op == Op::Connections {
+            parameters.extend(super::connections::openapi_parameters());
+        }
         if !parameters.is_empty() {
             op["parameters"] = Value::Array(parameters);
         }

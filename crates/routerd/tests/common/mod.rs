@@ -8,7 +8,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use routerd::paths::Paths;
 use routerd::serve::{run, ServeOptions};
-use routerd_host::{FakeHost, NetHost};
+use routerd_host::{ConntrackTable, FakeConntrack, FakeHost, NetHost};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,6 +25,8 @@ pub struct Harness {
     pub main: PathBuf,
     pub status: PathBuf,
     pub host: Arc<FakeHost>,
+    /// The conntrack table routerd reads (empty, limit 1000, until a test fills it).
+    pub conntrack: Arc<FakeConntrack>,
     pub stop: Option<oneshot::Sender<()>>,
     pub task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -50,6 +52,8 @@ impl Harness {
             paths.status_socket.clone(),
             paths.state_dir.clone(),
         );
+        let conntrack = Arc::new(FakeConntrack::new(Vec::new(), 1000));
+        let dyn_conntrack: Arc<dyn ConntrackTable> = conntrack.clone();
         let opts = ServeOptions {
             config: None,
             paths,
@@ -58,6 +62,8 @@ impl Harness {
             log_format: "text".into(),
             libexec_dir: None,
             observer_host: None,
+            conntrack: Some(dyn_conntrack),
+            conntrack_poll_interval: Duration::from_millis(100),
         };
         let (tx, rx) = oneshot::channel::<()>();
         let dyn_host: Arc<dyn NetHost> = host.clone();
@@ -76,6 +82,7 @@ impl Harness {
             main,
             status,
             host,
+            conntrack,
             stop: Some(tx),
             task: Some(task),
         }
