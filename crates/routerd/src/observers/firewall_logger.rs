@@ -400,3 +400,47 @@ impl Worker {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequence_gaps_are_losses_and_a_wrap_is_not() {
+        let mut tracker = SequenceTracker::default();
+        assert_eq!(tracker.observe(5), 0);
+        assert_eq!(tracker.observe(6), 0);
+        assert_eq!(tracker.observe(10), 3);
+        let mut wrapping = SequenceTracker::default();
+        wrapping.observe(u32::MAX);
+        assert_eq!(wrapping.observe(0), 0);
+        assert_eq!(
+            wrapping.observe(0),
+            0,
+            "a repeat (rebind) is not counted as four billion losses"
+        );
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic_and_are_counted() {
+        let stats = FirewallLoggerStats::default();
+        let mut rows = Vec::new();
+        let config = FirewallLoggerConfig {
+            group: 100,
+            actions: None,
+        };
+        for len in 0..64u8 {
+            let bytes: Vec<u8> = (0..len).map(|b| b.wrapping_mul(37)).collect();
+            decode_packets(
+                &bytes,
+                &config,
+                Timestamp(0),
+                &mut SequenceTracker::default(),
+                &mut |_| None,
+                &mut rows,
+                &stats,
+            );
+        }
+        assert!(rows.is_empty());
+    }
+}

@@ -355,3 +355,150 @@ impl Worker {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use routerd_host::netlink_subscription::{FakeReceive, FakeSubscription};
+    use routerd_host::FakeConntrack;
+    use routerd_proto::netfilter::conntrack::{encode_create_request, Status, Tuple};
+    use routerd_store::FlowFilter;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    /// A TCP flow 192.0.2.10:40000 -> 198.51.100.1:80, source-NATed to 198.51.100.2.
+    fn entry(client_port: u16) -> ConntrackEntry {
+        let client = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10));
+        let server = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1));
+        let nat = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 2));
+        ConntrackEntry {
+            family: 2,
+            protocol: 6,
+            original: Tuple::with_ports(6, client, client_port, server, 80),
+            reply: Tuple::with_ports(6, server, 80, nat, client_port),
+            tcp_state: None,
+            timeout: Some(120),
+            mark: None,
+            zone: None,
+            status: Status(0),
+            original_counters: None,
+            reply_counters: None,
+            id: None,
+        }
+    }
+
+    /// The ctnetlink message the kernel sends for `entry`: NEW (created) or DELETE (destroyed).
+    fn event(entry: &ConntrackEntry, destroyed: bool) -> Vec<u8> {
+        let mut bytes = encode_create_request(entry, 0);
+        if destroyed {
+            // nlmsg_type: NFNL_SUBSYS_CTNETLINK << 8 | IPCTNL_MSG_CT_DELETE
+            bytes[4..6].copy_from_slice(&0x0102u16.to_ne_bytes());
+        }
+        bytes
+    }
+
+    #[test]
+    fn new_and_destroy_events_become_an_open_then_closed_flow_oriented_from_the_client() {
+        let stats = FlowRecorderStats::default();
+        let mut writes = Vec::new();
+        let config = FlowRecorderConfig::default();
+        let mut datagram = event(&entry(40000), false);
+        datagram.extend(event(&entry(40001), false));
+        assert!(!decode_events(
+            &datagram,
+            &config,
+            Timestamp(1),
+            &mut writes,
+            &stats
+        ));
+        assert!(!decode_events(
+            &event(&entry(40000), true),
+            &config,
+            Timestamp(2),
+            &mut writes,
+            &stats
+        ));
+        assert_eq!(writes.len(), 3);
+        let FlowWrite::Opened(opened) = &writes[0] else {
+            panic!("{writes:?}")
+        };
+        assert_eq!(opened.client.to_string(), "192.0.2.10");
+        assert_eq!((opened.client_port, opened.peer_port), (40000, 80));
+        assert_eq!(
+            opened.nat_address.map(|a| a.to_string()).as_deref(),
+            Some("198.51.100.2")
+        );
+        assert!(matches!(&writes[2], FlowWrite::Closed(f) if f.end == Some(Timestamp(2))));
+        let udp_only = FlowRecorderConfig {
+            protocols: Some(vec![17]),
+            min_bytes: None,
+        };
+        let mut none = Vec::new();
+        decode_events(&datagram, &udp_only, Timestamp(1), &mut none, &stats);
+        assert!(none.is_empty());
+        // Arbitrary bytes are counted as undecodable, never a panic.
+        decode_events(
+            &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17],
+            &config,
+            Timestamp(3),
+            &mut none,
+            &stats,
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_overrun_is_counted_reported_and_followed_by_a_resync_from_the_dump() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(FlowLog::open(&dir.path().join("flows.db")).unwrap());
+        let bus = EventBus::open(&dir.path().join("routerd.db")).unwrap();
+        let subscription = FakeSubscription::new();
+        // A flow the kernel has open whose NEW event is lost in the overrun.
+        let table = Arc::new(FakeConntrack::new(vec![], 1000));
+        let mut recorder = FlowRecorder::start(
+            Box::new(subscription.clone()),
+            4096,
+            table.clone(),
+            store.clone(),
+            bus.clone(),
+            FlowRecorderConfig::default(),
+            "flows",
+        )
+        .unwrap();
+        subscription.push(FakeReceive::Data(event(&entry(1), false)));
+        table.set_entries(vec![entry(1), entry(2)]);
+        subscription.push(FakeReceive::Overrun);
+        subscription.push(FakeReceive::Data(event(&entry(1), true)));
+        while subscription.pending() > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        recorder.stop();
+        store.flush().unwrap();
+        let stats = recorder.stats.snapshot();
+        assert_eq!((stats.overruns, stats.resyncs), (1, 2));
+        let (flows, _) = store
+            .query(&FlowFilter {
+                limit: 100,
+                ..FlowFilter::default()
+            })
+            .unwrap();
+        let ports: Vec<(u16, bool)> = flows
+            .iter()
+            .map(|f| (f.client_port, f.end.is_some()))
+            .collect();
+        assert_eq!(
+            ports,
+            [(2, false), (1, true)],
+            "flow 2 recovered from the dump, flow 1 not duplicated"
+        );
+        bus.flush().await;
+        let events = bus
+            .query(&routerd_store::EventFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        assert!(
+            events.iter().any(|e| e.topic == topics::FLOWS_OVERRUN),
+            "{events:?}"
+        );
+    }
+}

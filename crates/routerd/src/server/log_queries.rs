@@ -69,3 +69,77 @@ pub async fn firewall_logs(app: &App, query: &Query) -> Result<Response<Body>, F
         .map_err(unavailable)?;
     Ok(ok("FirewallLogList", &FirewallLogList { items, truncated }))
 }
+
+/// `limit` and the time window of the history lists.
+fn common_parameters() -> Vec<serde_json::Value> {
+    use super::inspection_query::limit_parameter;
+    let time = |name: &str, description: &str| serde_json::json!({"name": name, "in": "query", "required": false, "description": description, "schema": {"type": "string"}});
+    vec![
+        limit_parameter(),
+        time(
+            "since",
+            "a duration back from now (15m, 2h, 7d): rows at or after now minus it",
+        ),
+        time(
+            "from",
+            "rows at or after this time: RFC 3339 or YYYY-MM-DD[THH:MM:SS] (UTC)",
+        ),
+        time(
+            "to",
+            "rows at or before this time: RFC 3339 or YYYY-MM-DD[THH:MM:SS] (UTC); not before the start",
+        ),
+    ]
+}
+
+fn parameter(name: &str, description: &str, schema: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({"name": name, "in": "query", "required": false, "description": description, "schema": schema})
+}
+
+/// The query parameters of `GET /traffic-flows` for the OpenAPI document.
+pub fn traffic_flow_parameters() -> Vec<serde_json::Value> {
+    use super::inspection_query::{address_filter_schema, protocol_schema};
+    let mut out = common_parameters();
+    out.extend([
+        parameter("client", "the side that opened the flow: address or prefix", address_filter_schema()),
+        parameter("peer", "the side that answered: address or prefix", address_filter_schema()),
+        parameter("protocol", "protocol name or number", protocol_schema()),
+        parameter(
+            "port",
+            "the client's or the peer's port",
+            serde_json::json!({"type": "integer", "minimum": 0, "maximum": 65535}),
+        ),
+        parameter(
+            "open",
+            "true: only flows still open; false: only ended flows",
+            serde_json::json!({"type": "string", "enum": ["", "true", "false", "1", "0", "yes", "no"]}),
+        ),
+    ]);
+    out
+}
+
+/// The query parameters of `GET /firewall-logs` for the OpenAPI document.
+pub fn firewall_log_parameters() -> Vec<serde_json::Value> {
+    use super::inspection_query::{address_filter_schema, protocol_schema};
+    let text = serde_json::json!({"type": "string"});
+    let mut out = common_parameters();
+    out.extend([
+        parameter(
+            "action",
+            "the action of the routerd:<action>:<rule> prefix (log for other prefixes)",
+            text.clone(),
+        ),
+        parameter(
+            "rule",
+            "the rule of the routerd:<action>:<rule> prefix",
+            text,
+        ),
+        parameter("src", "source address or prefix", address_filter_schema()),
+        parameter(
+            "dst",
+            "destination address or prefix",
+            address_filter_schema(),
+        ),
+        parameter("protocol", "protocol name or number", protocol_schema()),
+    ]);
+    out
+}
