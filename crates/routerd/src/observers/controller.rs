@@ -19,8 +19,9 @@ use std::time::{Duration, Instant};
 
 /// How often a running collector's status is refreshed.
 const STATUS_REFRESH: Duration = Duration::from_secs(5);
-/// How often retention is asked for (it is cheap when nothing is due).
-const RETENTION_EVERY: Duration = Duration::from_secs(60);
+/// How often retention is asked for (it is cheap when nothing is due: one COUNT on the store); a
+/// changed LogRetention is enforced at once.
+const RETENTION_EVERY: Duration = Duration::from_secs(10);
 /// The default NFLOG group of a `FirewallEventLog` (`resources.md`).
 pub const DEFAULT_NFLOG_GROUP: u16 = 100;
 
@@ -66,6 +67,23 @@ fn retention_policy(
     policy
 }
 
+/// Whether retention is due: the policy changed, or [`RETENTION_EVERY`] passed since the last request.
+fn retention_due(
+    last: &Mutex<Option<(RetentionPolicy, Instant)>>,
+    policy: RetentionPolicy,
+) -> bool {
+    let Ok(mut last) = last.lock() else {
+        return false;
+    };
+    let due = last
+        .as_ref()
+        .is_none_or(|(p, t)| *p != policy || t.elapsed() >= RETENTION_EVERY);
+    if due {
+        *last = Some((policy, Instant::now()));
+    }
+    due
+}
+
 /// Marks every resource `Error` when more than one exists (one collector per store).
 async fn refuse_several(ctx: &Context, resources: &[&Resource], kind: &str) -> bool {
     if resources.len() <= 1 {
@@ -96,7 +114,7 @@ pub struct FlowLogController {
     pub stores: Arc<LogStores>,
     pub host: Arc<ObserverHost>,
     recorder: Mutex<Option<(String, FlowRecorder)>>,
-    last_retention: Mutex<Option<Instant>>,
+    last_retention: Mutex<Option<(RetentionPolicy, Instant)>>,
 }
 
 impl FlowLogController {
@@ -152,19 +170,8 @@ impl FlowLogController {
     }
 
     fn retention(&self, ctx: &Context) {
-        let due = self
-            .last_retention
-            .lock()
-            .map(|mut last| {
-                let due = last.is_none_or(|t| t.elapsed() >= RETENTION_EVERY);
-                if due {
-                    *last = Some(Instant::now());
-                }
-                due
-            })
-            .unwrap_or(false);
-        if due {
-            let policy = retention_policy(ctx, |s| s.traffic_flows.as_ref());
+        let policy = retention_policy(ctx, |s| s.traffic_flows.as_ref());
+        if retention_due(&self.last_retention, policy) {
             if let Err(e) = self.stores.flows.retain(policy) {
                 tracing::warn!(error = %e, "traffic-flows retention not queued");
             }
@@ -309,7 +316,7 @@ pub struct FirewallLogController {
     pub stores: Arc<LogStores>,
     pub host: Arc<ObserverHost>,
     logger: Mutex<Option<(String, FirewallLogger)>>,
-    last_retention: Mutex<Option<Instant>>,
+    last_retention: Mutex<Option<(RetentionPolicy, Instant)>>,
 }
 
 impl FirewallLogController {
@@ -363,19 +370,8 @@ impl Controller for FirewallLogController {
     }
     fn reconcile<'a>(&'a self, ctx: &'a Context) -> ReconcileFuture<'a> {
         Box::pin(async move {
-            let due = self
-                .last_retention
-                .lock()
-                .map(|mut last| {
-                    let due = last.is_none_or(|t| t.elapsed() >= RETENTION_EVERY);
-                    if due {
-                        *last = Some(Instant::now());
-                    }
-                    due
-                })
-                .unwrap_or(false);
-            if due {
-                let policy = retention_policy(ctx, |s| s.firewall_logs.as_ref());
+            let policy = retention_policy(ctx, |s| s.firewall_logs.as_ref());
+            if retention_due(&self.last_retention, policy) {
                 if let Err(e) = self.stores.firewall.retain(policy) {
                     tracing::warn!(error = %e, "firewall-logs retention not queued");
                 }
