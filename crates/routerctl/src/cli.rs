@@ -244,7 +244,10 @@ pub struct GetArgs {
     #[command(flatten)]
     pub connections: ConnectionFilter,
 
-    /// Redraw every 2 s until interrupted (get connections)
+    #[command(flatten)]
+    pub logs: LogFilter,
+
+    /// Redraw every 2 s until interrupted (get connections, flows, firewall-logs)
     #[arg(long)]
     pub watch: bool,
 }
@@ -258,6 +261,8 @@ pub enum GetObject {
     Events,
     Resources,
     Connections,
+    Flows,
+    FirewallLogs,
     Kind(Kind),
 }
 
@@ -270,10 +275,12 @@ impl GetObject {
             "events" | "event" | "ev" => Ok(GetObject::Events),
             "resources" | "resource" | "all" => Ok(GetObject::Resources),
             "connections" | "connection" | "conntrack" | "conn" => Ok(GetObject::Connections),
+            "flows" | "flow" | "traffic-flows" => Ok(GetObject::Flows),
+            "firewall-logs" | "firewall-log" | "fwlogs" | "fwlog" => Ok(GetObject::FirewallLogs),
             _ => crate::target::parse_kind(s)
                 .map(GetObject::Kind)
                 .map_err(|e| {
-                    format!("{e}\n(or one of: status, controllers, generations, events, resources, connections)")
+                    format!("{e}\n(or one of: status, controllers, generations, events, resources, connections, flows, firewall-logs)")
                 }),
         }
     }
@@ -310,6 +317,8 @@ impl TypedValueParser for GetObjectParser {
             "events",
             "resources",
             "connections",
+            "flows",
+            "firewall-logs",
         ]
         .into_iter()
         .map(PossibleValue::new);
@@ -391,6 +400,46 @@ impl ConnectionFilter {
             && self.port.is_none()
             && self.state.is_none()
             && self.mark.is_none()
+    }
+}
+
+/// Filters of `get flows` and `get firewall-logs` beyond the shared `--protocol`, `--src`, `--dst`,
+/// `--port`, `--limit` and `--since` (a duration back from now there, such as 15m).
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Log filters (get flows, get firewall-logs)")]
+pub struct LogFilter {
+    /// Flows opened by this address or prefix (get flows)
+    #[arg(long, value_name = "ADDR[/LEN]")]
+    pub client: Option<String>,
+    /// Flows to this address or prefix (get flows)
+    #[arg(long, value_name = "ADDR[/LEN]")]
+    pub peer: Option<String>,
+    /// Only open (true) or only ended (false) flows (get flows)
+    #[arg(long, value_name = "BOOL")]
+    pub open: Option<bool>,
+    /// Action of the routerd:<action>:<rule> prefix (get firewall-logs)
+    #[arg(long, value_name = "ACTION")]
+    pub action: Option<String>,
+    /// Rule of the routerd:<action>:<rule> prefix (get firewall-logs)
+    #[arg(long, value_name = "RULE")]
+    pub rule: Option<String>,
+    /// Rows at or after this time (RFC 3339 or YYYY-MM-DD[THH:MM:SS], UTC)
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+    /// Rows at or before this time
+    #[arg(long, value_name = "TIME")]
+    pub to: Option<String>,
+}
+
+impl LogFilter {
+    pub fn is_empty(&self) -> bool {
+        self.client.is_none()
+            && self.peer.is_none()
+            && self.open.is_none()
+            && self.action.is_none()
+            && self.rule.is_none()
+            && self.from.is_none()
+            && self.to.is_none()
     }
 }
 

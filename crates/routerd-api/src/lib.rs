@@ -25,6 +25,7 @@ pub mod spec;
 pub mod status;
 pub mod time;
 pub mod topic;
+pub mod traffic_flow;
 
 pub use condition::{Condition, ConditionStatus};
 pub use duration::GoDuration;

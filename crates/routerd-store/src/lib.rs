@@ -11,6 +11,8 @@ pub mod db;
 pub mod dns_queries;
 pub mod error;
 pub mod event_store;
+pub mod firewall_log;
+pub mod flow_log;
 pub mod ledger;
 pub mod log_writer;
 pub mod state;
@@ -20,6 +22,8 @@ pub use dns_queries::{
 };
 pub use error::StoreError;
 pub use event_store::{EventFilter, EventStore, Page, RetentionPolicy, SkippedEvent};
+pub use firewall_log::{FirewallFilter, FirewallLog, FirewallRecord, FIREWALL_LOG_FILE};
+pub use flow_log::{FlowFilter, FlowLog, FlowRecord, FlowWrite, FLOW_LOG_FILE};
 pub use ledger::{Generation, Ledger, NewGeneration};
 pub use log_writer::{AddressRange, WriterCounters};
 pub use state::StateStore;

@@ -10,6 +10,7 @@ mod delete;
 mod describe;
 mod events;
 mod export;
+mod flow_logs;
 mod generations;
 mod get;
 mod resources;

@@ -42,16 +42,11 @@ pub async fn handle(
             let table = super::connections::connections(app.conntrack.clone(), &query).await?;
             Ok(ok("ConnectionTable", &table))
         }
-        Op::DnsQueries | Op::TrafficFlows | Op::FirewallLogs => Err(Failure::new(
+        Op::TrafficFlows => super::log_queries::traffic_flows(app, &query).await,
+        Op::FirewallLogs => super::log_queries::firewall_logs(app, &query).await,
+        Op::DnsQueries => Err(Failure::new(
             ErrorCode::Unavailable,
-            format!(
-                "{} is not available in this build of routerd: its observer (DNS query log, flow recorder, NFLOG) has not landed yet",
-                match op {
-                    Op::DnsQueries => "/dns-queries",
-                    Op::TrafficFlows => "/traffic-flows",
-                    _ => "/firewall-logs",
-                }
-            ),
+            "/dns-queries is not available in this build of routerd: its observer (the DNS query log) has not landed yet",
         )),
         Op::OpenApi => Ok(super::response::json(hyper::StatusCode::OK, &super::openapi::document())),
         Op::Apply | Op::Plan => {

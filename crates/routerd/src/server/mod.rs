@@ -8,6 +8,7 @@ pub mod endpoints;
 pub mod handlers;
 pub mod inspection_query;
 pub mod listener;
+pub mod log_queries;
 pub mod openapi;
 pub mod query;
 pub mod response;

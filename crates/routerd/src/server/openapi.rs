@@ -35,6 +35,14 @@ pub fn document() -> Value {
     reg!("Status", StatusBody);
     reg!("Error", ErrorBody);
     reg!("ConnectionTable", routerd_api::connections::ConnectionTable);
+    reg!(
+        "TrafficFlowList",
+        routerd_api::traffic_flow::TrafficFlowList
+    );
+    reg!(
+        "FirewallLogList",
+        routerd_api::traffic_flow::FirewallLogList
+    );
     let mut schemas = generator.take_definitions(true);
     for (k, v) in &refs {
         if !schemas.contains_key(k) {
@@ -70,6 +78,12 @@ pub fn document() -> Value {
             .collect();
         if e.op == Op::Connections {
             parameters.extend(super::connections::openapi_parameters());
+        }
+        if e.op == Op::TrafficFlows {
+            parameters.extend(super::log_queries::traffic_flow_parameters());
+        }
+        if e.op == Op::FirewallLogs {
+            parameters.extend(super::log_queries::firewall_log_parameters());
         }
         if !parameters.is_empty() {
             op["parameters"] = Value::Array(parameters);
