@@ -45,3 +45,15 @@ pub struct DnsQueryCount {
     pub key: String,
     pub count: u64,
 }
+
+/// Body of kind `DNSQueryAggregate` (`GET /dns-queries?aggregate=name|client`): the names (or clients)
+/// with the most rows matching the filters, most first, at most `limit` of them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DnsQueryAggregate {
+    /// `name` or `client`: what `key` is.
+    pub by: String,
+    pub items: Vec<DnsQueryCount>,
+    /// More groups matched than `limit`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+}

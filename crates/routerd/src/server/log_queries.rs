@@ -12,14 +12,14 @@ use routerd_api::traffic_flow::{FirewallLogList, TrafficFlowList};
 use routerd_api::Timestamp;
 use routerd_store::{AddressRange, FirewallFilter, FlowFilter};
 
-fn address(query: &Query, key: &str) -> Result<Option<AddressRange>, Failure> {
+pub(super) fn address(query: &Query, key: &str) -> Result<Option<AddressRange>, Failure> {
     Ok(query.parse_with(key, AddressFilter::parse)?.map(|f| {
         let (first, last) = f.range();
         AddressRange { first, last }
     }))
 }
 
-fn unavailable(e: impl std::fmt::Display) -> Failure {
+pub(super) fn unavailable(e: impl std::fmt::Display) -> Failure {
     Failure::new(
         ErrorCode::Unavailable,
         format!("the log store cannot be read: {e}"),
@@ -71,7 +71,7 @@ pub async fn firewall_logs(app: &App, query: &Query) -> Result<Response<Body>, F
 }
 
 /// `limit` and the time window of the history lists.
-fn common_parameters() -> Vec<serde_json::Value> {
+pub(super) fn common_parameters() -> Vec<serde_json::Value> {
     use super::inspection_query::limit_parameter;
     let time = |name: &str, description: &str| serde_json::json!({"name": name, "in": "query", "required": false, "description": description, "schema": {"type": "string"}});
     vec![
@@ -91,7 +91,11 @@ fn common_parameters() -> Vec<serde_json::Value> {
     ]
 }
 
-fn parameter(name: &str, description: &str, schema: serde_json::Value) -> serde_json::Value {
+pub(super) fn parameter(
+    name: &str,
+    description: &str,
+    schema: serde_json::Value,
+) -> serde_json::Value {
     serde_json::json!({"name": name, "in": "query", "required": false, "description": description, "schema": schema})
 }
 
