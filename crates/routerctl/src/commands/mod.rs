@@ -8,6 +8,7 @@ mod controllers;
 mod daemon;
 mod delete;
 mod describe;
+mod dns_queries;
 mod events;
 mod export;
 mod flow_logs;
