@@ -1,0 +1,318 @@
+//! The answer path. A query is answered from the local zone or the cache at once, by copying prepared
+//! bytes into the listener's reused buffer and patching them; only a miss goes to the upstreams. Locks
+//! (settings, cache, health) are std mutexes taken for a copy or a counter and never held across an
+//! await. Every answer leaves one row for the query log through a bounded channel that never blocks.
+
+use super::forward::{self, Forwarded};
+use super::querylog::{LogSink, LoggedAnswer};
+use routerd_api::event::{NewEvent, Severity};
+use routerd_api::Timestamp;
+use routerd_daemon::EventLog;
+use routerd_dns_resolver::cache::{Cache, CacheStats};
+use routerd_dns_resolver::config::Settings;
+use routerd_dns_resolver::health::{Health, Transition, UpstreamState};
+use routerd_dns_resolver::wire::{
+    error_response, parse_query, truncated_response, Question, WireError, MAX_NAME,
+};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Instant;
+
+pub const TOPIC_UPSTREAM_FAILED: &str = "routerd.dns.resolver.upstream.failed";
+pub const TOPIC_UPSTREAM_RECOVERED: &str = "routerd.dns.resolver.upstream.recovered";
+pub const TOPIC_QUERYLOG_DROPPED: &str = "routerd.dns.resolver.querylog.dropped";
+const RESOURCE_KIND: &str = "DNSResolver";
+
+/// rcodes this resolver writes itself.
+const FORMERR: u8 = 1;
+const SERVFAIL: u8 = 2;
+const NOTIMP: u8 = 4;
+
+/// How a query arrived: UDP answers are cut to what the client can take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+/// What the fast path decided.
+pub enum Immediate {
+    /// `out` holds the answer.
+    Reply,
+    /// Nothing to send (not a query).
+    Drop,
+    /// Not local, not cached: forward.
+    Forward(Box<Question>),
+}
+
+/// Counters of the answer path.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub queries: AtomicU64,
+    pub local: AtomicU64,
+    pub forwarded: AtomicU64,
+    pub servfail: AtomicU64,
+    pub malformed: AtomicU64,
+}
+
+/// The state every listener shares.
+pub struct Resolver {
+    pub name: String,
+    settings: RwLock<Arc<Settings>>,
+    cache: Mutex<Cache>,
+    health: Mutex<Health>,
+    pub counters: Counters,
+    pub log: LogSink,
+    events: EventLog,
+    ids: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Resolver {
+    pub fn new(name: &str, settings: Settings, log: LogSink, events: EventLog) -> Resolver {
+        let cache = Cache::new(settings.max_entries);
+        let health = Health::new(settings.upstreams.len());
+        let seed = routerd_daemon::seeded_xorshift().next_u64_value();
+        Resolver {
+            name: name.to_string(),
+            settings: RwLock::new(Arc::new(settings)),
+            cache: Mutex::new(cache),
+            health: Mutex::new(health),
+            counters: Counters::default(),
+            log,
+            events,
+            ids: AtomicU64::new(seed),
+        }
+    }
+
+    pub fn settings(&self) -> Arc<Settings> {
+        self.settings
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Takes a reloaded config: the cache is kept (re-bounded); upstream health restarts only when the
+    /// upstreams changed.
+    pub fn replace_settings(&self, settings: Settings) {
+        lock(&self.cache).set_max_entries(settings.max_entries);
+        if settings.upstreams != self.settings().upstreams {
+            *lock(&self.health) = Health::new(settings.upstreams.len());
+        }
+        self.log.set_enabled(settings.query_log);
+        *self
+            .settings
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(settings);
+    }
+
+    pub fn cache_stats(&self) -> CacheStats {
+        lock(&self.cache).stats()
+    }
+
+    pub fn upstream_states(&self) -> Vec<UpstreamState> {
+        lock(&self.health).states().to_vec()
+    }
+
+    /// A transaction ID for an upstream query: a counter run through a keyed hash, so IDs are not
+    /// guessable from the ones seen before (the socket's random source port adds the rest).
+    pub fn next_id(&self) -> u16 {
+        let n = self.ids.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+        let mut z = n;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)) as u16
+    }
+
+    pub fn upstream_order(&self) -> Vec<usize> {
+        lock(&self.health).order(Instant::now())
+    }
+
+    pub fn retry_upstreams(&self) {
+        lock(&self.health).retry_now();
+    }
+
+    pub fn upstream_succeeded(&self, settings: &Settings, index: usize) {
+        let t = lock(&self.health).success(index);
+        self.transition(settings, t);
+    }
+
+    pub fn upstream_failed(&self, settings: &Settings, index: usize, error: String) {
+        tracing::debug!(upstream = index, %error, "upstream failed");
+        let t = lock(&self.health).failure(index, error, Instant::now());
+        self.transition(settings, t);
+    }
+
+    fn transition(&self, settings: &Settings, t: Option<Transition>) {
+        let event = match t {
+            None => return,
+            Some(Transition::Failed { upstream, error }) => {
+                let label = label_of(settings, upstream);
+                NewEvent::new(
+                    TOPIC_UPSTREAM_FAILED,
+                    Severity::Warning,
+                    format!("upstream {label} keeps failing ({error}); skipped for a while"),
+                )
+                .attr("upstream", label)
+                .attr("error", error)
+            }
+            Some(Transition::Recovered { upstream }) => {
+                let label = label_of(settings, upstream);
+                NewEvent::new(
+                    TOPIC_UPSTREAM_RECOVERED,
+                    Severity::Info,
+                    format!("upstream {label} answers again"),
+                )
+                .attr("upstream", label)
+            }
+        };
+        self.emit(event);
+    }
+
+    pub fn emit(&self, event: NewEvent) {
+        let event = event.resource(RESOURCE_KIND, &self.name);
+        if let Err(e) = self.events.append(event) {
+            tracing::warn!(error = %e, "event not recorded");
+        }
+    }
+
+    /// Answers from the zone or the cache into `out`, or says what else to do. Never awaits.
+    pub fn answer_now(
+        &self,
+        query: &[u8],
+        client: SocketAddr,
+        transport: Transport,
+        started: Instant,
+        out: &mut Vec<u8>,
+    ) -> Immediate {
+        self.counters.queries.fetch_add(1, Ordering::Relaxed);
+        let question = match parse_query(query) {
+            Ok(q) => q,
+            Err(e) => {
+                self.counters.malformed.fetch_add(1, Ordering::Relaxed);
+                return match e {
+                    WireError::Ignore => Immediate::Drop,
+                    WireError::FormErr => {
+                        error_response(query, None, FORMERR, out);
+                        Immediate::Reply
+                    }
+                    WireError::NotImp => {
+                        error_response(query, None, NOTIMP, out);
+                        Immediate::Reply
+                    }
+                };
+            }
+        };
+        let settings = self.settings();
+        if let Some(local) = settings.zone.answer(&question) {
+            self.counters.local.fetch_add(1, Ordering::Relaxed);
+            local.write_for(query, &question, std::time::Duration::ZERO, out);
+            self.finish(&question, transport, out);
+            self.log.record(LoggedAnswer {
+                time: Timestamp::now(),
+                client: client.ip(),
+                response: local.wire.clone(),
+                upstream: None,
+                cache_hit: false,
+                duration_micros: micros(started),
+            });
+            return Immediate::Reply;
+        }
+        let mut key = [0u8; MAX_NAME + 5];
+        let n = question.cache_key(&mut key);
+        let hit = lock(&self.cache).get(&key[..n], Instant::now());
+        if let Some(hit) = hit {
+            hit.answer.write_for(query, &question, hit.age, out);
+            self.finish(&question, transport, out);
+            self.log.record(LoggedAnswer {
+                time: Timestamp::now(),
+                client: client.ip(),
+                response: hit.answer.wire.clone(),
+                upstream: None,
+                cache_hit: true,
+                duration_micros: micros(started),
+            });
+            return Immediate::Reply;
+        }
+        Immediate::Forward(Box::new(question))
+    }
+
+    /// Forwards a miss to the upstreams, caches what may be cached, and writes the answer (or SERVFAIL
+    /// when every upstream failed) into `out`.
+    pub async fn answer_forwarded(
+        &self,
+        query: &[u8],
+        question: &Question,
+        client: SocketAddr,
+        transport: Transport,
+        started: Instant,
+        out: &mut Vec<u8>,
+    ) {
+        let settings = self.settings();
+        self.counters.forwarded.fetch_add(1, Ordering::Relaxed);
+        let (response, upstream): (Arc<[u8]>, Option<Arc<str>>) =
+            match forward::forward(self, &settings, query, question).await {
+                Some(Forwarded { response, upstream }) => {
+                    let response: Arc<[u8]> = response.into();
+                    let mut key = [0u8; MAX_NAME + 5];
+                    let n = question.cache_key(&mut key);
+                    lock(&self.cache).insert(&key[..n], response.clone(), Instant::now());
+                    out.clear();
+                    out.extend_from_slice(&response);
+                    if out.len() >= 2 {
+                        out[0..2].copy_from_slice(&question.id.to_be_bytes());
+                    }
+                    (response, Some(upstream))
+                }
+                None => {
+                    self.counters.servfail.fetch_add(1, Ordering::Relaxed);
+                    error_response(query, Some(question), SERVFAIL, out);
+                    (Arc::from(out.as_slice()), None)
+                }
+            };
+        self.finish(question, transport, out);
+        self.log.record(LoggedAnswer {
+            time: Timestamp::now(),
+            client: client.ip(),
+            response,
+            upstream,
+            cache_hit: false,
+            duration_micros: micros(started),
+        });
+    }
+
+    /// Cuts a UDP answer the client cannot take down to a truncated one (it retries over TCP).
+    fn finish(&self, question: &Question, transport: Transport, out: &mut Vec<u8>) {
+        if transport == Transport::Udp && out.len() > question.udp_limit() {
+            let full = std::mem::take(out);
+            truncated_response(&full, question.question_end, out);
+        }
+    }
+}
+
+fn label_of(settings: &Settings, index: usize) -> String {
+    settings
+        .upstreams
+        .get(index)
+        .map_or_else(|| format!("#{index}"), |u| u.label.to_string())
+}
+
+fn micros(started: Instant) -> u32 {
+    u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX)
+}
+
+/// `XorShift::next_u32` twice, as one value (the seed of the ID sequence).
+trait NextU64 {
+    fn next_u64_value(&mut self) -> u64;
+}
+
+impl NextU64 for routerd_sansio::XorShift {
+    fn next_u64_value(&mut self) -> u64 {
+        use routerd_sansio::Random;
+        (u64::from(self.next_u32()) << 32) | u64::from(self.next_u32())
+    }
+}
