@@ -98,6 +98,8 @@ check_eq "aggregate by client" "192.0.2.10" \
     "$(routerctl get dns-queries --aggregate client -o json | py 'import json,sys; print(json.load(sys.stdin)["items"][0]["key"])')"
 check_eq "aggregate limit 1 is truncated" "1 True" \
     "$(routerctl get dns-queries --aggregate name --limit 1 -o json | py 'import json,sys; v=json.load(sys.stdin); print(len(v["items"]), v.get("truncated", False))')"
+check "--watch prints one screen every 2 s" sh -c \
+    "timeout 5 routerctl get dns-queries --watch -o json | head -2 | grep -c DNSQueryList | grep -qx 2"
 echo "\$ routerctl get dns-queries --aggregate name"
 routerctl get dns-queries --aggregate name
 count() { queries "$@" | py 'import json,sys; print(len(json.load(sys.stdin)["items"]))'; }
