@@ -200,6 +200,78 @@ check_eq "stop accepted" "200" "$(command_code stop)"
 check "the daemon exits" rd_wait_for "exit" 10 sh -c "! kill -0 $DPID 2>/dev/null"
 check "the last rows are committed on stop" test "$(rows_for www.isp.test A)" -ge 3
 
+echo "== DNS over TLS and over HTTPS upstreams (unbound with a test CA)"
+if [ -x "$(command -v unbound)" ] && [ -x "$(command -v openssl)" ]; then
+    TLS="$RD_TMP/tls"
+    mkdir -p "$TLS"
+    chmod 0755 "$TLS"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$TLS/ca.key" \
+        -out "$TLS/ca.pem" -days 2 -subj "/CN=routerd e2e test root" 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$TLS/key.pem" \
+        -out "$TLS/leaf.csr" -subj "/CN=dns.isp.test" 2>/dev/null
+    printf 'subjectAltName=DNS:dns.isp.test,IP:198.51.100.9\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$TLS/ext"
+    openssl x509 -req -in "$TLS/leaf.csr" -CA "$TLS/ca.pem" -CAkey "$TLS/ca.key" -CAcreateserial \
+        -out "$TLS/cert.pem" -days 2 -extfile "$TLS/ext" 2>/dev/null
+    chmod 0644 "$TLS"/*.pem
+    ip -n "$NS_ISP" addr add 198.51.100.9/24 dev isp0
+    {
+        echo "server:"
+        echo "  interface: 198.51.100.9@853"
+        echo "  interface: 198.51.100.9@443"
+        echo "  tls-port: 853"
+        echo "  https-port: 443"
+        echo "  tls-service-key: \"$TLS/key.pem\""
+        echo "  tls-service-pem: \"$TLS/cert.pem\""
+        echo "  do-daemonize: no"
+        echo "  username: \"\""
+        echo "  chroot: \"\""
+        echo "  directory: \"$TLS\""
+        echo "  pidfile: \"$TLS/unbound.pid\""
+        echo "  use-syslog: no"
+        echo "  logfile: \"$TLS/unbound.log\""
+        echo "  log-queries: yes"
+        echo "  access-control: 0.0.0.0/0 allow"
+        echo "  module-config: \"iterator\""
+        echo "  local-zone: \"tls.test.\" static"
+        echo "  local-data: \"www.tls.test. 300 IN A 198.51.100.90\""
+        echo "  local-data: \"doh.tls.test. 300 IN A 198.51.100.91\""
+    } >"$TLS/unbound.conf"
+    ip netns exec "$NS_ISP" unbound -d -c "$TLS/unbound.conf" >"$TLS/unbound.out" 2>&1 &
+    RD_PIDS+=("$!")
+    NAME=sec
+    W="$RD_TMP/state/dns-resolver/$NAME"
+    SOCK="$RD_RUN/dns-resolver/$NAME.sock"
+    DB="$W/dns-queries.db"
+    mkdir -p "$W"
+    secure_config() { # PROTOCOL SERVER-NAME
+        printf '{"spec": {"listen": ["192.0.2.1:53"], "upstreams": [{"address": "198.51.100.9", "protocol": "%s", "serverName": "%s"}]}, "tlsTrustFile": "%s"}\n' \
+            "$1" "$2" "$TLS/ca.pem" >"$W/config.json"
+    }
+    secure_config tls dns.isp.test
+    start_daemon
+    rd_wait_for "unbound" 10 ip netns exec "$NS_ISP" bash -c 'exec 3<>/dev/tcp/198.51.100.9/853'
+    check_eq "DoT upstream answers" "198.51.100.90" "$(short www.tls.test)"
+    rd_wait_for "rows" 5 test "$(rows_for www.tls.test A 2>/dev/null)" -ge 1
+    check_eq "DoT row names the upstream" "tls://198.51.100.9:853" "$(row "select upstream from dns_queries where name='www.tls.test'")"
+    secure_config https dns.isp.test
+    check_eq "reload to a DoH upstream" "200" "$(command_code reload)"
+    check_eq "DoH upstream answers" "198.51.100.91" "$(short doh.tls.test)"
+    check_eq "a second DoH query (same HTTP/2 connection)" "198.51.100.91" "$(short +tcp doh.tls.test)"
+    check_eq "the cache survived the reload" "198.51.100.90" "$(short www.tls.test)"
+    rd_wait_for "rows" 5 test "$(rows_for www.tls.test A 2>/dev/null)" -ge 2
+    check_eq "DoH row names the upstream" "https://198.51.100.9:443" \
+        "$(row "select upstream from dns_queries where name='doh.tls.test' order by id limit 1")"
+    check_eq "after the reload www.tls.test was a cache hit" "1" \
+        "$(row "select cache_hit from dns_queries where name='www.tls.test' order by id desc limit 1")"
+    secure_config tls wrong.example
+    check_eq "reload to a DoT upstream with the wrong server name" "200" "$(command_code reload)"
+    check "a certificate for another name is refused: SERVFAIL" sh -c "ip netns exec $NS_LAN dig @192.0.2.1 +time=8 +tries=1 other.tls.test | grep -q 'status: SERVFAIL'"
+    check "the upstream's last error says why" rd_wait_for "lastError" 3 sh -c "curl -s --unix-socket $SOCK http://d/v1/status | grep -qi 'name'"
+    command_code stop >/dev/null
+else
+    echo "  SKIP unbound or openssl missing (scripts/lib/install-deps.sh)"
+fi
+
 if [ "$E2E_FAILED" -gt 0 ]; then
     echo "--- daemon log (last 40 lines)"
     tail -40 "$RD_TMP/daemon.log"

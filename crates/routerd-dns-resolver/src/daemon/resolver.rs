@@ -5,7 +5,9 @@
 
 use super::forward::{self, Forwarded};
 use super::querylog::{LogSink, LoggedAnswer};
+use super::secure::SecureClients;
 use routerd_api::event::{NewEvent, Severity};
+use routerd_api::spec::UpstreamProtocol;
 use routerd_api::Timestamp;
 use routerd_daemon::EventLog;
 use routerd_dns_resolver::cache::{Cache, CacheStats};
@@ -66,6 +68,20 @@ pub struct Resolver {
     pub log: LogSink,
     events: EventLog,
     ids: AtomicU64,
+    /// TLS clients for DoT/DoH upstreams (`Err`: why they cannot be used, e.g. an unreadable trust file).
+    secure: Mutex<Arc<Result<SecureClients, String>>>,
+}
+
+/// TLS clients when some upstream needs them.
+fn secure_clients(settings: &Settings) -> Result<SecureClients, String> {
+    if !settings
+        .upstreams
+        .iter()
+        .any(|u| matches!(u.protocol, UpstreamProtocol::Tls | UpstreamProtocol::Https))
+    {
+        return Err("no TLS upstream configured".into());
+    }
+    SecureClients::new(settings.tls_trust_file.as_deref())
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -77,7 +93,9 @@ impl Resolver {
         let cache = Cache::new(settings.max_entries);
         let health = Health::new(settings.upstreams.len());
         let seed = routerd_daemon::seeded_xorshift().next_u64_value();
+        let secure = Mutex::new(Arc::new(secure_clients(&settings)));
         Resolver {
+            secure,
             name: name.to_string(),
             settings: RwLock::new(Arc::new(settings)),
             cache: Mutex::new(cache),
@@ -104,6 +122,7 @@ impl Resolver {
             *lock(&self.health) = Health::new(settings.upstreams.len());
         }
         self.log.set_enabled(settings.query_log);
+        *lock(&self.secure) = Arc::new(secure_clients(&settings));
         *self
             .settings
             .write()
@@ -126,6 +145,11 @@ impl Resolver {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         (z ^ (z >> 31)) as u16
+    }
+
+    /// The TLS clients (taken out of the lock before any await).
+    pub fn secure(&self) -> Arc<Result<SecureClients, String>> {
+        lock(&self.secure).clone()
     }
 
     pub fn upstream_order(&self) -> Vec<usize> {
