@@ -32,6 +32,8 @@ pub struct Settings {
     pub query_log: bool,
     pub max_age: Duration,
     pub max_rows: u64,
+    /// Trust anchors for DoT/DoH upstreams (None: the system's).
+    pub tls_trust_file: Option<String>,
 }
 
 fn default_port(protocol: UpstreamProtocol) -> u16 {
@@ -84,12 +86,6 @@ impl Settings {
                     u.address
                 )
             })?;
-            if matches!(protocol, UpstreamProtocol::Tls | UpstreamProtocol::Https) {
-                return Err(format!(
-                    "spec.upstreams[{i}].protocol: {} is not supported by this build of the resolver yet (udp, tcp)",
-                    scheme(protocol)
-                ));
-            }
             upstreams.push(Upstream {
                 address,
                 protocol,
@@ -117,6 +113,7 @@ impl Settings {
             max_rows: retention
                 .and_then(|r| r.max_rows)
                 .unwrap_or(DEFAULT_MAX_ROWS),
+            tls_trust_file: config.tls_trust_file.clone(),
         })
     }
 }
@@ -144,6 +141,13 @@ mod tests {
         assert!(s.query_log);
         assert_eq!(s.max_rows, DEFAULT_MAX_ROWS);
         assert_eq!(s.zone.len(), 2);
+        let tls = config(
+            r#"{"spec": {"listen": ["127.0.0.1:5300"], "upstreams": [{"address": "192.0.2.53", "protocol": "tls"},
+                {"address": "192.0.2.54", "protocol": "https", "serverName": "dns.example"}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(&*tls.upstreams[0].label, "tls://192.0.2.53:853");
+        assert_eq!(&*tls.upstreams[1].label, "https://192.0.2.54:443");
     }
 
     #[test]

@@ -92,6 +92,10 @@ pub struct DNSResolverDaemonConfig {
     pub registered_hosts: Vec<RegisteredHost>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention: Option<RetentionPolicy>,
+    /// PEM file of the trust anchors DoT/DoH upstreams are verified against instead of the system's
+    /// (`/etc/ssl/certs/ca-certificates.crt`): a private resolver's CA, or a test's self-signed root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_trust_file: Option<String>,
 }
 
 /// Records traffic flows from conntrack events.

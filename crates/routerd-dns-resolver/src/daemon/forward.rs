@@ -45,7 +45,7 @@ pub async fn forward(
         if let Some(slot) = ask.get_mut(0..2) {
             slot.copy_from_slice(&id.to_be_bytes());
         }
-        match exchange(upstream, &ask, id, question).await {
+        match exchange(resolver, upstream, &ask, id, question).await {
             Ok(response) => {
                 resolver.upstream_succeeded(settings, index);
                 let rcode = response.get(3).map_or(0, |b| b & 0x0F);
@@ -67,6 +67,7 @@ pub async fn forward(
 }
 
 async fn exchange(
+    resolver: &Resolver,
     upstream: &Upstream,
     query: &[u8],
     id: u16,
@@ -82,7 +83,23 @@ async fn exchange(
         }
         UpstreamProtocol::Tcp => exchange_tcp(upstream.address, query, id, question).await,
         UpstreamProtocol::Tls | UpstreamProtocol::Https => {
-            Err("protocol not supported by this build".into())
+            let secure = resolver.secure();
+            let clients = secure.as_ref().as_ref().map_err(|e| e.clone())?;
+            let work = async {
+                if upstream.protocol == UpstreamProtocol::Tls {
+                    clients.exchange_tls(upstream, query).await
+                } else {
+                    clients.exchange_https(upstream, query).await
+                }
+            };
+            let response = timeout(TCP_TIMEOUT, work)
+                .await
+                .unwrap_or_else(|_| Err("timeout".into()))?;
+            if matches(&response, query, id, question) {
+                Ok(response)
+            } else {
+                Err("answer does not match the query".into())
+            }
         }
     }
 }

@@ -6,4 +6,5 @@ pub mod forward;
 pub mod listeners;
 pub mod querylog;
 pub mod resolver;
+pub mod secure;
 pub mod service;

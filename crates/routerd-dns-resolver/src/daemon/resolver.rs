@@ -5,7 +5,9 @@
 
 use super::forward::{self, Forwarded};
 use super::querylog::{LogSink, LoggedAnswer};
+use super::secure::SecureClients;
 use routerd_api::event::{NewEvent, Severity};
+use routerd_api::spec::UpstreamProtocol;
 use routerd_api::Timestamp;
 use routerd_daemon::EventLog;
 use routerd_dns_resolver::cache::{Cache, CacheStats};
@@ -66,6 +68,20 @@ pub struct Resolver {
     pub log: LogSink,
     events: EventLog,
     ids: AtomicU64,
+    /// TLS clients for DoT/DoH upstreams (`Err`: why they cannot be used, e.g. an unreadable trust file).
+    secure: Mutex<Arc<Result<SecureClients, String>>>,
+}
+
+/// TLS clients when some upstream needs them.
+fn secure_clients(settings: &Settings) -> Result<SecureClients, String> {
+    if !settings
+        .upstreams
+        .iter()
+        .any(|u| matches!(u.protocol, UpstreamProtocol::Tls | UpstreamProtocol::Https))
+    {
+        return Err("no TLS upstream configured".into());
+    }
+    SecureClients::new(settings.tls_trust_file.as_deref())
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -77,7 +93,9 @@ impl Resolver {
         let cache = Cache::new(settings.max_entries);
         let health = Health::new(settings.upstreams.len());
         let seed = routerd_daemon::seeded_xorshift().next_u64_value();
+        let secure = Mutex::new(Arc::new(secure_clients(&settings)));
         Resolver {
+            secure,
             name: name.to_string(),
             settings: RwLock::new(Arc::new(settings)),
             cache: Mutex::new(cache),
@@ -104,6 +122,7 @@ impl Resolver {
             *lock(&self.health) = Health::new(settings.upstreams.len());
         }
         self.log.set_enabled(settings.query_log);
+        *lock(&self.secure) = Arc::new(secure_clients(&settings));
         *self
             .settings
             .write()
@@ -126,6 +145,11 @@ impl Resolver {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         (z ^ (z >> 31)) as u16
+    }
+
+    /// The TLS clients (taken out of the lock before any await).
+    pub fn secure(&self) -> Arc<Result<SecureClients, String>> {
+        lock(&self.secure).clone()
     }
 
     pub fn upstream_order(&self) -> Vec<usize> {
@@ -314,5 +338,151 @@ impl NextU64 for routerd_sansio::XorShift {
     fn next_u64_value(&mut self) -> u64 {
         use routerd_sansio::Random;
         (u64::from(self.next_u32()) << 32) | u64::from(self.next_u32())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use routerd_api::spec::DNSResolverDaemonConfig;
+
+    fn resolver(dir: &std::path::Path) -> Resolver {
+        let config: DNSResolverDaemonConfig = serde_json::from_str(
+            r#"{"spec": {"listen": ["127.0.0.1:53"], "upstreams": [],
+                "localRecords": [{"name": "router.lan", "type": "A", "value": "192.168.1.1"},
+                                 {"name": "big.lan", "type": "TXT", "value": "x"}]}}"#,
+        )
+        .unwrap();
+        let settings = Settings::from_config(&config).unwrap();
+        let events = EventLog::open(dir, "routerd-dns-resolver", "t").unwrap();
+        Resolver::new("t", settings, LogSink::disabled(), events)
+    }
+
+    fn client() -> SocketAddr {
+        "192.168.1.20:5353".parse().unwrap()
+    }
+
+    fn query(name: &str, qtype: u16) -> Vec<u8> {
+        let mut q = vec![0xAB, 0xCD, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        for label in name.split('.') {
+            q.push(label.len() as u8);
+            q.extend_from_slice(label.as_bytes());
+        }
+        q.extend_from_slice(&[0, 0, qtype as u8, 0, 1]);
+        q
+    }
+
+    #[test]
+    fn local_names_are_answered_at_once_and_misses_go_upstream() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = resolver(dir.path());
+        let mut out = Vec::new();
+        let now = Instant::now();
+        assert!(matches!(
+            r.answer_now(
+                &query("router.lan", 1),
+                client(),
+                Transport::Udp,
+                now,
+                &mut out
+            ),
+            Immediate::Reply
+        ));
+        assert_eq!(&out[0..2], &[0xAB, 0xCD]);
+        assert_eq!(out[3] & 0x0F, 0);
+        assert!(matches!(
+            r.answer_now(
+                &query("example.com", 1),
+                client(),
+                Transport::Udp,
+                now,
+                &mut out
+            ),
+            Immediate::Forward(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn without_upstreams_a_miss_is_servfail() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = resolver(dir.path());
+        let raw = query("example.com", 1);
+        let mut out = Vec::new();
+        let Immediate::Forward(q) =
+            r.answer_now(&raw, client(), Transport::Udp, Instant::now(), &mut out)
+        else {
+            panic!("not forwarded");
+        };
+        r.answer_forwarded(&raw, &q, client(), Transport::Udp, Instant::now(), &mut out)
+            .await;
+        assert_eq!(out[3] & 0x0F, SERVFAIL);
+        assert_eq!(&out[0..2], &[0xAB, 0xCD]);
+        assert_eq!(r.counters.servfail.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn fifty_questions_and_garbage_get_formerr_or_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = resolver(dir.path());
+        let mut out = Vec::new();
+        let mut fifty = query("router.lan", 1);
+        fifty[5] = 50;
+        assert!(matches!(
+            r.answer_now(&fifty, client(), Transport::Udp, Instant::now(), &mut out),
+            Immediate::Reply
+        ));
+        assert_eq!(out[3] & 0x0F, FORMERR);
+        assert!(matches!(
+            r.answer_now(
+                &[1, 2, 3],
+                client(),
+                Transport::Udp,
+                Instant::now(),
+                &mut out
+            ),
+            Immediate::Drop
+        ));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        /// Arbitrary bytes through the answer path: an answer, FORMERR, or nothing; never a panic, and
+        /// a UDP answer never exceeds what a client without EDNS takes unless it asked for more.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let dir = tempfile::tempdir().unwrap();
+            let r = resolver(dir.path());
+            let mut out = Vec::new();
+            if let Immediate::Reply = r.answer_now(&bytes, client(), Transport::Udp, Instant::now(), &mut out) {
+                prop_assert!(out.len() >= 12 || out.is_empty());
+            }
+        }
+
+        /// Valid queries with bytes flipped and cut reach deeper into the parser.
+        #[test]
+        fn mutated_queries_never_panic(
+            flips in proptest::collection::vec((0usize..64, any::<u8>()), 0..8),
+            cut in 0usize..64,
+            edns in any::<bool>(),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let r = resolver(dir.path());
+            let mut q = query("router.lan", 1);
+            if edns {
+                q[11] = 1;
+                q.extend_from_slice(&[0, 0, 41, 0x04, 0xD0, 0, 0, 0x80, 0, 0, 0]);
+            }
+            for (at, b) in flips {
+                if let Some(slot) = q.get_mut(at) {
+                    *slot = b;
+                }
+            }
+            q.truncate(q.len().saturating_sub(cut % 8));
+            let mut out = Vec::new();
+            let _ = r.answer_now(&q, client(), Transport::Udp, Instant::now(), &mut out);
+            let _ = r.answer_now(&q, client(), Transport::Tcp, Instant::now(), &mut out);
+        }
     }
 }
