@@ -48,6 +48,8 @@ pub fn daemon_config(spec: &DNSResolverSpec, retention: &RetentionPolicy) -> ser
         // The host names the DHCP server registers for its leases: issue 15 fills these in; none yet.
         registered_hosts: Vec::new(),
         retention: Some(retention.clone()),
+        // DoT/DoH upstreams are verified against the system's trust anchors: the spec names no other.
+        tls_trust_file: None,
     };
     serde_json::to_value(config).unwrap_or_default()
 }
