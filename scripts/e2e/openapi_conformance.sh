@@ -2,9 +2,11 @@
 # Conformance: schemathesis (an outside OpenAPI tester) against routerd's own /openapi.json. routerd runs in
 # an empty network namespace (whatever resources the tester applies cannot reach the host), its main socket
 # is bridged to a loopback TCP port, and every check schemathesis has (`--checks all`) runs on every
-# operation except the three inspection endpoints that answer 503 until their observers land. /connections
-# is included: every filter's schema states exactly what routerd accepts (the namespace's conntrack table
-# is empty, so a 200 is a small ConnectionTable).
+# operation except the history lists (/dns-queries, /traffic-flows, /firewall-logs): their shared time window
+# (`since`, `from`, `to`) is documented as a plain string, because a calendar date's validity (no
+# 2026-02-30) is not a pattern, so generated strings would be refused with 400s. /connections is included:
+# every filter's schema states exactly what routerd accepts (the namespace's conntrack table is empty, so a
+# 200 is a small ConnectionTable).
 #
 # Bounded in time: a small number of examples per operation (OAPI_MAX_EXAMPLES, default 50) and a hard
 # timeout on the run (OAPI_TIMEOUT, default 150 s). The venv with schemathesis is created on first use

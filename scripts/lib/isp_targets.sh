@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Probe targets inside the isp namespace (all on 198.51.100.129): ICMP, an HTTP server on :8080 (also the
-# TCP target), and dnsmasq answering router.test. Started in the background; rd_cleanup kills them with
+# TCP target), and dnsmasq answering router.test (TTL 60 s, so a resolver may cache it). Started in the
+# background; rd_cleanup kills them with
 # the namespace.
 
 rd_isp_targets() {
@@ -10,7 +11,7 @@ rd_isp_targets() {
         >"$RD_TMP/http.log" 2>&1 &
     RD_PIDS+=("$!")
     ip netns exec "$NS_ISP" dnsmasq --no-daemon --no-resolv --no-hosts --bind-interfaces \
-        --listen-address=198.51.100.129 --port=53 --address=/router.test/198.51.100.129 \
+        --listen-address=198.51.100.129 --port=53 --local-ttl=60 --address=/router.test/198.51.100.129 \
         --pid-file="$RD_TMP/dnsmasq.pid" --log-facility="$RD_TMP/dnsmasq.log" >/dev/null 2>&1 &
     RD_PIDS+=("$!")
     # DHCP for the router's second uplink (rt-wan2 <-> isp1).

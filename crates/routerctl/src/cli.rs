@@ -68,6 +68,8 @@ pub struct GlobalArgs {
     pub timeout: Duration,
 }
 
+// `get` carries every list's filters; the command line is parsed once per run, so its size is moot.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Show routerd's status, controllers, generations, events, or resources
@@ -244,7 +246,13 @@ pub struct GetArgs {
     #[command(flatten)]
     pub connections: ConnectionFilter,
 
-    /// Redraw every 2 s until interrupted (get connections)
+    #[command(flatten)]
+    pub logs: LogFilter,
+
+    #[command(flatten)]
+    pub dns: DnsQueryFilter,
+
+    /// Redraw every 2 s until interrupted (get connections, flows, firewall-logs, dns-queries)
     #[arg(long)]
     pub watch: bool,
 }
@@ -258,6 +266,9 @@ pub enum GetObject {
     Events,
     Resources,
     Connections,
+    Flows,
+    FirewallLogs,
+    DnsQueries,
     Kind(Kind),
 }
 
@@ -270,10 +281,13 @@ impl GetObject {
             "events" | "event" | "ev" => Ok(GetObject::Events),
             "resources" | "resource" | "all" => Ok(GetObject::Resources),
             "connections" | "connection" | "conntrack" | "conn" => Ok(GetObject::Connections),
+            "flows" | "flow" | "traffic-flows" => Ok(GetObject::Flows),
+            "firewall-logs" | "firewall-log" | "fwlogs" | "fwlog" => Ok(GetObject::FirewallLogs),
+            "dns-queries" | "dns-query" | "dnsqueries" | "queries" => Ok(GetObject::DnsQueries),
             _ => crate::target::parse_kind(s)
                 .map(GetObject::Kind)
                 .map_err(|e| {
-                    format!("{e}\n(or one of: status, controllers, generations, events, resources, connections)")
+                    format!("{e}\n(or one of: status, controllers, generations, events, resources, connections, flows, firewall-logs, dns-queries)")
                 }),
         }
     }
@@ -310,6 +324,9 @@ impl TypedValueParser for GetObjectParser {
             "events",
             "resources",
             "connections",
+            "flows",
+            "firewall-logs",
+            "dns-queries",
         ]
         .into_iter()
         .map(PossibleValue::new);
@@ -391,6 +408,85 @@ impl ConnectionFilter {
             && self.port.is_none()
             && self.state.is_none()
             && self.mark.is_none()
+    }
+}
+
+/// Filters of `get flows` and `get firewall-logs` beyond the shared `--protocol`, `--src`, `--dst`,
+/// `--port`, `--limit` and `--since` (a duration back from now there, such as 15m).
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Log filters (get flows, get firewall-logs)")]
+pub struct LogFilter {
+    /// Flows opened by (get flows), or queries asked by (get dns-queries), this address or prefix
+    #[arg(long, value_name = "ADDR[/LEN]")]
+    pub client: Option<String>,
+    /// Flows to this address or prefix (get flows)
+    #[arg(long, value_name = "ADDR[/LEN]")]
+    pub peer: Option<String>,
+    /// Only open (true) or only ended (false) flows (get flows)
+    #[arg(long, value_name = "BOOL")]
+    pub open: Option<bool>,
+    /// Action of the routerd:<action>:<rule> prefix (get firewall-logs)
+    #[arg(long, value_name = "ACTION")]
+    pub action: Option<String>,
+    /// Rule of the routerd:<action>:<rule> prefix (get firewall-logs)
+    #[arg(long, value_name = "RULE")]
+    pub rule: Option<String>,
+    /// Rows at or after this time (RFC 3339 or YYYY-MM-DD[THH:MM:SS], UTC)
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+    /// Rows at or before this time
+    #[arg(long, value_name = "TIME")]
+    pub to: Option<String>,
+}
+
+impl LogFilter {
+    pub fn is_empty(&self) -> bool {
+        self.client.is_none()
+            && self.peer.is_none()
+            && self.open.is_none()
+            && self.action.is_none()
+            && self.rule.is_none()
+            && self.from.is_none()
+            && self.to.is_none()
+    }
+}
+
+/// Filters of `get dns-queries` beyond the shared `--client`, `--since`, `--from`, `--to` and `--limit`.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "DNS query filters (get dns-queries)")]
+pub struct DnsQueryFilter {
+    /// Exactly this name
+    #[arg(long = "name", id = "dns_name", value_name = "NAME")]
+    pub name: Option<String>,
+    /// This name or any name below it
+    #[arg(long, value_name = "DOMAIN")]
+    pub suffix: Option<String>,
+    /// Response code (NOERROR, NXDOMAIN, SERVFAIL, ...)
+    #[arg(long, value_name = "RCODE")]
+    pub rcode: Option<String>,
+    /// Question type (A, AAAA, PTR, ...)
+    #[arg(long = "type", id = "dns_type", value_name = "TYPE")]
+    pub qtype: Option<String>,
+    /// The upstream that answered, as the UPSTREAM column shows it
+    #[arg(long, value_name = "UPSTREAM")]
+    pub upstream: Option<String>,
+    /// Only answers that took at least this many microseconds
+    #[arg(long, value_name = "MICROS")]
+    pub min_duration_micros: Option<u64>,
+    /// Count queries per name or per client instead of listing them (top --limit)
+    #[arg(long, value_name = "name|client", value_parser = ["name", "client"])]
+    pub aggregate: Option<String>,
+}
+
+impl DnsQueryFilter {
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.suffix.is_none()
+            && self.rcode.is_none()
+            && self.qtype.is_none()
+            && self.upstream.is_none()
+            && self.min_duration_micros.is_none()
+            && self.aggregate.is_none()
     }
 }
 

@@ -154,6 +154,10 @@ pub mod topics {
     pub const ROUTE_INSTALLED: &str = "routerd.route.installed";
     pub const ROUTE_REMOVED: &str = "routerd.route.removed";
     pub const STORE_EVENTS_DROPPED: &str = "routerd.store.events.dropped";
+    /// The conntrack event socket overflowed; the flows were resynchronised from a dump.
+    pub const FLOWS_OVERRUN: &str = "routerd.flows.overrun";
+    /// NFLOG packets were lost (sequence gap or receive-buffer overflow).
+    pub const FIREWALL_LOG_OVERRUN: &str = "routerd.firewall.log.overrun";
     /// The conntrack table passed 90% of `nf_conntrack_max` (attrs `count`, `max`).
     pub const CONNTRACK_USAGE_HIGH: &str = "routerd.conntrack.usage.high";
 }

@@ -12,6 +12,7 @@ pub mod condition;
 pub mod connections;
 pub mod control;
 pub mod daemon;
+pub mod dns_query;
 pub mod duration;
 pub mod event;
 pub mod kind;
@@ -24,6 +25,7 @@ pub mod spec;
 pub mod status;
 pub mod time;
 pub mod topic;
+pub mod traffic_flow;
 
 pub use condition::{Condition, ConditionStatus};
 pub use duration::GoDuration;

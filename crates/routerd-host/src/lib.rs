@@ -13,6 +13,9 @@ pub mod fake;
 pub mod net_host;
 pub mod netfilter_socket;
 pub mod netlink;
+pub mod netlink_subscription;
+pub mod nftables;
+pub mod sysctl;
 pub mod types;
 
 pub use conntrack::{

@@ -26,13 +26,19 @@ impl NetfilterSocket {
     /// Opens and binds the socket; `receive_timeout` bounds every `recv` so a kernel that never answers
     /// cannot hang the caller.
     pub fn open(receive_timeout: Duration) -> io::Result<NetfilterSocket> {
+        Self::open_subscribed(receive_timeout, 0)
+    }
+
+    /// Like [`NetfilterSocket::open`], and joins the multicast groups of the bit mask `groups` (bit
+    /// `n - 1` for group `n`, e.g. `NFNLGRP_CONNTRACK_NEW`): event sockets.
+    pub fn open_subscribed(receive_timeout: Duration, groups: u32) -> io::Result<NetfilterSocket> {
         let fd = socket(
             AddressFamily::Netlink,
             SockType::Raw,
             SockFlag::SOCK_CLOEXEC,
             SockProtocol::NetlinkNetFilter,
         )?;
-        bind(fd.as_raw_fd(), &NetlinkAddr::new(0, 0))?;
+        bind(fd.as_raw_fd(), &NetlinkAddr::new(0, groups))?;
         let timeout = TimeVal::new(
             i64::try_from(receive_timeout.as_secs()).unwrap_or(i64::MAX),
             i64::from(receive_timeout.subsec_micros()),
@@ -46,6 +52,16 @@ impl NetfilterSocket {
     pub fn set_receive_buffer(&self, bytes: usize) -> io::Result<()> {
         setsockopt(&self.fd, sockopt::RcvBuf, &bytes)?;
         Ok(())
+    }
+
+    /// Sizes the receive buffer for bursts past `net.core.rmem_max` (`SO_RCVBUFFORCE`, needs
+    /// CAP_NET_ADMIN), falling back to the capped `SO_RCVBUF` without the capability. Returns the size
+    /// the kernel granted (it doubles the request for bookkeeping).
+    pub fn force_receive_buffer(&self, bytes: usize) -> io::Result<usize> {
+        if setsockopt(&self.fd, sockopt::RcvBufForce, &bytes).is_err() {
+            setsockopt(&self.fd, sockopt::RcvBuf, &bytes)?;
+        }
+        Ok(nix::sys::socket::getsockopt(&self.fd, sockopt::RcvBuf)?)
     }
 
     /// Sends one request (the kernel takes a netlink datagram whole or not at all).

@@ -13,6 +13,7 @@ pub mod conntrack_usage;
 pub mod controllers;
 pub mod daemon_client;
 pub mod events;
+pub mod observers;
 pub mod paths;
 pub mod rules;
 pub mod serve;

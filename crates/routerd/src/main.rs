@@ -159,6 +159,7 @@ fn main() -> ExitCode {
                     LogFormat::Json => "json".into(),
                 },
                 libexec_dir,
+                observer_host: None,
                 conntrack: None,
                 conntrack_poll_interval,
             };

@@ -27,6 +27,8 @@ pub struct ServeOptions {
     /// The one directory daemon executables are taken from; `None`: routerd's own directory, then
     /// [`DEFAULT_LIBEXEC_DIR`].
     pub libexec_dir: Option<PathBuf>,
+    /// Replaces the kernel's conntrack, NFLOG, nftables and sysctls for the observers (tests).
+    pub observer_host: Option<crate::observers::ObserverHost>,
     /// The conntrack table `/connections` and the usage observer read; `None`: the kernel's, over
     /// ctnetlink (tests pass a fake).
     pub conntrack: Option<Arc<dyn ConntrackTable>>,
@@ -66,7 +68,7 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
 
 /// Runs routerd until `shutdown` resolves. `host` replaces netlink (tests use the in-memory fake).
 pub async fn run(
-    opts: ServeOptions,
+    mut opts: ServeOptions,
     host: Option<Arc<dyn NetHost>>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
@@ -151,8 +153,21 @@ pub async fn run(
         supervisor: supervisor.clone(),
     };
     let retention_policy = Arc::new(RwLock::new(RetentionPolicy::default()));
+    let logs = Arc::new(
+        crate::observers::LogStores::open(&paths.state_dir)
+            .context("cannot open the log stores (traffic-flows.db, firewall-logs.db)")?,
+    );
+    let mut controller_list = controllers::builtin(retention_policy.clone());
+    controller_list.extend(crate::observers::controller::builtin(
+        logs.clone(),
+        Arc::new(
+            opts.observer_host
+                .take()
+                .unwrap_or_else(crate::observers::ObserverHost::kernel),
+        ),
+    ));
     let runtime = Arc::new(ControllerRuntime::start(
-        controllers::builtin(retention_policy.clone()),
+        controller_list,
         deps,
         opts.reconcile_interval,
         stop_rx.clone(),
@@ -190,6 +205,7 @@ pub async fn run(
         supervisor,
         conntrack,
         started_at: Timestamp::now(),
+        logs: logs.clone(),
         stop: stop_rx.clone(),
     });
     let main_task = tokio::spawn(serve_socket(
@@ -214,6 +230,9 @@ pub async fn run(
     let _ = main_task.await;
     let _ = status_task.await;
     rule_engines.join().await;
+    // The runtime holds the collectors; they stop with it and hand what they decoded to the stores.
+    let log_stores = logs.clone();
+    let _ = tokio::task::spawn_blocking(move || log_stores.close()).await;
     bus.flush().await;
     bus.close();
     drop((main_file, status_file));

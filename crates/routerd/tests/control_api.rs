@@ -185,13 +185,16 @@ async fn apply_reconcile_repair_delete() {
             "derivedevent",
             "dhcpv4-client",
             "dhcpv6-prefix-delegation",
+            "dns-resolver",
             "eventrule",
+            "firewall-event-log",
             "healthcheck",
             "interface",
             "ipv6-delegated-address",
             "pppoe-session",
             "retention",
-            "route"
+            "route",
+            "traffic-flow-log"
         ]
     );
     for item in c["items"].as_array().unwrap() {
@@ -284,11 +287,26 @@ async fn bad_input_changes_nothing() {
         (400, Some("BadRequest"))
     );
     assert!(v["error"]["message"].as_str().unwrap().contains("since"));
+    // No DNSResolver: no query history, and bad parameters are still refused by name.
     let (code, v, _) = call(&h.status, "GET", &format!("{P}/dns-queries"), None).await;
     assert_eq!(
-        (code, v["error"]["code"].as_str()),
-        (503, Some("Unavailable"))
+        (code, v["kind"].as_str()),
+        (200, Some("DNSQueryList")),
+        "{v}"
     );
+    assert_eq!(v["items"], serde_json::json!([]));
+    let (code, v, _) = call(
+        &h.status,
+        "GET",
+        &format!("{P}/dns-queries?aggregate=domain"),
+        None,
+    )
+    .await;
+    assert_eq!(code, 400, "{v}");
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("query parameter aggregate:"));
 
     // The rejections were recorded as events.
     let ev = get(
@@ -500,5 +518,53 @@ async fn connections_table_filters_errors_and_usage_alarm() {
             .contains("CAP_NET_ADMIN"),
         "{v}"
     );
+    h.stop().await;
+}
+
+/// `/dns-queries` reads the `dns-queries.db` that each DNSResolver's daemon writes in its state directory
+/// (here written directly through the store module the daemon uses), through the real sockets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dns_queries_come_from_each_resolvers_log() {
+    use routerd_store::dns_queries::{DnsQueryLog, DnsQueryRecord, DNS_QUERY_LOG_FILE};
+    let h = Harness::start().await;
+    let manifest =
+        "apiVersion: net.routerd.net/v1alpha1\nkind: DNSResolver\nmetadata: {name: lan}\n\
+                    spec: {listen: ['127.0.0.1:5353'], upstreams: [{address: 192.0.2.53}]}\n";
+    let (code, v) = post(&h.main, "/apply", json!({"manifest": manifest})).await;
+    assert_eq!(code, 200, "{v}");
+    let dir = h.state_dir.join("dns-resolver/lan");
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = DnsQueryLog::open(&dir.join(DNS_QUERY_LOG_FILE)).unwrap();
+    let row = |name: &str, upstream: Option<&str>| DnsQueryRecord {
+        time: routerd_api::Timestamp::now(),
+        client: "192.168.1.20".parse().unwrap(),
+        name: name.into(),
+        qtype: "A".into(),
+        rcode: "NOERROR".into(),
+        answers: vec![format!("{name}. 60 IN A 192.168.1.10")],
+        upstream: upstream.map(Into::into),
+        cache_hit: false,
+        duration_micros: 120,
+    };
+    log.submit(vec![
+        row("nas.home.arpa", None),
+        row("www.example.com", Some("192.0.2.53:53")),
+    ])
+    .unwrap();
+    log.flush().unwrap();
+    log.close();
+    let list = get(&h.status, "/dns-queries?client=192.168.1.0/24").await;
+    assert_eq!(list["kind"], "DNSQueryList", "{list}");
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["www.example.com", "nas.home.arpa"]);
+    assert_eq!(list["items"][0]["upstream"], "192.0.2.53:53");
+    let top = get(&h.status, "/dns-queries?aggregate=client").await;
+    assert_eq!(top["kind"], "DNSQueryAggregate", "{top}");
+    assert_eq!(top["items"], json!([{"key": "192.168.1.20", "count": 2}]));
     h.stop().await;
 }

@@ -1,7 +1,9 @@
 //! `routerctl get OBJECT [NAME]`: dispatches to the module that owns the object, after refusing flags
 //! that do not apply to it (silently ignoring them would show the wrong thing).
 
-use super::{connections, controllers, events, generations, resources, status, Ctx};
+use super::{
+    connections, controllers, dns_queries, events, flow_logs, generations, resources, status, Ctx,
+};
 use crate::cli::{GetArgs, GetObject};
 use crate::failure::UsageError;
 use anyhow::Result;
@@ -16,6 +18,30 @@ pub async fn run(ctx: &Ctx, args: GetArgs) -> Result<()> {
         GetObject::Resources => resources::list(ctx, None, &args.resources).await,
         GetObject::Connections => {
             connections::show(ctx, &args.connections, args.events.limit, args.watch).await
+        }
+        GetObject::Flows | GetObject::FirewallLogs => {
+            let list = if args.object == GetObject::Flows {
+                flow_logs::LogList::Flows
+            } else {
+                flow_logs::LogList::FirewallLogs
+            };
+            let request = flow_logs::path(
+                list,
+                &args.logs,
+                &args.connections,
+                args.events.since.as_deref(),
+                args.events.limit,
+            );
+            flow_logs::show(ctx, list, &request, args.watch).await
+        }
+        GetObject::DnsQueries => {
+            let request = dns_queries::path(
+                &args.dns,
+                &args.logs,
+                args.events.since.as_deref(),
+                args.events.limit,
+            );
+            dns_queries::show(ctx, &request, args.watch).await
         }
         GetObject::Kind(kind) => match &args.name {
             None => resources::list(ctx, Some(kind), &args.resources).await,
@@ -32,11 +58,70 @@ fn check_flags(args: &GetArgs) -> Result<(), UsageError> {
         GetObject::Events => "events",
         GetObject::Resources => "resources",
         GetObject::Connections => "connections",
+        GetObject::Flows => "flows",
+        GetObject::FirewallLogs => "firewall-logs",
+        GetObject::DnsQueries => "dns-queries",
         GetObject::Kind(kind) => kind.as_str(),
     };
     if args.name.is_some() && !matches!(args.object, GetObject::Kind(_)) {
         return Err(UsageError(format!(
             "`get {object}` takes no name; a name follows a resource kind (e.g. get addr lan)"
+        )));
+    }
+    if args.object == GetObject::DnsQueries {
+        let l = &args.logs;
+        let misplaced = !args.events.topic.is_empty()
+            || args.events.resource.is_some()
+            || args.events.severity.is_some()
+            || !args.connections.is_empty()
+            || l.peer.is_some()
+            || l.open.is_some()
+            || l.action.is_some()
+            || l.rule.is_some();
+        if misplaced {
+            return Err(UsageError(
+                "`get dns-queries` takes --client, --name, --suffix, --rcode, --type, --upstream, --min-duration-micros, --aggregate, --since, --from, --to, --limit and --watch".into(),
+            ));
+        }
+        return Ok(());
+    }
+    if !args.dns.is_empty() {
+        return Err(UsageError(format!(
+            "--name, --suffix, --rcode, --type, --upstream, --min-duration-micros and --aggregate are for `get dns-queries`, not `get {object}`"
+        )));
+    }
+    if matches!(args.object, GetObject::Flows | GetObject::FirewallLogs) {
+        let flows = args.object == GetObject::Flows;
+        let c = &args.connections;
+        let l = &args.logs;
+        let misplaced = !args.events.topic.is_empty()
+            || args.events.resource.is_some()
+            || args.events.severity.is_some()
+            || c.family.is_some()
+            || c.state.is_some()
+            || c.mark.is_some()
+            || (flows
+                && (c.src.is_some() || c.dst.is_some() || l.action.is_some() || l.rule.is_some()))
+            || (!flows
+                && (c.port.is_some()
+                    || l.client.is_some()
+                    || l.peer.is_some()
+                    || l.open.is_some()));
+        if misplaced {
+            return Err(UsageError(format!(
+                "`get {object}` takes {} --protocol, --since, --from, --to, --limit and --watch",
+                if flows {
+                    "--client, --peer, --port, --open,"
+                } else {
+                    "--action, --rule, --src, --dst,"
+                }
+            )));
+        }
+        return Ok(());
+    }
+    if !args.logs.is_empty() {
+        return Err(UsageError(format!(
+            "--client, --peer, --open, --action, --rule, --from and --to are for `get flows` and `get firewall-logs`, not `get {object}`"
         )));
     }
     if args.object == GetObject::Connections {
@@ -116,5 +201,22 @@ mod tests {
         assert!(check_flags(&get_args(&["connections", "--topic", "x"])).is_err());
         assert!(check_flags(&get_args(&["events", "--port", "53"])).is_err());
         assert!(check_flags(&get_args(&["status", "--watch"])).is_err());
+        assert!(check_flags(&get_args(&[
+            "dns-queries",
+            "--client",
+            "192.168.1.0/24",
+            "--name",
+            "nas.home.arpa",
+            "--type",
+            "A",
+            "--since",
+            "15m",
+            "--aggregate",
+            "name",
+            "--watch"
+        ]))
+        .is_ok());
+        assert!(check_flags(&get_args(&["dns-queries", "--port", "53"])).is_err());
+        assert!(check_flags(&get_args(&["flows", "--suffix", "example.com"])).is_err());
     }
 }

@@ -182,6 +182,37 @@ fn detail(item: &Value, now: Timestamp) -> Option<String> {
             }
             Some(out)
         }
+        "DNSResolver" => {
+            let listeners: Vec<&str> = status
+                .pointer("/listeners")?
+                .as_array()?
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            let upstreams = status.pointer("/upstreams").and_then(Value::as_array);
+            let healthy = upstreams.map_or(0, |u| {
+                u.iter()
+                    .filter(|u| u.get("healthy") == Some(&Value::Bool(true)))
+                    .count()
+            });
+            let number = |path: &str| status.pointer(path).and_then(Value::as_u64).unwrap_or(0);
+            let ratio = status
+                .pointer("/cache/hitRatio")
+                .and_then(Value::as_f64)
+                .unwrap_or(0.0);
+            let mut out = format!(
+                "{}; upstreams {healthy}/{} healthy; cache {} entries, {:.0}% hits",
+                listeners.join(", "),
+                upstreams.map_or(0, Vec::len),
+                number("/cache/entries"),
+                ratio * 100.0
+            );
+            let dropped = number("/queryLog/dropped");
+            if dropped > 0 {
+                out.push_str(&format!("; {dropped} log rows dropped"));
+            }
+            Some(out)
+        }
         _ => None,
     }
 }
@@ -260,6 +291,13 @@ mod tests {
         assert_eq!(
             detail(&down, NOW).as_deref(),
             Some("last ended: PADT from the access concentrator")
+        );
+        let dns = json!({"kind": "DNSResolver", "status": {"listeners": ["192.0.2.1:53"],
+            "upstreams": [{"healthy": true}, {"healthy": false}],
+            "cache": {"entries": 12, "hitRatio": 0.75}, "queryLog": {"dropped": 3}}});
+        assert_eq!(
+            detail(&dns, NOW).as_deref(),
+            Some("192.0.2.1:53; upstreams 1/2 healthy; cache 12 entries, 75% hits; 3 log rows dropped")
         );
         // Nothing held, or a kind that holds nothing: no detail.
         assert_eq!(

@@ -61,22 +61,41 @@ pub struct DNSResolverSpec {
 }
 
 impl DNSResolverSpec {
+    /// Listen addresses with ports, upstream addresses per protocol, local records that fit their
+    /// type (`dns_validation`).
     pub(crate) fn validate(&self, c: &mut Checker) {
-        if self.listen.is_empty() {
-            c.error("listen", "needs at least one ip:port");
-        }
-        for (i, l) in self.listen.iter().enumerate() {
-            if l.parse::<std::net::SocketAddr>().is_err() {
-                c.error(
-                    &format!("listen[{i}]"),
-                    format!("{l:?} is not ip:port (e.g. 192.168.1.1:53 or [::1]:53)"),
-                );
-            }
-        }
+        super::dns_validation::validate(self, c);
     }
     pub(crate) fn references(&self) -> Vec<Reference> {
         Vec::new()
     }
+}
+
+/// A host name the DHCP server registered for a lease (`registerHostnames`): answered authoritatively with
+/// its A/AAAA records and the matching PTR, like a local record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisteredHost {
+    pub name: String,
+    pub addresses: Vec<String>,
+}
+
+/// `config.json` of `routerd-dns-resolver`, written by routerd: the resource spec, the host names the
+/// DHCP server registered (filled by routerd; empty until a DHCP server registers any), and the
+/// `dns-queries` retention from `LogRetention.spec.dnsQueries` (absent: 7 days, 1,000,000 rows). The
+/// daemon owns `dns-queries.db`, so it is the one that prunes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DNSResolverDaemonConfig {
+    pub spec: DNSResolverSpec,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub registered_hosts: Vec<RegisteredHost>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<RetentionPolicy>,
+    /// PEM file of the trust anchors DoT/DoH upstreams are verified against instead of the system's
+    /// (`/etc/ssl/certs/ca-certificates.crt`): a private resolver's CA, or a test's self-signed root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_trust_file: Option<String>,
 }
 
 /// Records traffic flows from conntrack events.

@@ -4,6 +4,7 @@
 
 mod address;
 mod dhcp;
+pub mod dns_validation;
 mod events;
 mod health;
 mod interface;

@@ -181,6 +181,53 @@ pub async fn read(view: &DaemonView, name: &str) -> Result<DaemonResourceStatus,
     resource_in(&answer, name)
 }
 
+/// Every daemon's `/v1/status` answer at once, in the order of `views` (`None` where one did not
+/// answer): one slow daemon does not delay the others.
+pub async fn read_all(views: &[&DaemonView]) -> Vec<Option<serde_json::Value>> {
+    let mut reads = tokio::task::JoinSet::new();
+    for (i, view) in views.iter().enumerate() {
+        let socket = view.socket.clone();
+        reads.spawn(async move {
+            (
+                i,
+                request(&socket, "GET", "/v1/status", STATUS_TIMEOUT)
+                    .await
+                    .ok(),
+            )
+        });
+    }
+    let mut answers = vec![None; views.len()];
+    while let Some(Ok((i, answer))) = reads.join_next().await {
+        if let Some(slot) = answers.get_mut(i) {
+            *slot = answer;
+        }
+    }
+    answers
+}
+
+/// Shows each daemon's view of its resource as that resource's status, or why it cannot be read.
+pub async fn project_all(
+    ctx: &Context,
+    running: Vec<(ResourceId, DaemonView)>,
+    requeue: &mut Option<Duration>,
+) {
+    let views: Vec<&DaemonView> = running.iter().map(|(_, v)| v).collect();
+    let answers = read_all(&views).await;
+    for ((id, view), answer) in running.iter().zip(answers) {
+        let read = answer
+            .ok_or(ReadError::NotAnswering)
+            .and_then(|v| resource_in(&v, &id.name));
+        match read {
+            Ok(s) => {
+                ctx.status
+                    .set(id, ctx.desired.generation, projected(s))
+                    .await
+            }
+            Err(e) => show_read_error(ctx, id, view, &e, requeue).await,
+        }
+    }
+}
+
 /// Decodes the part of a daemon's `observed` a controller acts on; a failure is [`ReadError::Unreadable`]
 /// naming the field, never a default.
 pub fn observed_as<T: serde::de::DeserializeOwned>(

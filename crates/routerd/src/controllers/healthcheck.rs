@@ -5,11 +5,9 @@
 use super::daemon_status;
 use super::interface::ifname_of;
 use super::runtime::{Action, Context, Controller, ReconcileFuture};
-use crate::daemon_client::request;
 use crate::supervisor::DaemonRequest;
 use routerd_api::spec::ResourceSpec;
 use routerd_api::Kind;
-use std::time::Duration;
 
 pub const EXECUTABLE: &str = "routerd-healthcheck";
 
@@ -32,7 +30,6 @@ impl Controller for HealthCheckController {
         Box::pin(async move {
             let mut requeue = None;
             let mut names = Vec::new();
-            let gen = ctx.desired.generation;
             // First make sure every daemon runs with its current config ...
             let mut running = Vec::new();
             for r in ctx.desired.of_kind(Kind::HealthCheck) {
@@ -56,35 +53,7 @@ impl Controller for HealthCheckController {
                 }
             }
             // ... then read every daemon's status at once (one slow daemon does not delay the others).
-            let mut reads = tokio::task::JoinSet::new();
-            for (i, (_, view)) in running.iter().enumerate() {
-                let socket = view.socket.clone();
-                reads.spawn(async move {
-                    (
-                        i,
-                        request(&socket, "GET", "/v1/status", Duration::from_secs(2))
-                            .await
-                            .ok(),
-                    )
-                });
-            }
-            let mut answers = vec![None; running.len()];
-            while let Some(Ok((i, answer))) = reads.join_next().await {
-                if let Some(slot) = answers.get_mut(i) {
-                    *slot = answer;
-                }
-            }
-            for ((id, view), answer) in running.into_iter().zip(answers) {
-                let read = answer
-                    .ok_or(daemon_status::ReadError::NotAnswering)
-                    .and_then(|v| daemon_status::resource_in(&v, &id.name));
-                match read {
-                    Ok(s) => ctx.status.set(&id, gen, daemon_status::projected(s)).await,
-                    Err(e) => {
-                        daemon_status::show_read_error(ctx, &id, &view, &e, &mut requeue).await
-                    }
-                }
-            }
+            daemon_status::project_all(ctx, running, &mut requeue).await;
             daemon_status::retain(ctx, EXECUTABLE, Kind::HealthCheck, &names, None).await;
             Ok(requeue.map(Action::Requeue).unwrap_or(Action::Idle))
         })

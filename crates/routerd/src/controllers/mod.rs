@@ -6,6 +6,7 @@ pub mod address;
 pub mod daemon_status;
 pub mod delegated_address;
 pub mod dhcpv4;
+pub mod dns_resolver;
 pub mod healthcheck;
 pub mod interface;
 pub mod ownership;
@@ -35,6 +36,7 @@ pub fn builtin(
         Arc::new(delegated_address::DelegatedAddressController),
         Arc::new(prefix_delegation::PrefixDelegationController),
         Arc::new(pppoe::PPPoESessionController::default()),
+        Arc::new(dns_resolver::DNSResolverController),
         Arc::new(retention::RetentionController { policy: retention }),
     ]
 }

@@ -16,6 +16,8 @@ pub struct App {
     /// The conntrack table `/connections` reads (the kernel's, or a fake in tests).
     pub conntrack: Arc<dyn routerd_host::ConntrackTable>,
     pub started_at: Timestamp,
+    /// `traffic-flows.db` and `firewall-logs.db`, read by `/traffic-flows` and `/firewall-logs`.
+    pub logs: Arc<crate::observers::LogStores>,
     /// Flips to true at shutdown so long-polls return at once.
     pub stop: watch::Receiver<bool>,
 }

@@ -58,7 +58,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         ep!(GET, "/events", Events, false, "EventList", "stored events; since, wait (long-poll, <= 60s), topic (glob, repeatable), resource (Kind/name), severity (minimum), limit (default 100, max 1000), latest (last `limit` matches)"),
         ep!(GET, "/generations", Generations, false, "GenerationList", "the config ledger, newest first; limit (default 100, max 1000)"),
         ep!(GET, "/connections", Connections, false, "ConnectionTable", "live connections from conntrack (ctnetlink dump, filtered as it streams); filters family, protocol, src, dst, port, state, mark; limit (default 100, max 10000); count, byFamily and byProtocol cover the whole table"),
-        ep!(GET, "/dns-queries", DnsQueries, false, "DNSQueryList", "DNS query history"),
+        ep!(GET, "/dns-queries", DnsQueries, false, "DNSQueryList", "DNS query history of every DNSResolver, newest first; filters client, name, suffix, rcode, type, upstream, minDurationMicros, since/from/to, limit (default 100, max 10000); aggregate=name|client gives a DNSQueryAggregate (top `limit`)"),
         ep!(GET, "/traffic-flows", TrafficFlows, false, "TrafficFlowList", "traffic flow history"),
         ep!(GET, "/firewall-logs", FirewallLogs, false, "FirewallLogList", "firewall log entries"),
         ep!(GET, "/healthz", Healthz, false, "Health", "liveness of routerd itself"),

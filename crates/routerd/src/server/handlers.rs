@@ -28,32 +28,42 @@ pub async fn handle(
     body: Option<bytes::Bytes>,
 ) -> Result<Response<Body>, Failure> {
     match op {
-        Op::Healthz => Ok(ok("Health", &Health { status: "ok".into() })),
+        Op::Healthz => Ok(ok(
+            "Health",
+            &Health {
+                status: "ok".into(),
+            },
+        )),
         Op::Status => Ok(ok("Status", &status_report::status(app))),
-        Op::Controllers => Ok(ok("ControllerList", &routerd_api::control::ControllerList { items: app.runtime.statuses() })),
+        Op::Controllers => Ok(ok(
+            "ControllerList",
+            &routerd_api::control::ControllerList {
+                items: app.runtime.statuses(),
+            },
+        )),
         Op::Resources => resources(app, &query),
         Op::Resource => resource(app, &params),
         Op::Events => events(app, caller, &query).await,
         Op::Generations => {
             let limit = query.limit(100, 1000)?;
-            Ok(ok("GenerationList", &GenerationList { items: app.config.generations(limit).await.map_err(Failure::from)? }))
+            Ok(ok(
+                "GenerationList",
+                &GenerationList {
+                    items: app.config.generations(limit).await.map_err(Failure::from)?,
+                },
+            ))
         }
         Op::Connections => {
             let table = super::connections::connections(app.conntrack.clone(), &query).await?;
             Ok(ok("ConnectionTable", &table))
         }
-        Op::DnsQueries | Op::TrafficFlows | Op::FirewallLogs => Err(Failure::new(
-            ErrorCode::Unavailable,
-            format!(
-                "{} is not available in this build of routerd: its observer (DNS query log, flow recorder, NFLOG) has not landed yet",
-                match op {
-                    Op::DnsQueries => "/dns-queries",
-                    Op::TrafficFlows => "/traffic-flows",
-                    _ => "/firewall-logs",
-                }
-            ),
+        Op::TrafficFlows => super::log_queries::traffic_flows(app, &query).await,
+        Op::FirewallLogs => super::log_queries::firewall_logs(app, &query).await,
+        Op::DnsQueries => super::dns_queries::dns_queries(app, &query).await,
+        Op::OpenApi => Ok(super::response::json(
+            hyper::StatusCode::OK,
+            &super::openapi::document(),
         )),
-        Op::OpenApi => Ok(super::response::json(hyper::StatusCode::OK, &super::openapi::document())),
         Op::Apply | Op::Plan => {
             let mut req: ApplyRequest = decode_body(body)?;
             if op == Op::Plan {

@@ -123,6 +123,26 @@ impl AddressFilter {
     }
 }
 
+impl AddressFilter {
+    /// The first and last address the filter matches (for an index range scan).
+    pub fn range(&self) -> (IpAddr, IpAddr) {
+        match self.network {
+            IpAddr::V4(n) => {
+                let host_bits = 32 - u32::from(self.prefix_len);
+                let mask = u32::MAX.checked_shl(host_bits).unwrap_or(0);
+                let first = n.to_bits() & mask;
+                (IpAddr::V4(first.into()), IpAddr::V4((first | !mask).into()))
+            }
+            IpAddr::V6(n) => {
+                let host_bits = 128 - u32::from(self.prefix_len);
+                let mask = u128::MAX.checked_shl(host_bits).unwrap_or(0);
+                let first = n.to_bits() & mask;
+                (IpAddr::V6(first.into()), IpAddr::V6((first | !mask).into()))
+            }
+        }
+    }
+}
+
 fn prefix_eq(network: u128, address: u128, width: u32, prefix_len: u8) -> bool {
     let host_bits = width - u32::from(prefix_len);
     if host_bits >= width {

@@ -4,10 +4,12 @@
 pub mod app;
 pub mod caller;
 pub mod connections;
+pub mod dns_queries;
 pub mod endpoints;
 pub mod handlers;
 pub mod inspection_query;
 pub mod listener;
+pub mod log_queries;
 pub mod openapi;
 pub mod query;
 pub mod response;

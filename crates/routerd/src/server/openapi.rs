@@ -35,6 +35,19 @@ pub fn document() -> Value {
     reg!("Status", StatusBody);
     reg!("Error", ErrorBody);
     reg!("ConnectionTable", routerd_api::connections::ConnectionTable);
+    reg!(
+        "TrafficFlowList",
+        routerd_api::traffic_flow::TrafficFlowList
+    );
+    reg!(
+        "FirewallLogList",
+        routerd_api::traffic_flow::FirewallLogList
+    );
+    reg!("DNSQueryList", routerd_api::dns_query::DnsQueryList);
+    reg!(
+        "DNSQueryAggregate",
+        routerd_api::dns_query::DnsQueryAggregate
+    );
     let mut schemas = generator.take_definitions(true);
     for (k, v) in &refs {
         if !schemas.contains_key(k) {
@@ -70,6 +83,20 @@ pub fn document() -> Value {
             .collect();
         if e.op == Op::Connections {
             parameters.extend(super::connections::openapi_parameters());
+        }
+        if e.op == Op::TrafficFlows {
+            parameters.extend(super::log_queries::traffic_flow_parameters());
+        }
+        if e.op == Op::FirewallLogs {
+            parameters.extend(super::log_queries::firewall_log_parameters());
+        }
+        if e.op == Op::DnsQueries {
+            parameters.extend(super::dns_queries::openapi_parameters());
+            // Rows, or with `aggregate` the groups.
+            op["responses"]["200"]["content"]["application/json"]["schema"] = json!({"anyOf": [
+                schema_for("DNSQueryList"),
+                schema_for("DNSQueryAggregate")
+            ]});
         }
         if !parameters.is_empty() {
             op["parameters"] = Value::Array(parameters);

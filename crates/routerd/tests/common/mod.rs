@@ -61,6 +61,7 @@ impl Harness {
             reconcile_interval: Duration::from_secs(30),
             log_format: "text".into(),
             libexec_dir: None,
+            observer_host: None,
             conntrack: Some(dyn_conntrack),
             conntrack_poll_interval: Duration::from_millis(100),
         };
