@@ -36,6 +36,7 @@ cleanup() {
     for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done
     sleep 0.3
     for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -9 "$p" 2>/dev/null; done
+    for p in $(ip netns pids "$NS" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
     ip netns del "$NS" 2>/dev/null
     rm -rf "$TMP"
 }
@@ -44,6 +45,8 @@ trap 'exit 143' TERM
 trap 'exit 130' INT
 ip netns add "$NS"
 ip -n "$NS" link set lo up
+# Background servers are started with `ip netns exec` itself (not through a shell function), so `$!` is
+# the server's own pid and stopping it really stops it.
 inns() { ip netns exec "$NS" "$@"; }
 
 NAMES=100
@@ -79,7 +82,7 @@ start_ours() { # DIR PORT LOG(true|false) UPSTREAM(empty = local records)
     else
         echo "{\"spec\": {\"listen\": [\"127.0.0.1:$2\"], \"localRecords\": [$records], \"queryLog\": {\"enabled\": $3}}}" >"$1/config.json"
     fi
-    inns "$OURS" --name bench --config "$1/config.json" --socket "$1/d.sock" --state-dir "$1" >"$1/log" 2>&1 &
+    ip netns exec "$NS" "$OURS" --name bench --config "$1/config.json" --socket "$1/d.sock" --state-dir "$1" >"$1/log" 2>&1 &
     PIDS+=("$!")
     SERVER=$!
 }
@@ -87,10 +90,10 @@ start_dnsmasq() { # PORT LOG(yes|no) [--server=...]
     local log=()
     [ "$2" = yes ] && log=(--log-queries "--log-facility=$TMP/dnsmasq-$1.log")
     if [ -n "${3:-}" ]; then
-        inns dnsmasq --keep-in-foreground --no-resolv --no-hosts --bind-interfaces --listen-address=127.0.0.1 \
+        ip netns exec "$NS" dnsmasq --keep-in-foreground --no-resolv --no-hosts --bind-interfaces --listen-address=127.0.0.1 \
             --port="$1" --cache-size=10000 "$3" "${log[@]}" --pid-file="$TMP/dnsmasq-$1.pid" &
     else
-        inns dnsmasq --keep-in-foreground --no-resolv --no-hosts --bind-interfaces --listen-address=127.0.0.1 \
+        ip netns exec "$NS" dnsmasq --keep-in-foreground --no-resolv --no-hosts --bind-interfaces --listen-address=127.0.0.1 \
             --port="$1" --local-ttl=300 "${dnsmasq_hosts[@]}" "${log[@]}" --pid-file="$TMP/dnsmasq-$1.pid" &
     fi
     PIDS+=("$!")
@@ -114,7 +117,7 @@ server:
   local-zone: "bench.lan." static
 $unbound_data
 EOF
-    inns "$UNBOUND" -d -c "$TMP/unbound.conf" >"$TMP/unbound.out" 2>&1 &
+    ip netns exec "$NS" "$UNBOUND" -d -c "$TMP/unbound.conf" >"$TMP/unbound.out" 2>&1 &
     PIDS+=("$!")
     SERVER=$!
 }

@@ -126,11 +126,7 @@ fn format_loop(receiver: Receiver<LoggedAnswer>, store: &DnsQueryLog) {
     let mut batch = Vec::with_capacity(BATCH);
     let counters = store.counters();
     let mut submitted: u64 = 0;
-    loop {
-        let first = match receiver.recv() {
-            Ok(row) => row,
-            Err(_) => break,
-        };
+    while let Ok(first) = receiver.recv() {
         batch.push(record_of(first));
         let deadline = std::time::Instant::now() + LINGER;
         let mut closed = false;
