@@ -6,4 +6,4 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     iproute2 iputils-ping curl python3 python3-venv util-linux procps ca-certificates nftables dnsmasq-base \
-    kea-dhcp4-server kea-dhcp6-server tcpdump >/dev/null
+    kea-dhcp4-server kea-dhcp6-server tcpdump conntrack >/dev/null
