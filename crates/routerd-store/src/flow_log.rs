@@ -112,7 +112,14 @@ CREATE INDEX IF NOT EXISTS flows_protocol ON flows (protocol);
             match write {
                 // A flow a resynchronisation already inserted is not inserted twice.
                 FlowWrite::Opened(flow) => {
-                    if close(tx, &FlowRecord { end: None, ..flow.clone() })? == 0 {
+                    if close(
+                        tx,
+                        &FlowRecord {
+                            end: None,
+                            ..flow.clone()
+                        },
+                    )? == 0
+                    {
                         insert(tx, &flow)?;
                     }
                 }

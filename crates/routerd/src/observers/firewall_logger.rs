@@ -206,7 +206,7 @@ pub fn decode_packets(
                         if config
                             .actions
                             .as_ref()
-                            .is_none_or(|a| a.iter().any(|a| *a == row.action))
+                            .is_none_or(|a| a.contains(&row.action))
                         {
                             rows.push(row);
                         }
