@@ -186,11 +186,13 @@ async fn apply_reconcile_repair_delete() {
             "dhcpv4-client",
             "dhcpv6-prefix-delegation",
             "eventrule",
+            "firewall-event-log",
             "healthcheck",
             "interface",
             "ipv6-delegated-address",
             "retention",
-            "route"
+            "route",
+            "traffic-flow-log"
         ]
     );
     for item in c["items"].as_array().unwrap() {
