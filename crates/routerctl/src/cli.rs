@@ -74,7 +74,7 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Show routerd's status, controllers, generations, events, or resources
     #[command(after_help = GET_AFTER_HELP)]
-    Get(GetArgs),
+    Get(Box<GetArgs>),
     /// Show one resource in detail: spec, status, conditions and its recent events
     #[command(after_help = DESCRIBE_AFTER_HELP)]
     Describe(DescribeArgs),

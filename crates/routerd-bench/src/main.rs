@@ -11,6 +11,7 @@ mod http;
 mod pipeline;
 mod report;
 mod sqlite_insert;
+mod udp_flood;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -56,6 +57,25 @@ enum Command {
         /// Paced publish rates (events/s) for the latency runs.
         #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
         rates: Vec<u64>,
+    },
+    /// Paced UDP datagrams (for bench/firewall_log.sh and bench/flows.sh); prints the packets sent and
+    /// the achieved rate.
+    UdpFlood {
+        #[arg(long)]
+        target: std::net::IpAddr,
+        #[arg(long, default_value_t = 5201)]
+        port: u16,
+        /// Destination ports cycled over, from --port (each a distinct flow).
+        #[arg(long, default_value_t = 1)]
+        ports: u16,
+        /// Packets per second.
+        #[arg(long)]
+        rate: u64,
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+        /// Payload bytes per datagram.
+        #[arg(long, default_value_t = 18)]
+        size: usize,
     },
     /// Waits until routerd answers GET /healthz on the socket.
     WaitReady {
@@ -151,6 +171,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             // Two workers, like routerd's own runtime.
             runtime(2)?.block_on(pipeline::run(&dir, &opts))?
+        }
+        Command::UdpFlood {
+            target,
+            port,
+            ports,
+            rate,
+            seconds,
+            size,
+        } => {
+            let sent = udp_flood::run(target, port, ports, rate, seconds, size)
+                .context("cannot send UDP datagrams")?;
+            println!(
+                "sent {} packets in {:.3} s ({:.0} packets/s)",
+                sent.packets,
+                sent.elapsed.as_secs_f64(),
+                sent.packets as f64 / sent.elapsed.as_secs_f64().max(1e-9)
+            );
+            Vec::new()
         }
         Command::WaitReady {
             socket,

@@ -94,9 +94,14 @@ CREATE TABLE IF NOT EXISTS flows (
     bytes_out INTEGER NOT NULL,
     bytes_in INTEGER NOT NULL,
     packets_out INTEGER NOT NULL,
-    packets_in INTEGER NOT NULL
+    packets_in INTEGER NOT NULL,
+    -- 1 when a resynchronisation closed the row because the flow was missing from the dump: a DESTROY
+    -- event still on its way (a dump reaps expired entries and reports them after it) completes this row
+    -- instead of adding a second one.
+    closed_unseen INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS flows_open ON flows (conntrack_id) WHERE end IS NULL;
+CREATE INDEX IF NOT EXISTS flows_closed_unseen ON flows (conntrack_id) WHERE closed_unseen = 1;
 CREATE INDEX IF NOT EXISTS flows_start ON flows (start);
 CREATE INDEX IF NOT EXISTS flows_client ON flows (client);
 CREATE INDEX IF NOT EXISTS flows_peer ON flows (peer);
@@ -124,7 +129,7 @@ CREATE INDEX IF NOT EXISTS flows_protocol ON flows (protocol);
                     }
                 }
                 FlowWrite::Closed(flow) => {
-                    if close(tx, &flow)? == 0 {
+                    if close(tx, &flow)? == 0 && complete_unseen(tx, &flow)? == 0 {
                         insert(tx, &flow)?;
                     }
                 }
@@ -197,6 +202,29 @@ fn close(tx: &Transaction<'_>, f: &FlowRecord) -> rusqlite::Result<usize> {
     ])
 }
 
+/// Completes the row a resynchronisation closed for lack of `f` in its dump; returns rows changed.
+fn complete_unseen(tx: &Transaction<'_>, f: &FlowRecord) -> rusqlite::Result<usize> {
+    let mut stmt = tx.prepare_cached(
+        "UPDATE flows SET end = ?1, bytes_out = ?2, bytes_in = ?3, packets_out = ?4, packets_in = ?5,
+             closed_unseen = 0
+         WHERE conntrack_id = ?6 AND closed_unseen = 1 AND protocol = ?7 AND client = ?8
+           AND client_port = ?9 AND peer = ?10 AND peer_port = ?11",
+    )?;
+    stmt.execute(params![
+        f.end.map(nanos),
+        counter(f.bytes_out),
+        counter(f.bytes_in),
+        counter(f.packets_out),
+        counter(f.packets_in),
+        f.conntrack_id,
+        f.protocol,
+        address_blob(f.client),
+        f.client_port,
+        address_blob(f.peer),
+        f.peer_port,
+    ])
+}
+
 type OpenKey = (u32, u8, [u8; 16], u16, [u8; 16], u16);
 
 fn key_of(f: &FlowRecord) -> OpenKey {
@@ -238,7 +266,8 @@ fn resync(tx: &Transaction<'_>, open: Vec<FlowRecord>, at: Timestamp) -> rusqlit
             insert(tx, &flow)?;
         }
     }
-    let mut end_unseen = tx.prepare_cached("UPDATE flows SET end = ?1 WHERE id = ?2")?;
+    let mut end_unseen =
+        tx.prepare_cached("UPDATE flows SET end = ?1, closed_unseen = 1 WHERE id = ?2")?;
     for id in stored.into_values() {
         end_unseen.execute(params![nanos(at), id])?;
     }
@@ -505,6 +534,16 @@ mod tests {
         );
         assert_eq!((by_port(3).end, by_port(3).bytes_in), (None, 99));
         assert_eq!(by_port(4).end, None);
+        // The DESTROY of flow 2 arriving after the resync (the dump reaped it) completes its row.
+        let mut late = flow(2, 2, 30);
+        late.end = Some(Timestamp(70));
+        late.bytes_out = 5;
+        log.submit(vec![FlowWrite::Closed(late)]).unwrap();
+        log.flush().unwrap();
+        let rows = all(&log);
+        assert_eq!(rows.len(), 4, "no second row for flow 2");
+        let two = rows.iter().find(|f| f.client_port == 2).unwrap();
+        assert_eq!((two.end, two.bytes_out), (Some(Timestamp(70)), 5));
     }
 
     #[test]

@@ -173,7 +173,7 @@ mod tests {
             Ok(Cli {
                 command: Command::Get(g),
                 ..
-            }) => g,
+            }) => *g,
             other => panic!("not a get command: {other:?}"),
         }
     }

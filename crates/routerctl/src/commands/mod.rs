@@ -47,7 +47,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         now: Timestamp::now(),
     };
     match cli.command {
-        Command::Get(args) => get::run(&ctx, args).await,
+        Command::Get(args) => get::run(&ctx, *args).await,
         Command::Describe(args) => describe::run(&ctx, args).await,
         Command::Apply(args) => apply::run(&ctx, args).await,
         Command::Delete(args) => delete::run(&ctx, args).await,
