@@ -14,6 +14,7 @@ pub mod daemon_client;
 pub mod events;
 pub mod paths;
 pub mod rules;
+pub mod sd_notify;
 pub mod serve;
 pub mod server;
 pub mod shutdown;
