@@ -65,12 +65,12 @@ echo "== 1. build and install"
 VERSION="$(sed -n '/^\[workspace.package\]/,/^\[/ s/^version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml")"
 V1="$VERSION~e2e1"
 V2="$VERSION~e2e2"
-"$ROOT/scripts/build-deb" --bin-dir "$RD_BIN" --version "$V1" --out "$RD_TMP/deb" >"$RD_TMP/build1.txt" 2>&1
+"$ROOT/scripts/build-deb" --bin-dir "$RD_BIN" --version "$V1" --out "$RD_TMP/deb" --gzip >"$RD_TMP/build1.txt" 2>&1
 cat "$RD_TMP/build1.txt" | sed 's/^/     /'
 DEB1="$(ls "$RD_TMP"/deb/routerd_"$V1"_*.deb 2>/dev/null)"
 check "scripts/build-deb built $V1" test -s "$DEB1"
 check "lintian: no error tags" sh -c "! grep -q '^E: ' '$RD_TMP/build1.txt'"
-"$ROOT/scripts/build-deb" --bin-dir "$RD_BIN" --version "$V2" --out "$RD_TMP/deb" --no-lintian >/dev/null 2>&1
+"$ROOT/scripts/build-deb" --bin-dir "$RD_BIN" --version "$V2" --out "$RD_TMP/deb" --gzip --no-lintian >/dev/null 2>&1
 DEB2="$(ls "$RD_TMP"/deb/routerd_"$V2"_*.deb 2>/dev/null)"
 check "scripts/build-deb built $V2" test -s "$DEB2"
 echo "     package size: $(du -k "$DEB1" | cut -f1) KiB, installed: $(dpkg-deb -f "$DEB1" Installed-Size) KiB"
