@@ -5,9 +5,11 @@
 # bind9-dnsutils (dig), dnsperf, unbound: the DNS resolver e2e (scripts/e2e/dns_resolver.sh) and benchmark
 # (bench/dns.sh); unbound is only a benchmark peer (its service is never started).
 # ulogd2, ulogd2-json: the peer of bench/firewall_log.sh (its service is never started).
+# lintian, binutils (strip, objcopy), jq: scripts/build-deb.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     iproute2 iputils-ping curl python3 python3-venv util-linux procps ca-certificates nftables dnsmasq-base \
-    kea-dhcp4-server kea-dhcp6-server tcpdump conntrack pppoe iperf3 bind9-dnsutils dnsperf unbound ulogd2 ulogd2-json >/dev/null
+    kea-dhcp4-server kea-dhcp6-server tcpdump conntrack pppoe iperf3 bind9-dnsutils dnsperf unbound ulogd2 ulogd2-json \
+    lintian binutils jq >/dev/null

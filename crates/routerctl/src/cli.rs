@@ -102,6 +102,9 @@ pub enum Command {
     /// Print a shell completion script
     #[command(after_help = COMPLETION_AFTER_HELP)]
     Completion(CompletionArgs),
+    /// Print the man page (roff) generated from this command line; used by the Debian package build
+    #[command(hide = true)]
+    Manpage,
 }
 
 const DAEMON_AFTER_HELP: &str = "\

@@ -16,6 +16,7 @@ pub mod events;
 pub mod observers;
 pub mod paths;
 pub mod rules;
+pub mod sd_notify;
 pub mod serve;
 pub mod server;
 pub mod shutdown;

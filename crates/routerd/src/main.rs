@@ -27,7 +27,8 @@ enum Command {
     /// Run the control plane: load the config, reconcile the host, serve the control API.
     Serve {
         /// A YAML file or a directory of *.yaml applied as a replace at start-up (a new generation only
-        /// if it differs). Without it, routerd resumes the latest generation in its ledger.
+        /// if it differs). Default: /etc/routerd when it holds at least one *.yaml; otherwise routerd
+        /// resumes the latest generation in its ledger.
         #[arg(long, value_name = "FILE|DIR")]
         config: Option<PathBuf>,
         /// Directory of the sockets (default /run/routerd).
@@ -64,6 +65,35 @@ enum Command {
         /// Kind name or alias (IPv4StaticAddress, addr, route ...); all kinds when omitted.
         kind: Option<String>,
     },
+    /// Print a shell completion script (the Debian package installs them).
+    #[command(hide = true)]
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) generated from this command line (the Debian package installs it).
+    #[command(hide = true)]
+    Manpage,
+}
+
+/// `routerd completion SHELL` / `routerd manpage`: generated from the clap definition above, so the
+/// packaged completions and man page never drift from the real flags.
+fn generated(command: &Command) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    use std::io::Write;
+    let mut text = Vec::new();
+    match command {
+        Command::Completion { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "routerd", &mut text)
+        }
+        // Section 8: routerd is in /usr/sbin, an administrator's command.
+        _ => clap_mangen::Man::new(Cli::command())
+            .section("8")
+            .render(&mut text)?,
+    }
+    let mut out = std::io::stdout().lock();
+    out.write_all(&text)?;
+    out.flush()
 }
 
 fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
@@ -118,6 +148,13 @@ fn schema(kind: Option<String>) -> Result<(), String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        command @ (Command::Completion { .. } | Command::Manpage) => match generated(&command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Schema { kind } => match schema(kind) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -150,7 +187,7 @@ fn main() -> ExitCode {
                 }
             };
             let opts = ServeOptions {
-                config,
+                config: config.or_else(routerd::paths::default_config),
                 paths: Paths::new(runtime_dir, state_dir, socket, status_socket),
                 control_group,
                 reconcile_interval,

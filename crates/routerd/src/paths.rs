@@ -12,6 +12,20 @@ pub const DEFAULT_STATE_DIR: &str = "/var/db/routerd";
 #[cfg(not(target_os = "freebsd"))]
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/routerd";
 
+#[cfg(target_os = "freebsd")]
+pub const DEFAULT_CONFIG_DIR: &str = "/usr/local/etc/routerd";
+#[cfg(not(target_os = "freebsd"))]
+pub const DEFAULT_CONFIG_DIR: &str = "/etc/routerd";
+
+/// The config `routerd serve` applies without `--config`: [`DEFAULT_CONFIG_DIR`] when it holds at least
+/// one `*.yaml`/`*.yml`. A directory with none (the package ships only a commented `*.yaml.example`)
+/// means "resume the ledger": an empty directory applied as a replace would delete everything an
+/// operator set up through the API.
+pub fn default_config() -> Option<PathBuf> {
+    let dir = PathBuf::from(DEFAULT_CONFIG_DIR);
+    crate::config::files::has_manifests(&dir).then_some(dir)
+}
+
 pub const MAIN_SOCKET: &str = "routerd.sock";
 pub const STATUS_SOCKET: &str = "routerd-status.sock";
 pub const DATABASE: &str = "routerd.db";

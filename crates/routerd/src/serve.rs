@@ -201,7 +201,7 @@ pub async fn run(
         config,
         bus: bus.clone(),
         status,
-        runtime,
+        runtime: runtime.clone(),
         supervisor,
         conntrack,
         started_at: Timestamp::now(),
@@ -224,7 +224,16 @@ pub async fn run(
     ));
     tracing::info!(socket = %paths.main_socket.display(), status_socket = %paths.status_socket.display(), "routerd serving");
 
-    shutdown.await;
+    tokio::pin!(shutdown);
+    let shutting_down = tokio::select! {
+        () = wait_first_reconcile(&runtime) => false,
+        () = &mut shutdown => true,
+    };
+    if !shutting_down {
+        crate::sd_notify::notify(crate::sd_notify::Notice::Ready);
+        shutdown.await;
+    }
+    crate::sd_notify::notify(crate::sd_notify::Notice::Stopping);
     tracing::info!("shutting down: no new connections, finishing requests in flight");
     let _ = stop_tx.send(true);
     let _ = main_task.await;
@@ -239,6 +248,25 @@ pub async fn run(
     tracing::info!("routerd stopped");
     Ok(())
 }
+
+/// Resolves once every controller ran once, or after [`READY_AT_THE_LATEST`]: a controller stuck on a
+/// dead netlink call must not keep systemd from ever seeing routerd start (its status says it is stuck).
+async fn wait_first_reconcile(runtime: &ControllerRuntime) {
+    let deadline = tokio::time::Instant::now() + READY_AT_THE_LATEST;
+    while !runtime.every_controller_ran() {
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(
+                "a controller has not finished its first reconcile; reporting ready anyway"
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tracing::info!("first reconcile done");
+}
+
+/// Well below systemd's default `TimeoutStartSec` (90 s).
+const READY_AT_THE_LATEST: Duration = Duration::from_secs(30);
 
 /// Installs the handlers now (so a signal during start-up is not lost) and resolves on the first one.
 fn signal_stream() -> anyhow::Result<impl std::future::Future<Output = ()>> {

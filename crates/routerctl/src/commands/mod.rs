@@ -35,8 +35,10 @@ pub struct Ctx {
 
 /// Runs the parsed command line to completion.
 pub async fn run(cli: Cli) -> Result<()> {
-    if let Command::Completion(args) = &cli.command {
-        return completion::run(args);
+    match &cli.command {
+        Command::Completion(args) => return completion::run(args),
+        Command::Manpage => return completion::manpage(),
+        _ => {}
     }
     let global = cli.global;
     let global_runtime_dir = global.runtime_dir.clone();
@@ -57,5 +59,6 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Export => export::run(&ctx).await,
         Command::Daemon(args) => daemon::run(&ctx, &global_runtime_dir, args).await,
         Command::Completion(args) => completion::run(&args),
+        Command::Manpage => completion::manpage(),
     }
 }

@@ -2,6 +2,19 @@
 
 use std::path::{Path, PathBuf};
 
+fn is_manifest(p: &Path) -> bool {
+    matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+}
+
+/// True when `dir` is a directory holding at least one manifest file.
+pub fn has_manifests(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .filter_map(Result::ok)
+            .any(|e| is_manifest(&e.path()))
+    })
+}
+
 /// Concatenates the manifests at `path` into one multi-document YAML text.
 pub fn read_manifests(path: &Path) -> Result<String, String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -9,7 +22,7 @@ pub fn read_manifests(path: &Path) -> Result<String, String> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(path)
             .map_err(|e| format!("{}: {e}", path.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+            .filter(|p| is_manifest(p))
             .collect();
         files.sort();
         files

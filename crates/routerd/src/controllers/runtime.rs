@@ -386,6 +386,18 @@ impl ControllerRuntime {
         out
     }
 
+    /// True once every controller has finished its first reconcile (successful or not): the moment
+    /// routerd tells systemd it is ready, so "started" means the host was looked at, not only that the
+    /// sockets exist.
+    pub fn every_controller_ran(&self) -> bool {
+        self.handles.iter().all(|h| {
+            h.stats
+                .lock()
+                .map(|s| s.reconcile_count > 0)
+                .unwrap_or(true)
+        })
+    }
+
     /// Kinds some controller reconciles (others show as waiting for their controller).
     pub fn handled_kinds(&self) -> Vec<Kind> {
         self.handles
