@@ -29,7 +29,7 @@ check "Type=notify (READY=1 from routerd serve)" grep -qx 'Type=notify' "$UNIT"
 check "KillMode=process (managed daemons outlive a routerd restart)" grep -qx 'KillMode=process' "$UNIT"
 check "capabilities limited to NET_ADMIN NET_RAW NET_BIND_SERVICE CHOWN" \
     grep -qx 'CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW CAP_NET_BIND_SERVICE CAP_CHOWN' "$UNIT"
-check "address families unix/inet/inet6/netlink/packet" \
-    grep -qx 'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK AF_PACKET' "$UNIT"
+check "address families unix/inet/inet6/netlink/packet/pppox" \
+    grep -qx 'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK AF_PACKET AF_PPPOX' "$UNIT"
 echo "systemd-unit: $E2E_PASSED passed, $E2E_FAILED failed"
 [ "$E2E_FAILED" -eq 0 ]
