@@ -191,10 +191,12 @@ rd_kea6_close "$KEA_DIR"
 nobind_grew() { [ "$(statuses NoBinding)" -gt "$nobind" ]; }
 check "status.received NoBinding" rd_wait_for "NoBinding" 15 nobind_grew
 check "REQUEST sent for the binding" rd_wait_for "REQUEST" 5 grew routerd.dhcpv6.client.request.sent "$requests"
+replies() { rd_api GET "/events?topic=routerd.dhcpv6.client.reply.received&limit=10000" | python3 -c "import json,sys; print(sum(1 for e in json.load(sys.stdin)['items'] if e.get('attributes', {}).get('messageType') == 'REQUEST'))"; }
+# Counted while the REQUEST is still held: counted after the unblock, a quick retransmission's REPLY
+# could already be in the count, and the check would wait for a second one that never comes.
+req_replies="$(replies)"
 rd_kea6_open "$KEA_DIR"
 rd_kea6_unblock "$NS_ISP"
-replies() { rd_api GET "/events?topic=routerd.dhcpv6.client.reply.received&limit=10000" | python3 -c "import json,sys; print(sum(1 for e in json.load(sys.stdin)['items'] if e.get('attributes', {}).get('messageType') == 'REQUEST'))"; }
-req_replies="$(replies)"
 replied() { [ "$(replies)" -gt "$req_replies" ]; }
 check "REPLY to the retransmitted REQUEST" rd_wait_for "REQUEST reply" 15 replied
 check "Bound" rd_phase_is DHCPv6PrefixDelegation wan-pd Bound
