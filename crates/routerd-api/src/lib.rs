@@ -15,6 +15,7 @@ pub mod daemon;
 pub mod dns_query;
 pub mod duration;
 pub mod event;
+pub mod ip_protocol;
 pub mod kind;
 pub mod manifest;
 pub mod name;

@@ -87,46 +87,9 @@ pub struct FirewallLogList {
     pub truncated: bool,
 }
 
-/// The name of an IP protocol number as the flow and firewall lists show it.
-pub fn protocol_name(protocol: u8) -> String {
-    match protocol {
-        1 => "icmp".into(),
-        6 => "tcp".into(),
-        17 => "udp".into(),
-        58 => "icmpv6".into(),
-        132 => "sctp".into(),
-        136 => "udplite".into(),
-        other => other.to_string(),
-    }
-}
-
-/// The protocol number of a `protocol` filter value: a name [`protocol_name`] prints, or a number.
-pub fn parse_protocol(value: &str) -> Result<u8, String> {
-    match value.to_ascii_lowercase().as_str() {
-        "icmp" => Ok(1),
-        "tcp" => Ok(6),
-        "udp" => Ok(17),
-        "icmpv6" | "ipv6-icmp" => Ok(58),
-        "sctp" => Ok(132),
-        "udplite" => Ok(136),
-        other => other.parse::<u8>().map_err(|_| {
-            format!("{value:?} is not a protocol (tcp, udp, icmp, icmpv6, sctp, or a number 0-255)")
-        }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn protocol_names_round_trip() {
-        for p in 0..=255u8 {
-            assert_eq!(parse_protocol(&protocol_name(p)), Ok(p));
-        }
-        assert!(parse_protocol("tcpx").is_err());
-        assert!(parse_protocol("256").is_err());
-    }
 
     #[test]
     fn open_flow_omits_end_and_truncated_false_is_omitted() {

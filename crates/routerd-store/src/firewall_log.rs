@@ -5,7 +5,8 @@ use crate::log_writer::{
     address_blob, blob_text, push_range, AddressRange, LogTable, LogWriter, WriterCounters,
 };
 use crate::StoreError;
-use routerd_api::traffic_flow::{protocol_name, FirewallLogEntry};
+use routerd_api::ip_protocol::protocol_name;
+use routerd_api::traffic_flow::FirewallLogEntry;
 use routerd_api::Timestamp;
 use rusqlite::{params, params_from_iter, Connection, Transaction};
 use std::net::IpAddr;
@@ -234,7 +235,7 @@ impl FirewallLog {
                 in_interface: r.get(5)?,
                 out_interface: r.get(6)?,
                 family: if family == 10 { "ipv6" } else { "ipv4" }.into(),
-                protocol: protocol_name(r.get(8)?),
+                protocol: protocol_name(r.get(8)?).into_owned(),
                 source: blob_text(&r.get::<_, Vec<u8>>(9)?, family),
                 source_port: r.get(10)?,
                 destination: blob_text(&r.get::<_, Vec<u8>>(11)?, family),

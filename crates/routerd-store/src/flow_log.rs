@@ -8,7 +8,8 @@ use crate::log_writer::{
     address_blob, blob_text, push_range, AddressRange, LogTable, LogWriter, WriterCounters,
 };
 use crate::StoreError;
-use routerd_api::traffic_flow::{protocol_name, TrafficFlow};
+use routerd_api::ip_protocol::protocol_name;
+use routerd_api::traffic_flow::TrafficFlow;
 use routerd_api::Timestamp;
 use rusqlite::{params, params_from_iter, Connection, Transaction};
 use std::collections::HashMap;
@@ -387,7 +388,7 @@ impl FlowLog {
                 start,
                 end,
                 family: if family == 10 { "ipv6" } else { "ipv4" }.into(),
-                protocol: protocol_name(r.get(4)?),
+                protocol: protocol_name(r.get(4)?).into_owned(),
                 client: blob_text(&r.get::<_, Vec<u8>>(5)?, family),
                 client_port: r.get(6)?,
                 peer: blob_text(&r.get::<_, Vec<u8>>(7)?, family),

@@ -7,8 +7,8 @@ use super::flow_recorder::{FlowRecorder, FlowRecorderConfig};
 use super::{LogStores, ObserverHost};
 use crate::controllers::runtime::{Action, Context, Controller, ReconcileFuture};
 use crate::controllers::status_book::StatusUpdate;
+use routerd_api::ip_protocol::parse_protocol;
 use routerd_api::spec::{LogRetentionSpec, ResourceSpec};
-use routerd_api::traffic_flow::parse_protocol;
 use routerd_api::{Condition, Kind, Phase, Resource};
 use routerd_host::nftables::RouterdTable;
 use routerd_store::{RetentionPolicy, WriterCounters};
@@ -184,7 +184,10 @@ fn flow_config(spec: &routerd_api::spec::TrafficFlowLogSpec) -> Result<FlowRecor
         None => None,
         Some(list) => Some(
             list.iter()
-                .map(|p| parse_protocol(p).map_err(|e| format!("spec.protocols: {e}")))
+                .map(|p| {
+                    parse_protocol(&p.to_ascii_lowercase())
+                        .map_err(|e| format!("spec.protocols: {e}"))
+                })
                 .collect::<Result<Vec<u8>, String>>()?,
         ),
     };

@@ -151,50 +151,7 @@ fn prefix_eq(network: u128, address: u128, width: u32, prefix_len: u8) -> bool {
     (network ^ address) >> host_bits == 0
 }
 
-/// IP protocol names the inspection endpoints print and accept, with their numbers (linux/in.h).
-const PROTOCOLS: &[(&str, u8)] = &[
-    ("icmp", 1),
-    ("igmp", 2),
-    ("tcp", 6),
-    ("udp", 17),
-    ("dccp", 33),
-    ("gre", 47),
-    ("esp", 50),
-    ("ah", 51),
-    ("icmpv6", 58),
-    ("sctp", 132),
-    ("udplite", 136),
-];
-
-/// The name of IP protocol `number` as the inspection endpoints print it (`tcp`, `udp`, `icmpv6`...), or
-/// the number in decimal when it has no name here.
-pub fn protocol_name(number: u8) -> std::borrow::Cow<'static, str> {
-    PROTOCOLS
-        .iter()
-        .find(|(_, n)| *n == number)
-        .map(|(name, _)| std::borrow::Cow::Borrowed(*name))
-        .unwrap_or_else(|| std::borrow::Cow::Owned(number.to_string()))
-}
-
-/// A `protocol` filter: a lower-case name (`ipv6-icmp` too) or a number 0..=255, exactly what
-/// [`protocol_schema`] documents.
-pub fn parse_protocol(value: &str) -> Result<u8, String> {
-    let name = if value == "ipv6-icmp" {
-        "icmpv6"
-    } else {
-        value
-    };
-    if let Some((_, number)) = PROTOCOLS.iter().find(|(n, _)| *n == name) {
-        return Ok(*number);
-    }
-    parse_decimal(value, 255).map(|n| n as u8).ok_or_else(|| {
-        let names: Vec<&str> = PROTOCOLS.iter().map(|(name, _)| *name).collect();
-        format!(
-            "{value:?} is not a protocol: give a number 0..=255 or one of {}",
-            names.join(", ")
-        )
-    })
-}
+pub use routerd_api::ip_protocol::{parse_protocol, protocol_name};
 
 /// A `port` filter: 0..=65535.
 pub fn parse_port(value: &str) -> Result<u16, String> {
@@ -223,7 +180,10 @@ pub fn limit_parameter() -> serde_json::Value {
 
 /// The OpenAPI schema of a `protocol` filter value, exactly what [`parse_protocol`] accepts.
 pub fn protocol_schema() -> serde_json::Value {
-    let mut names: Vec<&str> = PROTOCOLS.iter().map(|(name, _)| *name).collect();
+    let mut names: Vec<&str> = routerd_api::ip_protocol::PROTOCOLS
+        .iter()
+        .map(|(name, _)| *name)
+        .collect();
     names.push("ipv6-icmp");
     serde_json::json!({"anyOf": [
         {"type": "string", "enum": names},
