@@ -608,7 +608,8 @@ mod tests {
         })
         .unwrap();
         log.flush().unwrap();
-        // Retention runs in slices after the commit the flush waited for: give it its slice.
+        // Retention runs one slice per writer round (the age slice, then the row-count slice); a
+        // flush answers after its round's slice, so the second flush has seen both.
         log.flush().unwrap();
         assert_eq!(reader.count().unwrap(), 30);
         assert_eq!(

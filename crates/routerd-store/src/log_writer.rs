@@ -233,9 +233,6 @@ fn writer_loop<T: LogTable>(
                 Err(e) => tracing::warn!(table = T::TABLE, error = %e, "retention not planned"),
             }
         }
-        for done in flushes {
-            let _ = done.send(());
-        }
         match retention_slice::<T>(&mut conn, &mut pending) {
             Ok(removed) => {
                 counters.pruned.fetch_add(removed, Ordering::Relaxed);
@@ -244,6 +241,12 @@ fn writer_loop<T: LogTable>(
                 tracing::warn!(table = T::TABLE, error = %e, "retention slice failed");
                 pending = PendingRetention::default();
             }
+        }
+        // Answered after this round's retention slice, so a flush observes a whole round: the
+        // batch committed and one slice of any retention it asked for (a caller that wants the
+        // whole prune flushes until it sees it; each flush advances it by one slice).
+        for done in flushes {
+            let _ = done.send(());
         }
     }
 }
