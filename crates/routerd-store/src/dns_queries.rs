@@ -8,18 +8,14 @@
 //! equality. Addresses and times are stored like the other log stores (`log_writer`): 16-byte blobs and
 //! nanoseconds since the epoch.
 
-use crate::event_store::RetentionPolicy;
 use crate::log_writer::{
-    address_blob, blob_text, push_range, AddressRange, LogTable, LogWriter, WriterCounters,
+    address_blob, blob_text, push_range, AddressRange, LogReader, LogStore, LogTable,
 };
 use crate::StoreError;
 use routerd_api::dns_query::{DnsQuery, DnsQueryCount};
 use routerd_api::Timestamp;
-use rusqlite::{params, params_from_iter, Connection, OpenFlags, Transaction};
+use rusqlite::{params, params_from_iter, Connection, Transaction};
 use std::net::IpAddr;
-use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// File name of the store under the resolver's state directory.
 pub const DNS_QUERY_LOG_FILE: &str = "dns-queries.db";
@@ -97,9 +93,11 @@ pub fn name_key(name: &str) -> String {
     key
 }
 
-struct DnsQueryTable;
+/// `dns_queries`' rows and schema; see [`DnsQueryLog`].
+pub struct DnsQueryTable;
 
 impl LogTable for DnsQueryTable {
+    const WRITER_THREAD: &'static str = "dns-query-writer";
     type Write = DnsQueryRecord;
     const TABLE: &'static str = "dns_queries";
     const SCHEMA: &'static str = r#"
@@ -162,85 +160,12 @@ fn family_of(address: IpAddr) -> u8 {
 }
 
 /// The resolver's side of the store: the writer thread and a reader connection.
-pub struct DnsQueryLog {
-    writer: LogWriter<DnsQueryTable>,
-    reader: DnsQueryReader,
-}
-
-impl DnsQueryLog {
-    /// Opens (creating) `path` and starts its writer thread.
-    pub fn open(path: &Path) -> Result<DnsQueryLog, StoreError> {
-        let writer = LogWriter::start(path, "dns-query-writer")?;
-        let reader = crate::log_writer::open_connection::<DnsQueryTable>(path)?;
-        Ok(DnsQueryLog {
-            writer,
-            reader: DnsQueryReader {
-                conn: Mutex::new(reader),
-            },
-        })
-    }
-
-    /// Queues rows without blocking; a full queue drops them (counted in [`DnsQueryLog::counters`]).
-    pub fn submit(&self, rows: Vec<DnsQueryRecord>) -> Result<(), StoreError> {
-        self.writer.submit(rows)
-    }
-
-    /// Enforces `policy` (age, then row count) in slices between write batches.
-    pub fn retain(&self, policy: RetentionPolicy) -> Result<(), StoreError> {
-        self.writer.retain(policy)
-    }
-
-    /// Waits until everything queued so far is committed.
-    pub fn flush(&self) -> Result<(), StoreError> {
-        self.writer.flush()
-    }
-
-    /// Commits what is queued and stops the writer thread.
-    pub fn close(&self) {
-        self.writer.close()
-    }
-
-    pub fn counters(&self) -> Arc<WriterCounters> {
-        self.writer.counters.clone()
-    }
-
-    pub fn reader(&self) -> &DnsQueryReader {
-        &self.reader
-    }
-}
+pub type DnsQueryLog = LogStore<DnsQueryTable>;
 
 /// A read connection to one resolver's `dns-queries.db` (routerd opens it read-only).
-pub struct DnsQueryReader {
-    conn: Mutex<Connection>,
-}
+pub type DnsQueryReader = LogReader<DnsQueryTable>;
 
-impl DnsQueryReader {
-    /// Opens `path` read-only: routerd never writes a resolver's log.
-    pub fn open_read_only(path: &Path) -> Result<DnsQueryReader, StoreError> {
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(Duration::from_secs(10))?;
-        Ok(DnsQueryReader {
-            conn: Mutex::new(conn),
-        })
-    }
-
-    fn connection(&self) -> Result<std::sync::MutexGuard<'_, Connection>, StoreError> {
-        self.conn
-            .lock()
-            .map_err(|_| StoreError::Corrupt("reader lock poisoned".into()))
-    }
-
-    /// Rows stored.
-    pub fn count(&self) -> Result<u64, StoreError> {
-        let conn = self.connection()?;
-        Ok(conn.query_row("SELECT COUNT(*) FROM dns_queries", [], |r| {
-            r.get::<_, i64>(0)
-        })? as u64)
-    }
-
+impl LogReader<DnsQueryTable> {
     /// Rows matching `filter`, newest first, and whether more than `limit` matched.
     pub fn query(&self, filter: &DnsQueryFilter) -> Result<(Vec<DnsQuery>, bool), StoreError> {
         let conditions = Conditions::of(filter);
@@ -423,7 +348,9 @@ impl Conditions {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::RetentionPolicy;
     use std::net::Ipv4Addr;
+    use std::time::Duration;
     use std::time::Instant;
 
     fn row(i: i64, name: &str, client: u8) -> DnsQueryRecord {

@@ -1,17 +1,14 @@
 //! `firewall-logs.db`: one row per packet a firewall rule logged through NFLOG.
 
-use crate::event_store::RetentionPolicy;
 use crate::log_writer::{
-    address_blob, blob_text, push_range, AddressRange, LogTable, LogWriter, WriterCounters,
+    address_blob, blob_text, push_range, AddressRange, LogReader, LogStore, LogTable,
 };
 use crate::StoreError;
 use routerd_api::ip_protocol::protocol_name;
 use routerd_api::traffic_flow::FirewallLogEntry;
 use routerd_api::Timestamp;
-use rusqlite::{params, params_from_iter, Connection, Transaction};
+use rusqlite::{params, params_from_iter, Transaction};
 use std::net::IpAddr;
-use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 /// File name of the store under the state directory.
 pub const FIREWALL_LOG_FILE: &str = "firewall-logs.db";
@@ -49,9 +46,11 @@ pub struct FirewallFilter {
     pub limit: usize,
 }
 
-struct FirewallTable;
+/// `FirewallTable`'s rows and schema; see [`FirewallLog`].
+pub struct FirewallTable;
 
 impl LogTable for FirewallTable {
+    const WRITER_THREAD: &'static str = "firewall-log-writer";
     type Write = FirewallRecord;
     const TABLE: &'static str = "firewall_logs";
     const SCHEMA: &'static str = r#"
@@ -112,59 +111,11 @@ CREATE INDEX IF NOT EXISTS firewall_logs_destination ON firewall_logs (destinati
     }
 }
 
-/// The firewall log store: a writer thread and a reader connection.
-pub struct FirewallLog {
-    writer: LogWriter<FirewallTable>,
-    reader: Mutex<Connection>,
-}
+/// The firewall log store: a writer thread and a reader connection; queries go through
+/// [`FirewallLog::reader`].
+pub type FirewallLog = LogStore<FirewallTable>;
 
-impl FirewallLog {
-    /// Opens (creating) `path` and starts its writer thread.
-    pub fn open(path: &Path) -> Result<FirewallLog, StoreError> {
-        let writer = LogWriter::start(path, "firewall-log-writer")?;
-        let reader = crate::log_writer::open_connection::<FirewallTable>(path)?;
-        Ok(FirewallLog {
-            writer,
-            reader: Mutex::new(reader),
-        })
-    }
-
-    /// Queues rows without blocking; a full queue drops them (counted in [`FirewallLog::counters`]).
-    pub fn submit(&self, rows: Vec<FirewallRecord>) -> Result<(), StoreError> {
-        self.writer.submit(rows)
-    }
-
-    /// Enforces `policy` in slices between write batches.
-    pub fn retain(&self, policy: RetentionPolicy) -> Result<(), StoreError> {
-        self.writer.retain(policy)
-    }
-
-    /// Waits until everything queued so far is committed.
-    pub fn flush(&self) -> Result<(), StoreError> {
-        self.writer.flush()
-    }
-
-    pub fn close(&self) {
-        self.writer.close()
-    }
-
-    pub fn counters(&self) -> Arc<WriterCounters> {
-        self.writer.counters.clone()
-    }
-
-    /// Rows stored.
-    pub fn count(&self) -> Result<u64, StoreError> {
-        let conn = self
-            .reader
-            .lock()
-            .map_err(|_| StoreError::Corrupt("reader lock poisoned".into()))?;
-        Ok(
-            conn.query_row("SELECT COUNT(*) FROM firewall_logs", [], |r| {
-                r.get::<_, i64>(0)
-            })? as u64,
-        )
-    }
-
+impl LogReader<FirewallTable> {
     /// Entries matching `filter`, newest first, and whether more than `limit` matched.
     pub fn query(
         &self,
@@ -212,10 +163,7 @@ impl FirewallLog {
             },
             limit + 1
         );
-        let conn = self
-            .reader
-            .lock()
-            .map_err(|_| StoreError::Corrupt("reader lock poisoned".into()))?;
+        let conn = self.connection()?;
         let mut stmt = conn.prepare_cached(&sql)?;
         let mut rows = stmt.query(params_from_iter(args.iter()))?;
         let mut items = Vec::with_capacity(limit.min(1024));
@@ -285,6 +233,7 @@ mod tests {
         .unwrap();
         log.flush().unwrap();
         let (rows, truncated) = log
+            .reader()
             .query(&FirewallFilter {
                 rule: Some("wan-in".into()),
                 limit: 3,
@@ -295,6 +244,7 @@ mod tests {
         assert_eq!(rows.iter().map(|r| r.time.0).collect::<Vec<_>>(), [8, 6, 4]);
         assert_eq!(rows[0].tcp_flags.as_deref(), Some("SYN"));
         let by_source = log
+            .reader()
             .query(&FirewallFilter {
                 source: Some(AddressRange::single("198.51.100.3".parse().unwrap())),
                 limit: 10,
@@ -304,6 +254,7 @@ mod tests {
             .0;
         assert_eq!(by_source.len(), 1);
         let window = log
+            .reader()
             .query(&FirewallFilter {
                 from: Some(Timestamp(2)),
                 to: Some(Timestamp(4)),
@@ -352,9 +303,9 @@ mod tests {
                 ..FirewallFilter::default()
             },
         ] {
-            let _warm = log.query(&filter).unwrap();
+            let _warm = log.reader().query(&filter).unwrap();
             let started = Instant::now();
-            let (rows, _) = log.query(&filter).unwrap();
+            let (rows, _) = log.reader().query(&filter).unwrap();
             let took = started.elapsed();
             assert_eq!(rows.len(), 100);
             assert!(took < Duration::from_millis(20), "{filter:?} took {took:?}");

@@ -3,19 +3,16 @@
 //! is destroyed. After a restart or an event overrun the collector resynchronises from a table dump
 //! ([`FlowWrite::Resync`]).
 
-use crate::event_store::RetentionPolicy;
 use crate::log_writer::{
-    address_blob, blob_text, push_range, AddressRange, LogTable, LogWriter, WriterCounters,
+    address_blob, blob_text, push_range, AddressRange, LogReader, LogStore, LogTable,
 };
 use crate::StoreError;
 use routerd_api::ip_protocol::protocol_name;
 use routerd_api::traffic_flow::TrafficFlow;
 use routerd_api::Timestamp;
-use rusqlite::{params, params_from_iter, Connection, Transaction};
+use rusqlite::{params, params_from_iter, Transaction};
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 /// File name of the store under the state directory.
 pub const FLOW_LOG_FILE: &str = "traffic-flows.db";
@@ -74,9 +71,11 @@ pub struct FlowFilter {
     pub limit: usize,
 }
 
-struct FlowTable;
+/// `FlowTable`'s rows and schema; see [`FlowLog`].
+pub struct FlowTable;
 
 impl LogTable for FlowTable {
+    const WRITER_THREAD: &'static str = "flow-writer";
     type Write = FlowWrite;
     const TABLE: &'static str = "flows";
     const SCHEMA: &'static str = r#"
@@ -275,55 +274,10 @@ fn resync(tx: &Transaction<'_>, open: Vec<FlowRecord>, at: Timestamp) -> rusqlit
     Ok(())
 }
 
-/// The flow store: a writer thread and a reader connection.
-pub struct FlowLog {
-    writer: LogWriter<FlowTable>,
-    reader: Mutex<Connection>,
-}
+/// The flow store: a writer thread and a reader connection; queries go through [`FlowLog::reader`].
+pub type FlowLog = LogStore<FlowTable>;
 
-impl FlowLog {
-    /// Opens (creating) `path` and starts its writer thread.
-    pub fn open(path: &Path) -> Result<FlowLog, StoreError> {
-        let writer = LogWriter::start(path, "flow-writer")?;
-        let reader = crate::log_writer::open_connection::<FlowTable>(path)?;
-        Ok(FlowLog {
-            writer,
-            reader: Mutex::new(reader),
-        })
-    }
-
-    /// Queues writes without blocking; a full queue drops them (counted in [`FlowLog::counters`]).
-    pub fn submit(&self, writes: Vec<FlowWrite>) -> Result<(), StoreError> {
-        self.writer.submit(writes)
-    }
-
-    /// Enforces `policy` in slices between write batches.
-    pub fn retain(&self, policy: RetentionPolicy) -> Result<(), StoreError> {
-        self.writer.retain(policy)
-    }
-
-    /// Waits until everything queued so far is committed.
-    pub fn flush(&self) -> Result<(), StoreError> {
-        self.writer.flush()
-    }
-
-    pub fn close(&self) {
-        self.writer.close()
-    }
-
-    pub fn counters(&self) -> Arc<WriterCounters> {
-        self.writer.counters.clone()
-    }
-
-    /// Rows stored.
-    pub fn count(&self) -> Result<u64, StoreError> {
-        let conn = self
-            .reader
-            .lock()
-            .map_err(|_| StoreError::Corrupt("reader lock poisoned".into()))?;
-        Ok(conn.query_row("SELECT COUNT(*) FROM flows", [], |r| r.get::<_, i64>(0))? as u64)
-    }
-
+impl LogReader<FlowTable> {
     /// Flows matching `filter`, newest first, and whether more than `limit` matched.
     pub fn query(&self, filter: &FlowFilter) -> Result<(Vec<TrafficFlow>, bool), StoreError> {
         let mut conditions: Vec<String> = Vec::new();
@@ -367,10 +321,7 @@ impl FlowLog {
             },
             limit + 1
         );
-        let conn = self
-            .reader
-            .lock()
-            .map_err(|_| StoreError::Corrupt("reader lock poisoned".into()))?;
+        let conn = self.connection()?;
         let mut stmt = conn.prepare_cached(&sql)?;
         let mut rows = stmt.query(params_from_iter(args.iter()))?;
         let mut items = Vec::with_capacity(limit.min(1024));
@@ -410,6 +361,7 @@ impl FlowLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::RetentionPolicy;
     use std::net::Ipv4Addr;
     use std::time::Duration;
 
@@ -433,12 +385,13 @@ mod tests {
     }
 
     fn all(log: &FlowLog) -> Vec<TrafficFlow> {
-        log.query(&FlowFilter {
-            limit: 10_000,
-            ..FlowFilter::default()
-        })
-        .unwrap()
-        .0
+        log.reader()
+            .query(&FlowFilter {
+                limit: 10_000,
+                ..FlowFilter::default()
+            })
+            .unwrap()
+            .0
     }
 
     #[test]
@@ -467,6 +420,7 @@ mod tests {
         assert_eq!(done.bytes_out, 120);
         assert_eq!(done.duration_millis, Some(2500.0));
         let only_open = log
+            .reader()
             .query(&FlowFilter {
                 open: Some(true),
                 limit: 10,
@@ -477,6 +431,7 @@ mod tests {
         assert_eq!(only_open.len(), 1);
         assert_eq!(only_open[0].client_port, 40001);
         let by_port = log
+            .reader()
             .query(&FlowFilter {
                 port: Some(40000),
                 limit: 10,
@@ -486,6 +441,7 @@ mod tests {
             .0;
         assert_eq!(by_port.len(), 1);
         let (limited, truncated) = log
+            .reader()
             .query(&FlowFilter {
                 limit: 1,
                 ..FlowFilter::default()
@@ -494,6 +450,7 @@ mod tests {
         assert_eq!(limited.len(), 1);
         assert!(truncated);
         let later = log
+            .reader()
             .query(&FlowFilter {
                 from: Some(Timestamp(1_500_000_000)),
                 limit: 10,

@@ -25,5 +25,5 @@ pub use event_store::{EventFilter, EventStore, Page, RetentionPolicy, SkippedEve
 pub use firewall_log::{FirewallFilter, FirewallLog, FirewallRecord, FIREWALL_LOG_FILE};
 pub use flow_log::{FlowFilter, FlowLog, FlowRecord, FlowWrite, FLOW_LOG_FILE};
 pub use ledger::{Generation, Ledger, NewGeneration};
-pub use log_writer::{AddressRange, WriterCounters};
+pub use log_writer::{AddressRange, LogReader, LogStore, LogTable, WriterCounters};
 pub use state::StateStore;

@@ -1,12 +1,12 @@
-//! The writer shared by the log stores (`traffic-flows.db`, `firewall-logs.db`): one thread per store owns
-//! the only write connection, commits whatever the collectors queued in one transaction (a burst costs
+//! The log stores (`traffic-flows.db`, `firewall-logs.db`, `dns-queries.db`) are one [`LogStore`] each,
+//! differing only in their [`LogTable`]: one thread per store owns the only write connection, commits whatever the collectors queued in one transaction (a burst costs
 //! one commit), and enforces retention in small slices between batches so a prune of a million rows
 //! never holds the collectors back for more than one slice.
 
 use crate::event_store::RetentionPolicy;
 use crate::StoreError;
 use routerd_api::Timestamp;
-use rusqlite::{Connection, Transaction};
+use rusqlite::{Connection, OpenFlags, Transaction};
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,12 +23,15 @@ const MAX_BATCHES_PER_COMMIT: usize = 256;
 /// slower than the kernel for a long time.
 pub const QUEUE_BATCHES: usize = 16_384;
 
-/// One log table: its schema and how a batch of writes is applied.
-pub(crate) trait LogTable: Send + 'static {
+/// One log table: its schema and how a batch of writes is applied. Implemented only by this crate's
+/// tables; public because [`LogStore`] names it.
+pub trait LogTable: Send + 'static {
     /// What a collector submits.
     type Write: Send + 'static;
     /// Table name (retention deletes from it by `id`).
     const TABLE: &'static str;
+    /// Name of the writer thread (seen in `top -H` and in panics).
+    const WRITER_THREAD: &'static str;
     /// `CREATE TABLE/INDEX IF NOT EXISTS` statements.
     const SCHEMA: &'static str;
     /// Condition on rows too old to keep, with the cutoff (ns since the epoch) bound as `?1`.
@@ -58,14 +61,14 @@ enum Message<W> {
     Flush(mpsc::Sender<()>),
 }
 
-pub(crate) struct LogWriter<T: LogTable> {
+struct LogWriter<T: LogTable> {
     sender: Mutex<Option<mpsc::SyncSender<Message<T::Write>>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     pub counters: Arc<WriterCounters>,
 }
 
 /// Opens a log database with the pragmas of `db::open` and the table's schema.
-pub(crate) fn open_connection<T: LogTable>(path: &Path) -> Result<Connection, StoreError> {
+fn open_connection<T: LogTable>(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -75,7 +78,7 @@ pub(crate) fn open_connection<T: LogTable>(path: &Path) -> Result<Connection, St
 }
 
 impl<T: LogTable> LogWriter<T> {
-    pub(crate) fn start(path: &Path, name: &str) -> Result<LogWriter<T>, StoreError> {
+    fn start(path: &Path, name: &str) -> Result<LogWriter<T>, StoreError> {
         let conn = open_connection::<T>(path)?;
         let counters = Arc::new(WriterCounters::default());
         let (sender, receiver) = mpsc::sync_channel(QUEUE_BATCHES);
@@ -106,7 +109,7 @@ impl<T: LogTable> LogWriter<T> {
     }
 
     /// Queues `writes` without blocking. A full queue drops them and counts them in `dropped`.
-    pub(crate) fn submit(&self, writes: Vec<T::Write>) -> Result<(), StoreError> {
+    fn submit(&self, writes: Vec<T::Write>) -> Result<(), StoreError> {
         if writes.is_empty() {
             return Ok(());
         }
@@ -125,13 +128,13 @@ impl<T: LogTable> LogWriter<T> {
     }
 
     /// Asks the writer to enforce `policy`; it does so in slices between write batches.
-    pub(crate) fn retain(&self, policy: RetentionPolicy) -> Result<(), StoreError> {
+    fn retain(&self, policy: RetentionPolicy) -> Result<(), StoreError> {
         self.send(Message::Retain(policy))
             .map_err(|_| StoreError::WriteFailed("retention request not queued".into()))
     }
 
     /// Blocks until everything queued before the call is committed (tests, shutdown, benchmarks).
-    pub(crate) fn flush(&self) -> Result<(), StoreError> {
+    fn flush(&self) -> Result<(), StoreError> {
         let (done, wait) = mpsc::channel();
         let sender = self
             .sender
@@ -146,7 +149,7 @@ impl<T: LogTable> LogWriter<T> {
     }
 
     /// Commits what is queued and joins the thread.
-    pub(crate) fn close(&self) {
+    fn close(&self) {
         if let Ok(mut sender) = self.sender.lock() {
             sender.take();
         }
@@ -159,6 +162,94 @@ impl<T: LogTable> LogWriter<T> {
 impl<T: LogTable> Drop for LogWriter<T> {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+/// A log store: the writer thread and one reader connection. `FlowLog`, `FirewallLog` and `DnsQueryLog`
+/// are this with their table; their queries live on [`LogReader`].
+pub struct LogStore<T: LogTable> {
+    writer: LogWriter<T>,
+    reader: LogReader<T>,
+}
+
+impl<T: LogTable> LogStore<T> {
+    /// Opens (creating) `path` and starts its writer thread.
+    pub fn open(path: &Path) -> Result<LogStore<T>, StoreError> {
+        let writer = LogWriter::start(path, T::WRITER_THREAD)?;
+        let reader = LogReader::new(open_connection::<T>(path)?);
+        Ok(LogStore { writer, reader })
+    }
+
+    /// Queues writes without blocking; a full queue drops them (counted in [`LogStore::counters`]).
+    pub fn submit(&self, writes: Vec<T::Write>) -> Result<(), StoreError> {
+        self.writer.submit(writes)
+    }
+
+    /// Enforces `policy` (age, then row count) in slices between write batches.
+    pub fn retain(&self, policy: RetentionPolicy) -> Result<(), StoreError> {
+        self.writer.retain(policy)
+    }
+
+    /// Waits until everything queued so far is committed.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.writer.flush()
+    }
+
+    /// Commits what is queued and stops the writer thread.
+    pub fn close(&self) {
+        self.writer.close()
+    }
+
+    pub fn counters(&self) -> Arc<WriterCounters> {
+        self.writer.counters.clone()
+    }
+
+    pub fn reader(&self) -> &LogReader<T> {
+        &self.reader
+    }
+
+    /// Rows stored.
+    pub fn count(&self) -> Result<u64, StoreError> {
+        self.reader.count()
+    }
+}
+
+/// A read connection to a log store: the store's own, or one opened read-only by another process
+/// (routerd reads a resolver's `dns-queries.db` this way and never writes it).
+pub struct LogReader<T: LogTable> {
+    conn: Mutex<Connection>,
+    table: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: LogTable> LogReader<T> {
+    fn new(conn: Connection) -> LogReader<T> {
+        LogReader {
+            conn: Mutex::new(conn),
+            table: std::marker::PhantomData,
+        }
+    }
+
+    /// Opens `path` read-only.
+    pub fn open_read_only(path: &Path) -> Result<LogReader<T>, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        Ok(LogReader::new(conn))
+    }
+
+    pub(crate) fn connection(&self) -> Result<std::sync::MutexGuard<'_, Connection>, StoreError> {
+        self.conn
+            .lock()
+            .map_err(|_| StoreError::Corrupt("reader lock poisoned".into()))
+    }
+
+    /// Rows stored.
+    pub fn count(&self) -> Result<u64, StoreError> {
+        let conn = self.connection()?;
+        let sql = format!("SELECT COUNT(*) FROM {}", T::TABLE);
+        Ok(conn.query_row(&sql, [], |r| r.get::<_, i64>(0))?.max(0) as u64)
     }
 }
 

@@ -475,6 +475,7 @@ mod tests {
         let stats = recorder.stats.snapshot();
         assert_eq!((stats.overruns, stats.resyncs), (1, 2));
         let (flows, _) = store
+            .reader()
             .query(&FlowFilter {
                 limit: 100,
                 ..FlowFilter::default()

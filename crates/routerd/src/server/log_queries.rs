@@ -43,7 +43,7 @@ pub async fn traffic_flows(app: &App, query: &Query) -> Result<Response<Body>, F
         limit: common.limit,
     };
     let store = app.logs.flows.clone();
-    let (items, truncated) = tokio::task::spawn_blocking(move || store.query(&filter))
+    let (items, truncated) = tokio::task::spawn_blocking(move || store.reader().query(&filter))
         .await
         .map_err(unavailable)?
         .map_err(unavailable)?;
@@ -63,7 +63,7 @@ pub async fn firewall_logs(app: &App, query: &Query) -> Result<Response<Body>, F
         limit: common.limit,
     };
     let store = app.logs.firewall.clone();
-    let (items, truncated) = tokio::task::spawn_blocking(move || store.query(&filter))
+    let (items, truncated) = tokio::task::spawn_blocking(move || store.reader().query(&filter))
         .await
         .map_err(unavailable)?
         .map_err(unavailable)?;
