@@ -194,6 +194,7 @@ fn flow_config(spec: &routerd_api::spec::TrafficFlowLogSpec) -> Result<FlowRecor
     Ok(FlowRecorderConfig {
         protocols,
         min_bytes: spec.min_bytes,
+        unwatched_recheck: None,
     })
 }
 

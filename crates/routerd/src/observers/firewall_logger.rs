@@ -3,18 +3,18 @@
 //! gap; gaps and receive-buffer overflows (`ENOBUFS`) are counted and reported as
 //! `routerd.firewall.log.overrun`, never silent.
 
+use super::collector::{Collector, CollectorCounters, CollectorThread, Decoded, Losses};
 use crate::events::EventBus;
 use routerd_api::event::{topics, NewEvent};
 use routerd_api::{Severity, Timestamp};
-use routerd_host::netlink_subscription::{Received, Subscription};
+use routerd_host::netlink_subscription::Subscription;
 use routerd_proto::netfilter::nflog::{self, summarize_packet, GroupSettings, LogPacket};
 use routerd_proto::netfilter::Item;
 use routerd_store::{FirewallLog, FirewallRecord};
 use serde::Serialize;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Receive buffer of the NFLOG socket (`SO_RCVBUFFORCE`): ~50k packets of headroom while the thread is
@@ -32,7 +32,6 @@ pub const NFLOG_SETTINGS: GroupSettings = GroupSettings {
 };
 
 const SUBMIT_BATCH: usize = 2048;
-const SUBMIT_DELAY: Duration = Duration::from_millis(50);
 /// Interface names are re-resolved this often (an index can be reused after a link is deleted).
 const NAME_CACHE_LIFETIME: Duration = Duration::from_secs(10);
 
@@ -50,12 +49,10 @@ pub struct FirewallLoggerStats {
     pub packets: AtomicU64,
     /// Packets the kernel numbered but we never received (sequence gaps).
     pub lost: AtomicU64,
-    /// `ENOBUFS` on the socket.
-    pub overruns: AtomicU64,
     pub undecodable: AtomicU64,
     pub receive_buffer: AtomicU64,
-    pub last_overrun_at: Mutex<Option<Timestamp>>,
-    pub last_error: Mutex<Option<String>>,
+    /// Overruns (`ENOBUFS` on the socket) and the last error.
+    pub collector: CollectorCounters,
 }
 
 /// The `FirewallEventLog` status fields.
@@ -81,18 +78,16 @@ impl FirewallLoggerStats {
             nflog_group: group,
             packets: load(&self.packets),
             lost: load(&self.lost),
-            overruns: load(&self.overruns),
+            overruns: load(&self.collector.overruns),
             undecodable: load(&self.undecodable),
             receive_buffer_bytes: load(&self.receive_buffer),
-            last_overrun_at: self.last_overrun_at.lock().ok().and_then(|t| *t),
-            last_error: self.last_error.lock().ok().and_then(|e| e.clone()),
-        }
-    }
-
-    fn error(&self, message: String) {
-        tracing::warn!(error = %message, "firewall logger");
-        if let Ok(mut e) = self.last_error.lock() {
-            *e = Some(message);
+            last_overrun_at: self.collector.last_overrun_at.lock().ok().and_then(|t| *t),
+            last_error: self
+                .collector
+                .last_error
+                .lock()
+                .ok()
+                .and_then(|e| e.clone()),
         }
     }
 }
@@ -228,20 +223,19 @@ pub fn decode_packets(
 
 /// A running logger; dropping it stops the thread.
 pub struct FirewallLogger {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    thread: CollectorThread,
     pub stats: Arc<FirewallLoggerStats>,
     pub config: FirewallLoggerConfig,
 }
 
-struct Worker {
-    subscription: Box<dyn Subscription>,
+struct Logger {
     store: Arc<FirewallLog>,
     bus: EventBus,
     config: FirewallLoggerConfig,
     stats: Arc<FirewallLoggerStats>,
     resource: String,
-    stop: Arc<AtomicBool>,
+    sequence: SequenceTracker,
+    names: InterfaceNames,
 }
 
 impl FirewallLogger {
@@ -254,126 +248,68 @@ impl FirewallLogger {
         config: FirewallLoggerConfig,
         resource: &str,
     ) -> std::io::Result<FirewallLogger> {
-        let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(FirewallLoggerStats::default());
         stats
             .receive_buffer
             .store(receive_buffer as u64, Ordering::Relaxed);
-        let worker = Worker {
-            subscription,
+        let logger = Logger {
             store,
             bus,
             config: config.clone(),
             stats: stats.clone(),
             resource: resource.to_string(),
-            stop: stop.clone(),
+            sequence: SequenceTracker::default(),
+            names: InterfaceNames::default(),
         };
-        let thread = std::thread::Builder::new()
-            .name("firewall-logger".into())
-            .spawn(move || worker.run())?;
+        let thread = CollectorThread::start("firewall-logger", subscription, logger)?;
         Ok(FirewallLogger {
-            stop,
-            thread: Some(thread),
+            thread,
             stats,
             config,
         })
     }
 
     pub fn stop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.thread.stop();
     }
 }
 
-impl Drop for FirewallLogger {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
+impl Collector for Logger {
+    type Row = FirewallRecord;
+    const SUBMIT_BATCH: usize = SUBMIT_BATCH;
+    const SOCKET: &'static str = "NFLOG socket";
 
-impl Worker {
-    fn run(mut self) {
-        let mut buffer = vec![0u8; 256 * 1024];
-        let mut rows: Vec<FirewallRecord> = Vec::new();
-        let mut first_pending = Instant::now();
-        let mut sequence = SequenceTracker::default();
-        let mut names = InterfaceNames::default();
-        let mut last_event: Option<Instant> = None;
-        let (mut unreported_lost, mut unreported_overruns) = (0u64, 0u64);
-        while !self.stop.load(Ordering::Relaxed) {
-            let was_empty = rows.is_empty();
-            match self.subscription.receive(&mut buffer) {
-                Ok(Received::Data(length)) => {
-                    let (lost, overrun) = decode_packets(
-                        buffer.get(..length).unwrap_or_default(),
-                        &self.config,
-                        Timestamp::now(),
-                        &mut sequence,
-                        &mut |index| names.name(index),
-                        &mut rows,
-                        &self.stats,
-                    );
-                    if lost > 0 {
-                        self.stats.lost.fetch_add(lost, Ordering::Relaxed);
-                        unreported_lost += lost;
-                    }
-                    if overrun {
-                        self.overrun();
-                        unreported_overruns += 1;
-                    }
-                }
-                Ok(Received::Overrun) => {
-                    self.overrun();
-                    unreported_overruns += 1;
-                }
-                Ok(Received::Idle) => {}
-                Err(e) => {
-                    self.stats.error(format!("NFLOG socket: {e}"));
-                    std::thread::sleep(Duration::from_millis(500));
-                }
-            }
-            if was_empty && !rows.is_empty() {
-                first_pending = Instant::now();
-            }
-            if (unreported_lost > 0 || unreported_overruns > 0)
-                && last_event
-                    .is_none_or(|t| t.elapsed() >= super::flow_recorder::OVERRUN_EVENT_INTERVAL)
-            {
-                self.report(unreported_lost, unreported_overruns);
-                (unreported_lost, unreported_overruns) = (0, 0);
-                last_event = Some(Instant::now());
-            }
-            if rows.len() >= SUBMIT_BATCH
-                || (!rows.is_empty() && first_pending.elapsed() >= SUBMIT_DELAY)
-            {
-                self.submit(&mut rows);
-            }
+    fn counters(&self) -> &CollectorCounters {
+        &self.stats.collector
+    }
+
+    fn decode(&mut self, datagram: &[u8], rows: &mut Vec<FirewallRecord>) -> Decoded {
+        let names = &mut self.names;
+        let (lost, overrun) = decode_packets(
+            datagram,
+            &self.config,
+            Timestamp::now(),
+            &mut self.sequence,
+            &mut |index| names.name(index),
+            rows,
+            &self.stats,
+        );
+        if lost > 0 {
+            self.stats.lost.fetch_add(lost, Ordering::Relaxed);
         }
-        self.submit(&mut rows);
-        if unreported_lost > 0 || unreported_overruns > 0 {
-            self.report(unreported_lost, unreported_overruns);
+        Decoded { lost, overrun }
+    }
+
+    fn submit(&self, rows: Vec<FirewallRecord>) {
+        if let Err(e) = self.store.submit(rows) {
+            self.stats
+                .collector
+                .error(format!("firewall logger: firewall-logs store: {e}"));
         }
     }
 
-    fn overrun(&self) {
-        self.stats.overruns.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut at) = self.stats.last_overrun_at.lock() {
-            *at = Some(Timestamp::now());
-        }
-    }
-
-    fn submit(&self, rows: &mut Vec<FirewallRecord>) {
-        if rows.is_empty() {
-            return;
-        }
-        if let Err(e) = self.store.submit(std::mem::take(rows)) {
-            self.stats.error(format!("firewall-logs store: {e}"));
-        }
-    }
-
-    fn report(&self, lost: u64, overruns: u64) {
+    fn report(&self, losses: Losses) {
+        let (lost, overruns) = (losses.lost, losses.overruns);
         tracing::warn!(
             lost,
             overruns,

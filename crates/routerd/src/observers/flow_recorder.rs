@@ -5,28 +5,34 @@
 //! reported as `routerd.flows.overrun`, and the open flows are re-read from a table dump; the same dump
 //! runs at start so flows that began or ended while routerd was down are accounted for.
 
+use super::collector::{Collector, CollectorCounters, CollectorThread, Decoded, Losses};
 use crate::events::EventBus;
 use routerd_api::event::{topics, NewEvent};
 use routerd_api::{Severity, Timestamp};
-use routerd_host::netlink_subscription::{Received, Subscription};
+use routerd_host::netlink_subscription::Subscription;
 use routerd_host::ConntrackTable;
 use routerd_proto::netfilter::conntrack::{self, ConntrackEntry, ConntrackEventKind};
 use routerd_proto::netfilter::Item;
 use routerd_store::{FlowLog, FlowRecord, FlowWrite};
 use serde::Serialize;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// First re-check of open flows learned from the start-up dump. The kernel gives a conntrack entry its
+/// event reporting only if an event listener existed when the entry was created, so a flow that began
+/// while routerd was not running never sends a DESTROY: only a later dump shows that it ended. The
+/// first [`UNWATCHED_RECHECKS_AT_FIRST_INTERVAL`] re-checks come at this interval (short flows, UDP's
+/// 30 s timeout, end within them); after that the interval doubles (a long-lived flow should not cost a
+/// full dump every few seconds for days) up to [`UNWATCHED_RECHECK_MAX`].
+const UNWATCHED_RECHECK_FIRST: Duration = Duration::from_secs(10);
+const UNWATCHED_RECHECK_MAX: Duration = Duration::from_secs(300);
+const UNWATCHED_RECHECKS_AT_FIRST_INTERVAL: u32 = 6;
 
 /// Receive buffer of the event socket: room for a burst of ~30k events while the thread is busy.
 pub const FLOW_EVENT_BUFFER: usize = 8 * 1024 * 1024;
-/// Writes handed to the store together at most.
-const SUBMIT_BATCH: usize = 512;
-/// The longest a decoded flow waits before it is handed to the store.
-const SUBMIT_DELAY: Duration = Duration::from_millis(50);
-/// Overrun events are published at most this often (each says how many overruns it covers).
-pub const OVERRUN_EVENT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What the recorder keeps from the `TrafficFlowLog` spec.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -36,6 +42,9 @@ pub struct FlowRecorderConfig {
     /// Record only flows that moved at least this many bytes (both directions); such flows are
     /// written when they end, since their size is unknown before.
     pub min_bytes: Option<u64>,
+    /// First re-check of flows from the start-up dump; `None` for [`UNWATCHED_RECHECK_FIRST`] (tests
+    /// shorten it).
+    pub unwatched_recheck: Option<Duration>,
 }
 
 /// Counters shown in the `TrafficFlowLog` status.
@@ -44,12 +53,11 @@ pub struct FlowRecorderStats {
     pub events: AtomicU64,
     pub flows_opened: AtomicU64,
     pub flows_closed: AtomicU64,
-    pub overruns: AtomicU64,
     pub resyncs: AtomicU64,
     pub undecodable: AtomicU64,
     pub receive_buffer: AtomicU64,
-    pub last_overrun_at: Mutex<Option<Timestamp>>,
-    pub last_error: Mutex<Option<String>>,
+    /// Overruns and the last error.
+    pub collector: CollectorCounters,
 }
 
 /// The `TrafficFlowLog` status fields.
@@ -76,20 +84,22 @@ impl FlowRecorderStats {
             events: load(&self.events),
             flows_opened: load(&self.flows_opened),
             flows_closed: load(&self.flows_closed),
-            overruns: load(&self.overruns),
+            overruns: load(&self.collector.overruns),
             resyncs: load(&self.resyncs),
             undecodable: load(&self.undecodable),
             receive_buffer_bytes: load(&self.receive_buffer),
-            last_overrun_at: self.last_overrun_at.lock().ok().and_then(|t| *t),
-            last_error: self.last_error.lock().ok().and_then(|e| e.clone()),
+            last_overrun_at: self.collector.last_overrun_at.lock().ok().and_then(|t| *t),
+            last_error: self
+                .collector
+                .last_error
+                .lock()
+                .ok()
+                .and_then(|e| e.clone()),
         }
     }
 
     fn error(&self, message: String) {
-        tracing::warn!(error = %message, "flow recorder");
-        if let Ok(mut e) = self.last_error.lock() {
-            *e = Some(message);
-        }
+        self.collector.error(format!("flow recorder: {message}"));
     }
 }
 
@@ -175,21 +185,23 @@ pub fn decode_events(
 
 /// A running recorder; dropping it stops the thread.
 pub struct FlowRecorder {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    thread: CollectorThread,
     pub stats: Arc<FlowRecorderStats>,
     pub config: FlowRecorderConfig,
 }
 
-struct Worker {
-    subscription: Box<dyn Subscription>,
+struct Recorder {
+    /// Open flows known only from the start-up dump (they may never send a DESTROY).
+    unwatched: HashSet<FlowKey>,
+    /// When to dump again to see which of them ended, and the interval after that.
+    recheck: Option<(Instant, Duration)>,
+    rechecks_done: u32,
     table: Arc<dyn ConntrackTable>,
     store: Arc<FlowLog>,
     bus: EventBus,
     config: FlowRecorderConfig,
     stats: Arc<FlowRecorderStats>,
     resource: String,
-    stop: Arc<AtomicBool>,
 }
 
 impl FlowRecorder {
@@ -204,27 +216,24 @@ impl FlowRecorder {
         config: FlowRecorderConfig,
         resource: &str,
     ) -> std::io::Result<FlowRecorder> {
-        let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(FlowRecorderStats::default());
         stats
             .receive_buffer
             .store(receive_buffer as u64, Ordering::Relaxed);
-        let worker = Worker {
-            subscription,
+        let recorder = Recorder {
+            unwatched: HashSet::new(),
+            recheck: None,
+            rechecks_done: 0,
             table,
             store,
             bus,
             config: config.clone(),
             stats: stats.clone(),
             resource: resource.to_string(),
-            stop: stop.clone(),
         };
-        let thread = std::thread::Builder::new()
-            .name("flow-recorder".into())
-            .spawn(move || worker.run())?;
+        let thread = CollectorThread::start("flow-recorder", subscription, recorder)?;
         Ok(FlowRecorder {
-            stop,
-            thread: Some(thread),
+            thread,
             stats,
             config,
         })
@@ -232,89 +241,103 @@ impl FlowRecorder {
 
     /// Stops the thread (within one receive timeout) after it handed what it decoded to the store.
     pub fn stop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.thread.stop();
     }
 }
 
-impl Drop for FlowRecorder {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
+impl Collector for Recorder {
+    type Row = FlowWrite;
+    const SUBMIT_BATCH: usize = 512;
+    const SOCKET: &'static str = "conntrack event socket";
 
-impl Worker {
-    fn run(mut self) {
-        self.resync();
-        let mut buffer = vec![0u8; 256 * 1024];
-        let mut writes: Vec<FlowWrite> = Vec::new();
-        let mut first_pending = Instant::now();
-        let mut last_overrun_event: Option<Instant> = None;
-        let mut unreported_overruns = 0u64;
-        while !self.stop.load(Ordering::Relaxed) {
-            let was_empty = writes.is_empty();
-            let mut overrun = false;
-            match self.subscription.receive(&mut buffer) {
-                Ok(Received::Data(length)) => {
-                    overrun = decode_events(
-                        buffer.get(..length).unwrap_or_default(),
-                        &self.config,
-                        Timestamp::now(),
-                        &mut writes,
-                        &self.stats,
-                    );
-                }
-                Ok(Received::Overrun) => overrun = true,
-                Ok(Received::Idle) => {}
-                Err(e) => {
-                    self.stats.error(format!("conntrack event socket: {e}"));
-                    std::thread::sleep(Duration::from_millis(500));
-                }
-            }
-            if was_empty && !writes.is_empty() {
-                first_pending = Instant::now();
-            }
-            if overrun {
-                self.stats.overruns.fetch_add(1, Ordering::Relaxed);
-                if let Ok(mut at) = self.stats.last_overrun_at.lock() {
-                    *at = Some(Timestamp::now());
-                }
-                unreported_overruns += 1;
-                self.submit(&mut writes);
-                self.resync();
-            }
-            if unreported_overruns > 0
-                && last_overrun_event.is_none_or(|t| t.elapsed() >= OVERRUN_EVENT_INTERVAL)
-            {
-                self.report_overrun(unreported_overruns);
-                unreported_overruns = 0;
-                last_overrun_event = Some(Instant::now());
-            }
-            if writes.len() >= SUBMIT_BATCH
-                || (!writes.is_empty() && first_pending.elapsed() >= SUBMIT_DELAY)
-            {
-                self.submit(&mut writes);
-            }
-        }
-        self.submit(&mut writes);
-        if unreported_overruns > 0 {
-            self.report_overrun(unreported_overruns);
-        }
+    fn counters(&self) -> &CollectorCounters {
+        &self.stats.collector
     }
 
-    fn submit(&self, writes: &mut Vec<FlowWrite>) {
-        if writes.is_empty() {
-            return;
-        }
-        if let Err(e) = self.store.submit(std::mem::take(writes)) {
+    fn decode(&mut self, datagram: &[u8], rows: &mut Vec<FlowWrite>) -> Decoded {
+        let overrun = decode_events(datagram, &self.config, Timestamp::now(), rows, &self.stats);
+        Decoded { lost: 0, overrun }
+    }
+
+    fn submit(&self, rows: Vec<FlowWrite>) {
+        if let Err(e) = self.store.submit(rows) {
             self.stats.error(format!("traffic-flows store: {e}"));
         }
     }
 
-    /// Re-reads the open flows from a dump and hands them to the store as one resynchronisation.
-    fn resync(&self) {
+    fn on_start(&mut self) {
+        if let Some(open) = self.resync() {
+            self.unwatched = open;
+            self.schedule_recheck(
+                self.config
+                    .unwatched_recheck
+                    .unwrap_or(UNWATCHED_RECHECK_FIRST),
+            );
+        }
+    }
+
+    fn after_overrun(&mut self) {
+        self.resync();
+    }
+
+    fn due(&self) -> bool {
+        self.recheck.is_some_and(|(at, _)| Instant::now() >= at)
+    }
+
+    fn on_due(&mut self) {
+        let interval = self
+            .recheck
+            .map_or(UNWATCHED_RECHECK_FIRST, |(_, interval)| interval);
+        if let Some(open) = self.resync() {
+            self.unwatched.retain(|key| open.contains(key));
+        }
+        self.rechecks_done += 1;
+        let next = if self.rechecks_done < UNWATCHED_RECHECKS_AT_FIRST_INTERVAL {
+            interval
+        } else {
+            (interval * 2).min(UNWATCHED_RECHECK_MAX)
+        };
+        self.schedule_recheck(next);
+    }
+
+    fn report(&self, losses: Losses) {
+        let total = self.stats.collector.overruns.load(Ordering::Relaxed);
+        tracing::warn!(
+            count = losses.overruns,
+            total,
+            "conntrack event socket overran; open flows re-read from a dump"
+        );
+        self.bus.publish_nowait(
+            NewEvent::new(
+                topics::FLOWS_OVERRUN,
+                Severity::Warning,
+                "conntrack events were lost (receive buffer overflow); open flows were re-read from a dump",
+            )
+            .resource("TrafficFlowLog", &self.resource)
+            .attr("count", losses.overruns.to_string())
+            .attr("total", total.to_string()),
+        );
+    }
+}
+
+/// A flow's identity across events and dumps.
+type FlowKey = (u32, u8, IpAddr, u16, IpAddr, u16);
+
+fn flow_key(f: &FlowRecord) -> FlowKey {
+    (
+        f.conntrack_id,
+        f.protocol,
+        f.client,
+        f.client_port,
+        f.peer,
+        f.peer_port,
+    )
+}
+
+impl Recorder {
+    /// Re-reads the open flows from a dump and hands them to the store as one resynchronisation (which
+    /// also ends every stored open flow the dump no longer lists); returns the open flows' keys.
+    fn resync(&self) -> Option<HashSet<FlowKey>> {
         let at = Timestamp::now();
         let mut open = Vec::new();
         let config = &self.config;
@@ -326,33 +349,23 @@ impl Worker {
         match walked {
             Ok(_) => {
                 self.stats.resyncs.fetch_add(1, Ordering::Relaxed);
+                let keys = open.iter().map(flow_key).collect();
                 if let Err(e) = self.store.submit(vec![FlowWrite::Resync { open, at }]) {
                     self.stats.error(format!("traffic-flows store: {e}"));
                 }
+                Some(keys)
             }
-            Err(e) => self
-                .stats
-                .error(format!("conntrack dump for resynchronisation: {e}")),
+            Err(e) => {
+                self.stats
+                    .error(format!("conntrack dump for resynchronisation: {e}"));
+                None
+            }
         }
     }
 
-    fn report_overrun(&self, count: u64) {
-        let total = self.stats.overruns.load(Ordering::Relaxed);
-        tracing::warn!(
-            count,
-            total,
-            "conntrack event socket overran; open flows re-read from a dump"
-        );
-        self.bus.publish_nowait(
-            NewEvent::new(
-                topics::FLOWS_OVERRUN,
-                Severity::Warning,
-                "conntrack events were lost (receive buffer overflow); open flows were re-read from a dump",
-            )
-            .resource("TrafficFlowLog", &self.resource)
-            .attr("count", count.to_string())
-            .attr("total", total.to_string()),
-        );
+    /// Dumps again after `interval` while flows from the start-up dump are still open.
+    fn schedule_recheck(&mut self, interval: Duration) {
+        self.recheck = (!self.unwatched.is_empty()).then(|| (Instant::now() + interval, interval));
     }
 }
 
@@ -363,7 +376,7 @@ mod tests {
     use routerd_host::FakeConntrack;
     use routerd_proto::netfilter::conntrack::{encode_create_request, Status, Tuple};
     use routerd_store::FlowFilter;
-    use std::net::{IpAddr, Ipv4Addr};
+    use std::net::Ipv4Addr;
 
     /// A TCP flow 192.0.2.10:40000 -> 198.51.100.1:80, source-NATed to 198.51.100.2.
     fn entry(client_port: u16) -> ConntrackEntry {
@@ -430,7 +443,7 @@ mod tests {
         assert!(matches!(&writes[2], FlowWrite::Closed(f) if f.end == Some(Timestamp(2))));
         let udp_only = FlowRecorderConfig {
             protocols: Some(vec![17]),
-            min_bytes: None,
+            ..FlowRecorderConfig::default()
         };
         let mut none = Vec::new();
         decode_events(&datagram, &udp_only, Timestamp(1), &mut none, &stats);
@@ -501,5 +514,64 @@ mod tests {
             events.iter().any(|e| e.topic == topics::FLOWS_OVERRUN),
             "{events:?}"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_flow_from_the_start_up_dump_that_never_sends_destroy_is_ended_by_a_later_dump() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(FlowLog::open(&dir.path().join("flows.db")).unwrap());
+        let bus = EventBus::open(&dir.path().join("routerd.db")).unwrap();
+        let subscription = FakeSubscription::new();
+        // Two flows began while nothing listened: the kernel will send no DESTROY for them.
+        let table = Arc::new(FakeConntrack::new(vec![entry(1), entry(2)], 1000));
+        let mut recorder = FlowRecorder::start(
+            Box::new(subscription.clone()),
+            4096,
+            table.clone(),
+            store.clone(),
+            bus.clone(),
+            FlowRecorderConfig {
+                unwatched_recheck: Some(Duration::from_millis(50)),
+                ..FlowRecorderConfig::default()
+            },
+            "flows",
+        )
+        .unwrap();
+        let open_ports = || {
+            store.flush().unwrap();
+            let (flows, _) = store
+                .reader()
+                .query(&FlowFilter {
+                    limit: 100,
+                    ..FlowFilter::default()
+                })
+                .unwrap();
+            let mut open: Vec<u16> = flows
+                .iter()
+                .filter(|f| f.end.is_none())
+                .map(|f| f.client_port)
+                .collect();
+            open.sort();
+            open
+        };
+        while open_ports() != [1, 2] {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Flow 1 times out silently; flow 2 lives on.
+        table.set_entries(vec![entry(2)]);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while open_ports() != [2] {
+            assert!(std::time::Instant::now() < deadline, "{:?}", open_ports());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Once flow 2 is gone too, nothing is left to re-check.
+        table.set_entries(vec![]);
+        while !open_ports().is_empty() {
+            assert!(std::time::Instant::now() < deadline, "{:?}", open_ports());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        recorder.stop();
+        let resyncs = recorder.stats.snapshot().resyncs;
+        assert!(resyncs >= 3, "start-up dump and two re-checks: {resyncs}");
     }
 }

@@ -4,6 +4,7 @@
 //! start and stop them, enforce `LogRetention` on the stores and report the collectors' counters in the
 //! resources' status.
 
+mod collector;
 pub mod controller;
 pub mod firewall_logger;
 pub mod flow_recorder;
