@@ -173,8 +173,13 @@ pub fn resource_in(
         .ok_or(ReadError::NotAnswering)
 }
 
-/// The daemon's view of resource `name`.
+/// The daemon's view of resource `name`. A daemon being replaced by a new build counts as not
+/// answering until its successor reports the state it had: a successor that has not yet looked at its
+/// interface says `Pending`, which must not be followed (it would take the WAN address away).
 pub async fn read(view: &DaemonView, name: &str) -> Result<DaemonResourceStatus, ReadError> {
+    if view.state == DaemonState::Replacing {
+        return Err(ReadError::NotAnswering);
+    }
     let answer = request(&view.socket, "GET", "/v1/status", STATUS_TIMEOUT)
         .await
         .map_err(|_| ReadError::NotAnswering)?;
@@ -215,6 +220,7 @@ pub async fn project_all(
     let answers = read_all(&views).await;
     for ((id, view), answer) in running.iter().zip(answers) {
         let read = answer
+            .filter(|_| view.state != DaemonState::Replacing)
             .ok_or(ReadError::NotAnswering)
             .and_then(|v| resource_in(&v, &id.name));
         match read {
@@ -295,6 +301,17 @@ pub fn not_answering(ctx: &Context, id: &ResourceId, view: &DaemonView) -> Statu
             view.last_error
                 .clone()
                 .unwrap_or_else(|| "the daemon exited".into()),
+        ),
+        DaemonState::Replacing => (
+            "DaemonReplacing",
+            format!(
+                "{} is being replaced by its new build (pid {}); the host is left as it is until it \
+                 reports its state restored",
+                view.executable,
+                view.pid
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|| "-".into()),
+            ),
         ),
         _ => (
             "DaemonStarting",
