@@ -1,6 +1,7 @@
 //! Supervision of managed daemons: one process per resource, spawned with `config.json` written
-//! atomically, adopted after a routerd restart when its record matches, restarted with backoff when it
-//! dies, reloaded or replaced on spec change, stopped on delete. Daemons deliberately outlive routerd
+//! atomically, adopted after a routerd restart when its record matches (and replaced, one at a time
+//! with a hand-over, when it runs another build than the installed executable: `replace`), restarted
+//! with backoff when it dies, reloaded or replaced on spec change, stopped on delete. Daemons deliberately outlive routerd
 //! (their own process group) so a routerd restart never drops a lease or a probe history.
 
 mod backoff;

@@ -298,3 +298,82 @@ async fn adopted_daemons_of_an_old_build_are_replaced_one_at_a_time() {
     assert_eq!(e.attributes["restored"], "false");
     sv.retain("routerd-stub", &[], None).await;
 }
+
+/// Answers every request on `socket` with a `/v1/status` body whose one resource `a` is in `phase`.
+fn fake_status_server(socket: &Path, phase: &'static str) -> tokio::task::JoinHandle<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    std::fs::create_dir_all(socket.parent().unwrap()).unwrap();
+    let listener = tokio::net::UnixListener::bind(socket).unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let _ = conn.read(&mut buf).await;
+                let body = format!(
+                    r#"{{"schemaVersion": 9, "resources": [{{"resource": {{"name": "a"}}, "phase": "{phase}"}}]}}"#
+                );
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = conn.write_all(answer.as_bytes()).await;
+            });
+        }
+    })
+}
+
+/// A PPPoE client whose session is Up keeps running its old executable after an upgrade (replacing it
+/// would drop the session); routerd says so in an event and adopts it as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pppoe_client_with_its_session_up_is_not_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let libexec = dir.path().join("libexec");
+    std::fs::create_dir_all(&libexec).unwrap();
+    let exe = libexec.join("routerd-pppoe-client");
+    std::fs::copy("/bin/sleep", &exe).unwrap();
+    let run = dir.path().join("run");
+    std::fs::create_dir_all(run.join("supervisor")).unwrap();
+    let mut old = std::process::Command::new(&exe).arg("600").spawn().unwrap();
+    let req = request("routerd-pppoe-client", "a");
+    let rec = record::Record::new(old.id(), &exe, &config_hash(&req.config));
+    record::write(&run, "routerd-pppoe-client", "a", &rec);
+    // A new build renamed over the path.
+    let staged = libexec.join(".new");
+    let mut other = std::fs::read("/bin/sleep").unwrap();
+    other.extend_from_slice(b"another build");
+    std::fs::write(&staged, other).unwrap();
+    std::fs::rename(&staged, &exe).unwrap();
+
+    let (sv, _stop, bus) = supervisor(dir.path());
+    let sv = sv.with_stop_timeouts(QUICK_STOP);
+    let server = fake_status_server(&sv.socket_path("routerd-pppoe-client", "a"), "Up");
+    sv.ensure(req).await.unwrap();
+    let deferred =
+        routerd_api::topic::TopicPattern::parse("routerd.daemon.lifecycle.replacement.deferred")
+            .unwrap();
+    let mut events = Vec::new();
+    for _ in 0..100 {
+        bus.flush().await;
+        events = bus
+            .query(&routerd_store::EventFilter {
+                limit: 10,
+                topics: vec![deferred.clone()],
+                ..Default::default()
+            })
+            .unwrap();
+        if !events.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(events.len(), 1, "no deferral event");
+    assert_eq!(
+        sv.list()[0].pid,
+        Some(old.id()),
+        "the session holder was replaced"
+    );
+    assert_eq!(old.try_wait().unwrap(), None, "the old process was stopped");
+    server.abort();
+    let _ = old.kill();
+    let _ = old.wait();
+}
