@@ -10,8 +10,11 @@
 #      `routerctl get status` without flags;
 #   3. upgrade drill: DHCPv4 on wan2 (dnsmasq) and a PD prefix (kea-dhcp6) bound, `dpkg -i` of the newer
 #      package, routerd restarted the way systemd does it with KillMode=process (SIGTERM to routerd only):
-#      the daemons are adopted (same pids), same address and prefix, no DISCOVER/SOLICIT on the wire
-#      (tcpdump), every daemon event imported exactly once, routerd's event cursors without a gap;
+#      every daemon running a deleted executable is replaced by the new build, one at a time, each
+#      with a hand-over (routerd.daemon.lifecycle.replaced, restored=true, no two overlapping); same
+#      address and prefix, the address never left rt-wan2 (`ip monitor address`), dnsmasq saw a
+#      REQUEST and no DISCOVER or RELEASE, no SOLICIT/RELEASE on the wire (tcpdump), every daemon
+#      event imported exactly once, routerd's event cursors without a gap;
 #   4. dpkg --purge: nothing left (file lists before and after).
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")/.." && pwd)"
@@ -41,7 +44,7 @@ PRIV_STATE="$RD_TMP/priv-state"
 package_cleanup() {
     rd_cleanup_box
     if dpkg-query -W -f='${Status}' routerd 2>/dev/null | grep -q 'installed\|config-files'; then
-        dpkg --purge routerd >/dev/null 2>&1 || true
+        dpkg_waiting --purge routerd >/dev/null 2>&1 || true
     fi
     userdel "rdpkg-op-$$" 2>/dev/null || true
     rd_cleanup
@@ -61,6 +64,22 @@ snapshot() {
     } | sort
 }
 
+# dpkg_waiting ARGS...: dpkg ARGS, waiting up to 2 minutes while another dpkg or apt (another test's
+# install-deps) holds the dpkg lock; dpkg itself fails at once on a held lock.
+dpkg_waiting() {
+    local out rc
+    out="$(mktemp)"
+    for _ in $(seq 120); do
+        dpkg "$@" >"$out" 2>&1
+        rc=$?
+        if [ "$rc" = 0 ] || ! grep -q 'lock' "$out"; then break; fi
+        sleep 1
+    done
+    cat "$out"
+    rm -f "$out"
+    return "$rc"
+}
+
 echo "== 1. build and install"
 VERSION="$(sed -n '/^\[workspace.package\]/,/^\[/ s/^version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml")"
 V1="$VERSION~e2e1"
@@ -77,7 +96,7 @@ echo "     package size: $(du -k "$DEB1" | cut -f1) KiB, installed: $(dpkg-deb -
 
 snapshot > "$RD_TMP/files-before.txt"
 check "systemd is not PID 1 here, so the maintainer scripts must not need it" test ! -d /run/systemd/system
-if dpkg -i "$DEB1" >"$RD_TMP/dpkg-i.txt" 2>&1; then ok "dpkg -i $V1"; else fail "dpkg -i: $(cat "$RD_TMP/dpkg-i.txt")"; fi
+if dpkg_waiting -i "$DEB1" >"$RD_TMP/dpkg-i.txt" 2>&1; then ok "dpkg -i $V1"; else fail "dpkg -i: $(cat "$RD_TMP/dpkg-i.txt")"; fi
 sed 's/^/     /' "$RD_TMP/dpkg-i.txt"
 dpkg -L routerd > "$RD_TMP/dpkg-L.txt"
 echo "     dpkg -L routerd: $(grep -c . "$RD_TMP/dpkg-L.txt") paths"
@@ -187,20 +206,25 @@ prefix_before="$(api /resources/DHCPv6PrefixDelegation/wan-pd | jq -r .status.le
 daemon_pids() { api /status | jq -r '.status.daemons[] | select(.kind=="routerd-dhcpv4-client" or .kind=="routerd-dhcpv6-client") | "\(.kind)/\(.instance)=\(.pid)"' | sort | tr '\n' ' '; }
 pids_before="$(daemon_pids)"
 v4_pid="$(api /status | jq -r '.status.daemons[] | select(.kind=="routerd-dhcpv4-client") | .pid')"
-pids_same() { [ "$(daemon_pids)" = "$pids_before" ]; }
 echo "     before: address $addr_before, prefix $prefix_before, daemons $pids_before"
 ip netns exec "$NS_ISP" tcpdump -i isp1 -nn -l -v 'udp port 67 or udp port 68 or udp port 547 or udp port 546' \
     >"$RD_TMP/wire.txt" 2>/dev/null &
 TCPDUMP=$!
 RD_PIDS+=("$TCPDUMP")
+ip -n "$NS_ROUTER" monitor address dev rt-wan2 >"$RD_TMP/ipmon.txt" 2>&1 &
+IPMON=$!
+RD_PIDS+=("$IPMON")
+all_pids_before="$(api /status | jq -r '.status.daemons[] | "\(.kind)=\(.pid)"' | tr '\n' ' ')"
+dnsmasq_lines_before="$(wc -l < "$RD_TMP/dnsmasq-wan2.log")"
 sleep 1
 
-if dpkg -i "$DEB2" >"$RD_TMP/dpkg-upgrade.txt" 2>&1; then ok "dpkg -i $V2 (upgrade)"; else fail "upgrade: $(cat "$RD_TMP/dpkg-upgrade.txt")"; fi
+if dpkg_waiting -i "$DEB2" >"$RD_TMP/dpkg-upgrade.txt" 2>&1; then ok "dpkg -i $V2 (upgrade)"; else fail "upgrade: $(cat "$RD_TMP/dpkg-upgrade.txt")"; fi
 # package_version EXE: the package version build-deb stamped into EXE.
 package_version() { readelf -p .routerd.package "$1" | sed -n 's/^ *\[ *0\] *//p'; }
 check_eq "the installed daemon executables are the new build" "$V2" "$(package_version /usr/libexec/routerd/routerd-dhcpv4-client)"
 check "the running daemons still run the old (now deleted) executable" sh -c \
     "readlink /proc/$v4_pid/exe | grep -q deleted"
+check "the daemons keep running without routerd while it restarts" kill -0 "$v4_pid"
 # What systemd does on `systemctl restart` with KillMode=process: SIGTERM to routerd alone.
 kill -TERM "$RD_PID"
 wait "$RD_PID" 2>/dev/null
@@ -208,41 +232,67 @@ check "STOPPING=1 on NOTIFY_SOCKET" grep -q 'STOPPING=1' "$RD_TMP/notify.log"
 : >"$RD_TMP/notify.log"
 max_cursor_before="$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select max(cursor) from events").fetchone()[0])' "$PRIV_STATE/routerd.db")"
 start_installed_routerd
+restarted_at=$SECONDS
 check "new routerd READY=1" rd_wait_for "READY=1" 20 grep -q 'READY=1' "$RD_TMP/notify.log"
-check "daemons adopted: same pids" rd_wait_for "adoption" 10 pids_same
+# replaced_all: every daemon routerd runs has a new pid, runs its installed (not deleted) executable,
+# and none is still being replaced.
+replaced_all() {
+    local line kind pid
+    [ "$(api /status | jq '[.status.daemons[] | select(.state != "Running")] | length')" = 0 ] || return 1
+    for line in $(api /status | jq -r '.status.daemons[] | "\(.kind)=\(.pid)"'); do
+        kind="${line%%=*}" pid="${line#*=}"
+        case " $all_pids_before " in *" $line "*) return 1 ;; esac
+        [ "$(readlink "/proc/$pid/exe")" = "/usr/libexec/routerd/$kind" ] || return 1
+    done
+}
+check "every daemon replaced by its new build (new pid, the installed executable)" \
+    rd_wait_for "the replacements" 150 replaced_all
 pids_after="$(daemon_pids)"
-[ "$pids_after" = "$pids_before" ] || echo "     pids after: $pids_after"
-check "DHCPv4Client/wan2 still Bound" rd_wait_for "wan2 Bound" 10 phase_is DHCPv4Client wan2 Bound
-check "DHCPv6PrefixDelegation/wan-pd still Bound" rd_wait_for "wan-pd Bound" 10 phase_is DHCPv6PrefixDelegation wan-pd Bound
+echo "     after: daemons $pids_after (replacements took $((SECONDS - restarted_at)) s after the restart)"
+check "DHCPv4Client/wan2 Bound on the new daemon" rd_wait_for "wan2 Bound" 10 phase_is DHCPv4Client wan2 Bound
+check "DHCPv6PrefixDelegation/wan-pd Bound on the new daemon" rd_wait_for "wan-pd Bound" 10 phase_is DHCPv6PrefixDelegation wan-pd Bound
 check_eq "same address" "$addr_before" "$(api /resources/DHCPv4Client/wan2 | jq -r .status.lease.address)"
 check_eq "same prefix" "$prefix_before" "$(api /resources/DHCPv6PrefixDelegation/wan-pd | jq -r .status.lease.prefix)"
 check "address still on rt-wan2" sh -c "ip -n $NS_ROUTER -4 addr show dev rt-wan2 | grep -q 'inet $addr_before/'"
-
-# The adopted daemons still run the old executable. The supervisor does not replace them by itself yet;
-# whenever one is restarted (here: killed, and restarted by routerd after its backoff) it runs the new
-# executable and restores its lease.json: same lease, still no DISCOVER/SOLICIT.
-echo "== 3b. each daemon onto its new executable, one at a time"
-daemon_pid() { api /status | jq -r --arg k "$1" '.status.daemons[] | select(.kind==$k) | .pid'; }
-# new_exe_running KIND OLD_PID: routerd reports another pid for KIND, running the installed executable.
-new_exe_running() {
-    local p
-    p="$(daemon_pid "$1")" && [ -n "$p" ] && [ "$p" != "$2" ] && [ "$p" != null ] &&
-        [ "$(readlink "/proc/$p/exe")" = "/usr/libexec/routerd/$1" ]
-}
-for kind in routerd-dhcpv4-client routerd-dhcpv6-client; do
-    old="$(daemon_pid "$kind")"
-    kill -9 "$old"
-    check "$kind restarted from the new executable" rd_wait_for "$kind on the new executable" 20 new_exe_running "$kind" "$old"
-done
-check "DHCPv4Client/wan2 Bound on the new daemon" rd_wait_for "wan2 Bound" 15 phase_is DHCPv4Client wan2 Bound
-check "DHCPv6PrefixDelegation/wan-pd Bound on the new daemon" rd_wait_for "wan-pd Bound" 15 phase_is DHCPv6PrefixDelegation wan-pd Bound
-check_eq "same address after the daemon replacement" "$addr_before" "$(api /resources/DHCPv4Client/wan2 | jq -r .status.lease.address)"
-check_eq "same prefix after the daemon replacement" "$prefix_before" "$(api /resources/DHCPv6PrefixDelegation/wan-pd | jq -r .status.lease.prefix)"
+kill "$IPMON" 2>/dev/null
+wait "$IPMON" 2>/dev/null
+check "the address never left rt-wan2 during the upgrade (ip monitor address: no Deleted)" \
+    sh -c "! grep -q 'Deleted.*inet $addr_before/' '$RD_TMP/ipmon.txt'"
+# The replacement events: one per daemon, each restored, and each replacement began only after the
+# previous one ended (its end minus its duration is not before the previous end).
+api "/events?topic=routerd.daemon.lifecycle.replaced&limit=100" >"$RD_TMP/replaced.json"
+n_daemons="$(api /status | jq '.status.daemons | length')"
+check_eq "one routerd.daemon.lifecycle.replaced per daemon" "$n_daemons" "$(jq '.items | length' "$RD_TMP/replaced.json")"
+check "every replacement restored its state (restored=true)" \
+    jq -e '[.items[] | .attributes.restored == "true"] | all' "$RD_TMP/replaced.json"
+jq -r '.items[] | "     \(.source.kind)/\(.source.instance): pid \(.attributes.oldPid) -> \(.attributes.pid), \(.attributes.phasesAfter), took \(.attributes.took)"' "$RD_TMP/replaced.json"
+check "one replacement at a time (none began before the previous ended)" python3 - "$RD_TMP/replaced.json" <<'PY'
+import datetime, json, re, sys
+items = json.load(open(sys.argv[1]))["items"]
+def t(s):  # RFC 3339 with up to nanoseconds; fromisoformat takes at most microseconds
+    s = re.sub(r"(\.\d{6})\d+", r"\1", s).replace("Z", "+00:00")
+    return datetime.datetime.fromisoformat(s).timestamp()
+def dur(s):
+    total = 0.0
+    for n, u in re.findall(r"([0-9.]+)(ms|us|µs|ns|h|m|s)", s):
+        total += float(n) * {"h": 3600, "m": 60, "s": 1, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}[u]
+    return total
+ends = sorted((t(e["time"]), dur(e["attributes"]["took"])) for e in items)
+sys.exit(0 if all(end - took >= prev_end - 0.05 for (prev_end, _), (end, took) in zip(ends, ends[1:])) else 1)
+PY
+# dnsmasq's own log since the upgrade: the new DHCPv4 client confirmed its lease with a REQUEST
+# (INIT-REBOOT), and neither the old one released it nor the new one discovered a new one.
+tail -n +"$((dnsmasq_lines_before + 1))" "$RD_TMP/dnsmasq-wan2.log" >"$RD_TMP/dnsmasq-upgrade.log"
+check "dnsmasq saw a DHCPREQUEST from the new daemon" grep -q 'DHCPREQUEST(isp1)' "$RD_TMP/dnsmasq-upgrade.log"
+check "dnsmasq saw no DHCPDISCOVER during the upgrade" sh -c "! grep -q 'DHCPDISCOVER' '$RD_TMP/dnsmasq-upgrade.log'"
+check "dnsmasq saw no DHCPRELEASE during the upgrade" sh -c "! grep -q 'DHCPRELEASE' '$RD_TMP/dnsmasq-upgrade.log'"
+echo "     dnsmasq: $(grep -oE 'DHCP[A-Z]+\(isp1\)' "$RD_TMP/dnsmasq-upgrade.log" | sort | uniq -c | tr -s ' \n' ' ')"
 sleep 3
 kill "$TCPDUMP" 2>/dev/null
 wait "$TCPDUMP" 2>/dev/null
-check "no DHCPDISCOVER on the wire during the upgrade and the daemon replacement" sh -c "! grep -q 'DHCP-Message.*Discover' '$RD_TMP/wire.txt'"
-check "no SOLICIT on the wire during the upgrade and the daemon replacement" sh -c "! grep -qi 'dhcp6 solicit' '$RD_TMP/wire.txt'"
+check "no DHCPDISCOVER or DHCPRELEASE on the wire during the upgrade" sh -c "! grep -qE 'DHCP-Message.*(Discover|Release)' '$RD_TMP/wire.txt'"
+check "a DHCPREQUEST on the wire (the lease confirmed by the new daemon)" grep -qE 'DHCP-Message.*Request' "$RD_TMP/wire.txt"
+check "no SOLICIT or RELEASE (DHCPv6) on the wire during the upgrade" sh -c "! grep -qiE 'dhcp6 (solicit|release)' '$RD_TMP/wire.txt'"
 echo "     DHCP packets captured: $(grep -cE 'DHCP-Message|dhcp6 ' "$RD_TMP/wire.txt"): $(grep -oE 'DHCP-Message[^:]*: [A-Za-z]+|dhcp6 [a-z-]+' "$RD_TMP/wire.txt" | sed 's/.*: //' | sort | uniq -c | tr -s ' \n' ' ')"
 # Every event each daemon wrote (events.jsonl) is in routerd's store exactly once, and routerd's own
 # cursors have no gap across the restart.
@@ -250,7 +300,7 @@ check "every daemon event imported exactly once across the restart" python3 - "$
 import json, pathlib, sqlite3, sys, time
 state = pathlib.Path(sys.argv[1])
 db = sqlite3.connect(state / "routerd.db")
-SUPERVISOR_TOPICS = {"routerd.daemon.lifecycle.exited", "routerd.daemon.lifecycle.restarted", "routerd.daemon.lifecycle.adopted"}
+SUPERVISOR_TOPICS = {"routerd.daemon.lifecycle.exited", "routerd.daemon.lifecycle.restarted", "routerd.daemon.lifecycle.adopted", "routerd.daemon.lifecycle.replaced", "routerd.daemon.lifecycle.replacement.deferred"}
 for _ in range(50):
     same = True
     for f in state.glob("dhcpv*-client/*/events.jsonl"):
@@ -284,7 +334,7 @@ for pid in $(ip netns pids "$NS_ROUTER" 2>/dev/null); do
     case "$(readlink "/proc/$pid/exe" 2>/dev/null)" in /usr/libexec/routerd/*) kill -TERM "$pid" ;; esac
 done
 rd_cleanup_box
-if dpkg --purge routerd >"$RD_TMP/purge.txt" 2>&1; then ok "dpkg --purge routerd"; else fail "purge: $(cat "$RD_TMP/purge.txt")"; fi
+if dpkg_waiting --purge routerd >"$RD_TMP/purge.txt" 2>&1; then ok "dpkg --purge routerd"; else fail "purge: $(cat "$RD_TMP/purge.txt")"; fi
 snapshot > "$RD_TMP/files-after.txt"
 if diff "$RD_TMP/files-before.txt" "$RD_TMP/files-after.txt" >"$RD_TMP/files-diff.txt"; then
     ok "nothing left behind ($(grep -c . "$RD_TMP/files-before.txt") matching paths before, $(grep -c . "$RD_TMP/files-after.txt") after)"

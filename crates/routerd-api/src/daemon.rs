@@ -11,18 +11,32 @@ use serde::{Deserialize, Serialize};
 pub const DAEMON_API_VERSION: &str = "daemon.routerd.net/v1alpha1";
 
 /// Version of the `DaemonStatus` body, `observed` fields included, that this build writes. routerd and
-/// an adopted daemon binary differ after an upgrade: routerd reads a status only when its version is in
-/// [`READABLE_STATUS_SCHEMA_VERSIONS`], and treats any other as unreadable (host left as it is, the
-/// resource in `Error`) instead of misreading it as "no lease". Raise it when a field changes meaning
-/// or type; adding an optional field does not need it.
-pub const STATUS_SCHEMA_VERSION: u32 = 1;
+/// an adopted daemon run different builds during and after an upgrade, in either direction, so the body
+/// evolves compatibly and is read tolerantly:
+///
+/// - Every change of the body raises this number. A field never changes meaning or type under its
+///   name: a changed field gets a new name (the old one is still written while older readers may be
+///   around). So a reader reads any version: fields it does not know are ignored, optional fields an
+///   older writer did not write take their defaults.
+/// - A writer whose body older readers cannot read at all says so in `minReaderVersion`; a reader whose
+///   own version is below it treats the status as unreadable (host left as it is, the resource in
+///   `Error`, never "no lease").
+/// - What a controller acts on (a lease's address) it decodes strictly: a missing or malformed value is
+///   unreadable, never a default.
+///
+/// History: 1 — the first body (also every body without `schemaVersion`); 2 — `minReaderVersion`.
+pub const STATUS_SCHEMA_VERSION: u32 = 2;
 
-/// The `DaemonStatus` versions this build reads.
-pub const READABLE_STATUS_SCHEMA_VERSIONS: std::ops::RangeInclusive<u32> =
-    1..=STATUS_SCHEMA_VERSION;
+/// The oldest reader that can read what this build writes (see [`STATUS_SCHEMA_VERSION`]).
+pub const STATUS_MIN_READER_VERSION: u32 = 1;
 
 /// Daemons built before the field existed wrote version 1 without saying so.
 fn unversioned_status() -> u32 {
+    1
+}
+
+/// Any reader can read a body that does not say otherwise.
+fn any_reader() -> u32 {
     1
 }
 
@@ -71,6 +85,9 @@ pub struct DaemonStatus {
     /// [`STATUS_SCHEMA_VERSION`] of the daemon that wrote it (absent: 1).
     #[serde(default = "unversioned_status")]
     pub schema_version: u32,
+    /// [`STATUS_MIN_READER_VERSION`] of the daemon that wrote it (absent: 1, anyone reads it).
+    #[serde(default = "any_reader")]
+    pub min_reader_version: u32,
     pub daemon: DaemonIdentity,
     /// The process's own state: `Starting`, `Running`, `Stopping`.
     pub phase: String,

@@ -151,6 +151,7 @@ fn status<D: Daemon>(shared: &Shared<D>) -> Response<Body> {
         "DaemonStatus",
         &DaemonStatus {
             schema_version: routerd_api::daemon::STATUS_SCHEMA_VERSION,
+            min_reader_version: routerd_api::daemon::STATUS_MIN_READER_VERSION,
             daemon: shared.identity.clone(),
             phase: shared.phase().as_str().to_string(),
             resources: shared.daemon.resources(),

@@ -7,7 +7,7 @@ use super::runtime::Context;
 use super::status_book::StatusUpdate;
 use crate::daemon_client::request;
 use crate::supervisor::{DaemonRequest, DaemonState, DaemonView, SupervisorError};
-use routerd_api::daemon::{DaemonResourceStatus, READABLE_STATUS_SCHEMA_VERSIONS};
+use routerd_api::daemon::{DaemonResourceStatus, STATUS_SCHEMA_VERSION};
 use routerd_api::{Condition, Kind, Phase, ResourceId};
 use routerd_host::Link;
 use std::time::Duration;
@@ -134,7 +134,10 @@ pub enum ReadError {
     Unreadable(String),
 }
 
-/// The entry for resource `name` in a `/v1/status` answer.
+/// The entry for resource `name` in a `/v1/status` answer, from a daemon of any build: an older
+/// one's missing optional fields take their defaults, a newer one's unknown fields are ignored
+/// (`STATUS_SCHEMA_VERSION` in `routerd_api::daemon` has the rules). Unreadable only when the body
+/// is malformed or its writer says this routerd is too old to read it (`minReaderVersion`).
 pub fn resource_in(
     answer: &serde_json::Value,
     name: &str,
@@ -143,23 +146,27 @@ pub fn resource_in(
     let Some(body) = answer.as_object() else {
         return unreadable("/v1/status: the answer is not a JSON object".into());
     };
-    let version = match body.get("schemaVersion") {
-        None => 1,
-        Some(v) => match v.as_u64().and_then(|v| u32::try_from(v).ok()) {
-            Some(v) => v,
-            None => {
-                return unreadable(format!(
-                    "/v1/status: schemaVersion {v} is not a version number"
-                ))
-            }
-        },
+    let version_field = |field: &str| -> Result<u32, ReadError> {
+        match body.get(field) {
+            None => Ok(1),
+            Some(v) => v
+                .as_u64()
+                .and_then(|v| u32::try_from(v).ok())
+                .filter(|v| *v >= 1)
+                .ok_or_else(|| {
+                    ReadError::Unreadable(format!(
+                        "/v1/status: {field} {v} is not a version number"
+                    ))
+                }),
+        }
     };
-    if !READABLE_STATUS_SCHEMA_VERSIONS.contains(&version) {
+    let version = version_field("schemaVersion")?;
+    let min_reader = version_field("minReaderVersion")?;
+    if min_reader > STATUS_SCHEMA_VERSION {
         return unreadable(format!(
-            "/v1/status: schemaVersion {version} is not one this routerd reads ({}..={}); \
-             routerd and the daemon come from different builds",
-            READABLE_STATUS_SCHEMA_VERSIONS.start(),
-            READABLE_STATUS_SCHEMA_VERSIONS.end()
+            "/v1/status: the daemon writes schemaVersion {version}, readable from version \
+             {min_reader} on; this routerd reads up to {STATUS_SCHEMA_VERSION} (routerd is older \
+             than the daemon)"
         ));
     }
     let resources: Vec<DaemonResourceStatus> =
@@ -173,8 +180,13 @@ pub fn resource_in(
         .ok_or(ReadError::NotAnswering)
 }
 
-/// The daemon's view of resource `name`.
+/// The daemon's view of resource `name`. A daemon being replaced by a new build counts as not
+/// answering until its successor reports the state it had: a successor that has not yet looked at its
+/// interface says `Pending`, which must not be followed (it would take the WAN address away).
 pub async fn read(view: &DaemonView, name: &str) -> Result<DaemonResourceStatus, ReadError> {
+    if view.state == DaemonState::Replacing {
+        return Err(ReadError::NotAnswering);
+    }
     let answer = request(&view.socket, "GET", "/v1/status", STATUS_TIMEOUT)
         .await
         .map_err(|_| ReadError::NotAnswering)?;
@@ -215,6 +227,7 @@ pub async fn project_all(
     let answers = read_all(&views).await;
     for ((id, view), answer) in running.iter().zip(answers) {
         let read = answer
+            .filter(|_| view.state != DaemonState::Replacing)
             .ok_or(ReadError::NotAnswering)
             .and_then(|v| resource_in(&v, &id.name));
         match read {
@@ -296,6 +309,17 @@ pub fn not_answering(ctx: &Context, id: &ResourceId, view: &DaemonView) -> Statu
                 .clone()
                 .unwrap_or_else(|| "the daemon exited".into()),
         ),
+        DaemonState::Replacing => (
+            "DaemonReplacing",
+            format!(
+                "{} is being replaced by its new build (pid {}); the host is left as it is until it \
+                 reports its state restored",
+                view.executable,
+                view.pid
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|| "-".into()),
+            ),
+        ),
         _ => (
             "DaemonStarting",
             format!(
@@ -357,18 +381,53 @@ mod tests {
     }
 
     #[test]
-    fn reads_only_known_schema_versions() {
+    fn reads_every_schema_version_unless_told_it_cannot() {
         let entry = json!({"resource": {"apiVersion": "net.routerd.net/v1alpha1", "kind": "HealthCheck", "name": "a"}, "phase": "Healthy"});
-        let v1 = json!({"schemaVersion": 1, "resources": [entry]});
-        assert!(resource_in(&v1, "a").is_ok());
-        let unversioned = json!({"resources": [entry]});
-        assert!(resource_in(&unversioned, "a").is_ok());
-        for bad in [json!(99), json!(0), json!("1")] {
+        for answer in [
+            json!({"schemaVersion": 1, "resources": [entry]}),
+            json!({"resources": [entry]}),
+            json!({"schemaVersion": STATUS_SCHEMA_VERSION + 5, "minReaderVersion": 1, "resources": [entry]}),
+        ] {
+            assert!(resource_in(&answer, "a").is_ok(), "{answer}");
+        }
+        let too_new = json!({"schemaVersion": 9, "minReaderVersion": STATUS_SCHEMA_VERSION + 1, "resources": [entry]});
+        let Err(ReadError::Unreadable(why)) = resource_in(&too_new, "a") else {
+            panic!("a body for newer readers was read");
+        };
+        assert!(
+            why.contains("minReaderVersion") || why.contains("readable from"),
+            "{why}"
+        );
+        for bad in [json!(0), json!("1"), json!(-1)] {
             let answer = json!({"schemaVersion": bad, "resources": [entry]});
             let Err(ReadError::Unreadable(why)) = resource_in(&answer, "a") else {
                 panic!("schemaVersion {bad} was read");
             };
             assert!(why.contains("schemaVersion"), "{why}");
         }
+    }
+
+    /// A DaemonView in `state`, on a socket nobody serves.
+    fn view_in(state: DaemonState) -> DaemonView {
+        DaemonView {
+            executable: "routerd-dhcpv4-client",
+            instance: "wan".into(),
+            pid: Some(42),
+            socket: "/nonexistent/wan.sock".into(),
+            state_dir: "/nonexistent".into(),
+            restarts: 0,
+            state,
+            config_hash: String::new(),
+            last_error: None,
+            events_error: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_daemon_being_replaced_is_not_read() {
+        assert_eq!(
+            read(&view_in(DaemonState::Replacing), "wan").await,
+            Err(ReadError::NotAnswering)
+        );
     }
 }

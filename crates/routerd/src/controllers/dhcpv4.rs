@@ -645,4 +645,76 @@ mod tests {
         follow(&t, daemon(Phase::Pending, json!({}))).await;
         assert_eq!(installed(&t).await, (Vec::new(), Vec::new()));
     }
+
+    /// Version skew in both directions: a `/v1/status` body written by the previous daemon build
+    /// (schema 1: no `minReaderVersion`, no `since`, no conditions) and one from a future build (schema
+    /// 7 with fields this routerd has never heard of, at every level) both read as the same lease;
+    /// one whose writer says this routerd is too old is unreadable and leaves the WAN in place.
+    #[tokio::test]
+    async fn status_bodies_of_older_and_newer_daemon_builds_read_as_the_same_lease() {
+        let t = wan();
+        let previous = json!({
+            "apiVersion": "daemon.routerd.net/v1alpha1", "kind": "DaemonStatus", "schemaVersion": 1,
+            "daemon": {"kind": EXECUTABLE, "instance": "wan", "pid": 4242, "version": "0.1.0",
+                       "startedAt": "2026-12-01T10:00:00Z"},
+            "phase": "Running",
+            "resources": [{
+                "resource": {"apiVersion": "net.routerd.net/v1alpha1", "kind": "DHCPv4Client", "name": "wan"},
+                "phase": "Bound",
+                "observed": {"address": "192.0.2.10", "prefixLength": 24, "gateway": "192.0.2.1",
+                             "serverID": "192.0.2.1", "state": "Bound"}
+            }]
+        });
+        let future = json!({
+            "apiVersion": "daemon.routerd.net/v1alpha1", "kind": "DaemonStatus",
+            "schemaVersion": 7, "minReaderVersion": 1,
+            "daemon": {"kind": EXECUTABLE, "instance": "wan", "pid": 4343, "version": "9.0.0",
+                       "startedAt": "2027-12-01T10:00:00Z", "buildID": "abc", "features": ["x"]},
+            "phase": "Running", "eventCursor": "e:12", "shards": {"n": 2},
+            "resources": [{
+                "resource": {"apiVersion": "net.routerd.net/v1alpha1", "kind": "DHCPv4Client", "name": "wan",
+                             "uid": "u-1"},
+                "phase": "Bound", "since": "2027-12-01T10:00:01Z", "health": {"score": 0.9},
+                "conditions": [{"type": "LeaseBound", "status": "True", "reason": "Bound", "message": "",
+                                "lastTransitionTime": "2027-12-01T10:00:01Z", "observedGeneration": 4}],
+                "observed": {"address": "192.0.2.10", "prefixLength": 24, "gateway": "192.0.2.1",
+                             "state": "Bound", "leaseQuality": "great", "ipv6OnlyPreferred": 1800,
+                             "classlessRoutes": [], "renewals": [{"at": "2027-12-01T10:00:01Z"}]}
+            }]
+        });
+        let mut seen = Vec::new();
+        for body in [&previous, &future] {
+            let status = daemon_status::resource_in(body, "wan").expect("readable");
+            assert_eq!(status.phase, Phase::Bound);
+            follow(&t, status).await;
+            seen.push(installed(&t).await);
+            let shown = t.status.get(&ResourceId::new(KIND, "wan")).unwrap();
+            assert_eq!(shown.phase, Phase::Bound, "{body}");
+        }
+        let lease = (
+            vec!["192.0.2.10/24".to_string()],
+            vec!["Some(192.0.2.1)".to_string()],
+        );
+        assert_eq!(seen, [lease.clone(), lease.clone()]);
+
+        let mut too_new = future.clone();
+        too_new["minReaderVersion"] = json!(99);
+        assert!(matches!(
+            daemon_status::resource_in(&too_new, "wan"),
+            Err(ReadError::Unreadable(_))
+        ));
+        // A newer build that dropped the address under its old name is unreadable, not "no lease".
+        let mut moved = future;
+        moved["resources"][0]["observed"] = json!({"addresses": [{"address": "192.0.2.10/24"}]});
+        let status = daemon_status::resource_in(&moved, "wan").expect("decodes");
+        let ctx = t.context();
+        let ResourceSpec::DHCPv4Client(spec) = &ctx.desired.get(KIND, "wan").unwrap().spec else {
+            panic!("a DHCPv4Client");
+        };
+        assert!(matches!(
+            wanted(spec, &status, WAN, "rt-wan"),
+            Err(ReadError::Unreadable(_))
+        ));
+        assert_eq!(installed(&t).await, lease);
+    }
 }

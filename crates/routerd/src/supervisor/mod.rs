@@ -1,6 +1,7 @@
 //! Supervision of managed daemons: one process per resource, spawned with `config.json` written
-//! atomically, adopted after a routerd restart when its record matches, restarted with backoff when it
-//! dies, reloaded or replaced on spec change, stopped on delete. Daemons deliberately outlive routerd
+//! atomically, adopted after a routerd restart when its record matches (and replaced, one at a time
+//! with a hand-over, when it runs another build than the installed executable: `replace`), restarted
+//! with backoff when it dies, reloaded or replaced on spec change, stopped on delete. Daemons deliberately outlive routerd
 //! (their own process group) so a routerd restart never drops a lease or a probe history.
 
 mod backoff;
@@ -9,9 +10,11 @@ mod pidfd;
 mod poller;
 mod process;
 mod record;
+mod replace;
 
 pub use backoff::Backoff;
 pub use process::StopTimeouts;
+pub use replace::REPLACE_TIMEOUT;
 
 use crate::daemon_client::request;
 use crate::events::EventBus;
@@ -54,6 +57,9 @@ pub enum DaemonState {
     Backoff,
     Stopping,
     Failed,
+    /// Being replaced by a new build of its executable (`replace`): stopped with a hand-over, its
+    /// successor not yet back in the state it had. Controllers leave the host as it is meanwhile.
+    Replacing,
 }
 
 impl DaemonState {
@@ -64,6 +70,7 @@ impl DaemonState {
             DaemonState::Backoff => "Backoff",
             DaemonState::Stopping => "Stopping",
             DaemonState::Failed => "Failed",
+            DaemonState::Replacing => "Replacing",
         }
     }
 }
@@ -116,6 +123,9 @@ pub struct Supervisor {
     swept: Mutex<std::collections::HashSet<&'static str>>,
     shutdown: watch::Receiver<bool>,
     stop_timeouts: StopTimeouts,
+    /// One replacement by a new build at a time, across every daemon.
+    replacements: Arc<tokio::sync::Mutex<()>>,
+    replace_timeout: Duration,
 }
 
 /// FNV-1a over the canonical JSON: enough to notice a changed config, not a security boundary.
@@ -142,7 +152,15 @@ impl Supervisor {
             swept: Mutex::new(Default::default()),
             shutdown,
             stop_timeouts: StopTimeouts::default(),
+            replacements: Arc::new(tokio::sync::Mutex::new(())),
+            replace_timeout: REPLACE_TIMEOUT,
         }
+    }
+
+    /// Another wait than [`REPLACE_TIMEOUT`] for a replaced daemon to report its state restored.
+    pub fn with_replace_timeout(mut self, timeout: Duration) -> Supervisor {
+        self.replace_timeout = timeout;
+        self
     }
 
     /// Shorter (tests) or longer stop timeouts than the default 10 s + 5 s.
@@ -277,6 +295,8 @@ impl Supervisor {
             bus: self.bus.clone(),
             view: view.clone(),
             stop_timeouts: self.stop_timeouts,
+            replacements: self.replacements.clone(),
+            replace_timeout: self.replace_timeout,
         };
         let poller = tokio::spawn(poller::run(
             self.bus.clone(),

@@ -4,6 +4,7 @@ use super::backoff::Backoff;
 use super::daemon_log;
 use super::pidfd::PidFd;
 use super::record::{self, Record};
+use super::replace;
 use super::{DaemonState, DaemonView};
 use crate::daemon_client::request;
 use crate::events::EventBus;
@@ -30,6 +31,10 @@ pub struct MonitorContext {
     pub bus: EventBus,
     pub view: Arc<Mutex<DaemonView>>,
     pub stop_timeouts: StopTimeouts,
+    /// Held while one daemon is replaced by a new build: replacements happen one at a time.
+    pub replacements: Arc<tokio::sync::Mutex<()>>,
+    /// How long a replacement waits for the new daemon to report its state restored.
+    pub replace_timeout: Duration,
 }
 
 /// How long a daemon is given to stop: after the `stop` command, then after SIGTERM (SIGKILL follows).
@@ -247,9 +252,20 @@ pub async fn monitor(
             tracing::info!(daemon = ctx.name, instance = %ctx.instance, pid = rec.pid, "the recorded daemon is gone (its pid, if alive, is another process now); starting one");
         }
         if let Some(process) = found {
-            if rec.executable != ctx.executable.display().to_string() {
-                // Another executable (an upgrade): replace it.
-                graceful_stop(process, &ctx.socket, ctx.stop_timeouts).await;
+            let changed = if rec.executable != ctx.executable.display().to_string() {
+                Some(format!(
+                    "it runs {}, routerd now launches {}",
+                    rec.executable,
+                    ctx.executable.display()
+                ))
+            } else {
+                replace::executable_changed(rec.pid, &ctx.executable)
+            };
+            if let Some(why) = changed {
+                // Another build (an upgrade): hand over to a new process, one daemon at a time.
+                // A stop or shutdown meanwhile is handled by the loop below, like for any process.
+                adopted =
+                    replace_with_new_build(&ctx, process, &why, &mut stop, &mut shutdown).await;
             } else {
                 let same = rec.config_hash == ctx.config_hash;
                 let reloaded = !same
@@ -301,12 +317,16 @@ pub async fn monitor(
             },
         };
         let pid = process.pid;
-        record::write(
-            &ctx.runtime_dir,
-            ctx.name,
-            &ctx.instance,
-            &Record::new(pid, &ctx.executable, &ctx.config_hash),
-        );
+        // An adopted process keeps its record (it may run another executable path than ours: one
+        // kept by a deferred replacement), with the config it now runs.
+        let rec = match &process.record {
+            Some(adopted) => Record {
+                config_hash: ctx.config_hash.clone(),
+                ..adopted.clone()
+            },
+            None => Record::new(pid, &ctx.executable, &ctx.config_hash),
+        };
+        record::write(&ctx.runtime_dir, ctx.name, &ctx.instance, &rec);
         ctx.update(|v| {
             v.pid = Some(pid);
             v.state = DaemonState::Running;
@@ -371,4 +391,122 @@ pub async fn monitor(
             _ = stopped(&mut shutdown) => { poller.abort(); return }
         }
     }
+}
+
+/// Replaces the adopted `old` process, which runs another build than `ctx.executable`, by a new one:
+/// waits for its turn (one replacement at a time), stops the old one with the hand-over `stop` (state
+/// kept, nothing released), starts the new one from the same state directory and waits until it
+/// reports the phases the old one had (see `replace`). Emits `routerd.daemon.lifecycle.replaced`.
+///
+/// The process to watch from then on: the new one, or the old one when it was kept (a session that
+/// cannot be handed over, or a stop or shutdown while waiting for the turn), or none when the new one
+/// could not be started (the monitor loop then starts one with backoff).
+async fn replace_with_new_build(
+    ctx: &MonitorContext,
+    old: Tracked,
+    why: &str,
+    stop: &mut watch::Receiver<bool>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<Tracked> {
+    let old_pid = old.pid;
+    // Until its turn comes the old daemon serves as adopted.
+    ctx.update(|v| {
+        v.pid = Some(old_pid);
+        v.state = DaemonState::Running;
+    });
+    tracing::info!(daemon = ctx.name, instance = %ctx.instance, pid = old_pid, reason = why, "the daemon runs another build than the installed one; replacing it");
+    let replacements = ctx.replacements.clone();
+    let _turn = tokio::select! {
+        turn = replacements.lock() => turn,
+        _ = stopped(stop) => return Some(old),
+        _ = stopped(shutdown) => return Some(old),
+    };
+    let before = replace::current_phases(&ctx.socket)
+        .await
+        .unwrap_or_default();
+    if replace::holds_session(ctx.name) && before.values().any(|p| p == "Up") {
+        tracing::info!(daemon = ctx.name, instance = %ctx.instance, pid = old_pid, "its session is up and cannot be handed over; it keeps its old executable until it is next started");
+        ctx.emit(
+            "routerd.daemon.lifecycle.replacement.deferred",
+            Severity::Info,
+            format!(
+                "{} for {} (pid {old_pid}) keeps running its old executable: its session is up and \
+                 would drop; the new build runs from its next start",
+                ctx.name, ctx.instance
+            ),
+            &[
+                ("pid", old_pid.to_string()),
+                ("reason", why.to_string()),
+                ("phases", replace::describe(&before)),
+            ],
+        )
+        .await;
+        return Some(old);
+    }
+    ctx.update(|v| v.state = DaemonState::Replacing);
+    let started = Instant::now();
+    graceful_stop(old, &ctx.socket, ctx.stop_timeouts).await;
+    let new = match ctx.spawn().and_then(Tracked::child) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(daemon = ctx.name, instance = %ctx.instance, error = %e, "the new build could not be started");
+            ctx.update(|v| {
+                v.pid = None;
+                v.state = DaemonState::Starting;
+            });
+            return None;
+        }
+    };
+    let new_pid = new.pid;
+    record::write(
+        &ctx.runtime_dir,
+        ctx.name,
+        &ctx.instance,
+        &Record::new(new_pid, &ctx.executable, &ctx.config_hash),
+    );
+    ctx.update(|v| v.pid = Some(new_pid));
+    let waited = tokio::select! {
+        w = replace::wait_restored(&ctx.socket, &before, ctx.replace_timeout) => Some(w),
+        _ = stopped(stop) => None,
+        _ = stopped(shutdown) => None,
+    };
+    ctx.update(|v| v.state = DaemonState::Running);
+    let took = routerd_api::GoDuration(started.elapsed()).to_string();
+    let (restored, now, severity) = match &waited {
+        Some(Ok(now)) => (true, now.clone(), Severity::Info),
+        Some(Err(now)) => (false, now.clone(), Severity::Warning),
+        None => (false, Default::default(), Severity::Info),
+    };
+    let message = if restored {
+        format!(
+            "{} for {} replaced by its new build: pid {old_pid} → {new_pid}, state restored in {took}",
+            ctx.name, ctx.instance
+        )
+    } else {
+        format!(
+            "{} for {} replaced by its new build: pid {old_pid} → {new_pid}; its state ({}) was not \
+             restored within {}",
+            ctx.name,
+            ctx.instance,
+            replace::describe(&before),
+            routerd_api::GoDuration(ctx.replace_timeout)
+        )
+    };
+    tracing::info!(daemon = ctx.name, instance = %ctx.instance, old_pid, new_pid, restored, took = %took, "daemon replaced");
+    ctx.emit(
+        "routerd.daemon.lifecycle.replaced",
+        severity,
+        message,
+        &[
+            ("oldPid", old_pid.to_string()),
+            ("pid", new_pid.to_string()),
+            ("reason", why.to_string()),
+            ("restored", restored.to_string()),
+            ("phasesBefore", replace::describe(&before)),
+            ("phasesAfter", replace::describe(&now)),
+            ("took", took),
+        ],
+    )
+    .await;
+    Some(new)
 }
