@@ -154,7 +154,7 @@ impl ConntrackTable for KernelConntrack {
         let mut doomed = Vec::new();
         self.walk(&mut |entry| {
             if matches(entry) {
-                doomed.push((entry.original.clone(), entry.zone));
+                doomed.push((entry.original, entry.zone));
             }
         })?;
         self.acknowledged(
