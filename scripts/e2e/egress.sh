@@ -80,7 +80,8 @@ cat >"$RD_TMP/client.py" <<'PY'
 import socket, sys, time
 out = open(sys.argv[1], "w", buffering=1)
 s = socket.create_connection(("203.0.113.80", 8080), timeout=5)
-s.settimeout(2)
+# Longer than a failover: what ends the connection must be the flush (a reset), not the cut itself.
+s.settimeout(15)
 out.write("connected\n")
 try:
     while True:
@@ -121,7 +122,7 @@ for round in 1 2 3 4 5; do
     REACT+=("$ms_react")
     echo "  round $round: failover ${ms_probe} ms after the first failed probe was sent (${ms_cut} ms after the cut, ${ms_react} ms after HealthCheck isp1 turned Unhealthy)"
     if [ "$round" = 1 ]; then
-        check "the LAN client's connection broke (reset or timeout)" rd_wait_for "client broken" 8 grep -q broken "$RD_TMP/client.log"
+        check "the LAN client's connection was reset (its entry flushed, the server answers the pickup via ISP 2 with RST)" rd_wait_for "client reset" 8 grep -q "broken: ConnectionResetError" "$RD_TMP/client.log"
         echo "  client: $(tail -1 "$RD_TMP/client.log")"
         check "conntrack: no entry NATed to ISP 1's address is left" sh -c "! ip netns exec $NS_ROUTER conntrack -L -p tcp --dport 8080 --reply-dst $WAN1 2>/dev/null | grep -q 8080"
         check "a new connection succeeds" ip netns exec "$NS_LAN" python3 -c "import socket; s=socket.create_connection(('$EG_SERVER', 8080), timeout=5); s.sendall(b'y'); assert s.recv(1)==b'y'"
@@ -160,6 +161,17 @@ d = float(sys.argv[1]) * 1000
 sys.exit(0 if len(v) == 5 and all(d <= x <= d + 1500 for x in v) else 1)
 PY
 check_eq "switchCount counts every switch" 10 "$(eg_policy_field switchCount)"
+
+echo "== kill -9 routerd after the first failed probe, before the switch"
+eg_cut "$NS_ISP"
+first_failure() { [ "$(rd_api GET /resources/HealthCheck/isp1 | eg_json "d['status'].get('consecutiveFailed') or 0")" -ge 1 ]; }
+check "a failed probe of isp1 seen" rd_wait_for "failed probe" 10 first_failure
+kill -9 "$RD_PID"
+wait "$RD_PID" 2>/dev/null
+rd_start --config "$RD_TMP/egress.yaml" --reconcile-interval 10s
+check "after restart: exactly one default route, via ISP 2" rd_wait_for "one default via isp2" 15 eg_default_is "$GW2"
+eg_restore "$NS_ISP"
+check "fail-back to ISP 1, exactly one default route" rd_wait_for "fail-back" 20 eg_default_is "$GW1"
 
 echo "== kill -9 routerd in the middle of a switch"
 ( tail -n0 -F "$RD_TMP/routes.log" 2>/dev/null | grep -m1 -q "^\[[^]]*\] Deleted default via $GW1 " ; kill -9 "$RD_PID" ) &
