@@ -1295,4 +1295,80 @@ mod tests {
             "isp1 is unhealthy"
         );
     }
+
+    #[tokio::test]
+    async fn a_pppoe_session_and_a_static_route_are_candidates_too() {
+        let mut f = Fixture::new();
+        f.host.add_link("eg-ppp", WAN1, true);
+        f.host.add_link("eg-wan2", WAN2, true);
+        f.set_desired(vec![
+            resource("Interface", "eth", json!({"ifname": "eg-wan2"})),
+            resource(
+                "PPPoESession",
+                "ppp",
+                json!({"interface": "eth", "username": "u", "passwordFile": "/dev/null", "ifname": "eg-ppp"}),
+            ),
+            resource(
+                "IPv4StaticRoute",
+                "backup",
+                json!({"destination": "0.0.0.0/0", "gateway": "198.51.100.1", "interface": "eth", "table": 200}),
+            ),
+            resource(
+                "EgressRoutePolicy",
+                "uplink",
+                json!({"candidates": [
+                    {"name": "ppp", "source": {"kind": "PPPoESession", "name": "ppp"}, "priority": 1},
+                    {"name": "backup", "source": {"kind": "IPv4StaticRoute", "name": "backup"}, "priority": 2},
+                ]}),
+            ),
+        ]);
+        assert!(names_candidate(&f.desired, Kind::PPPoESession, "ppp"));
+        assert!(!names_candidate(&f.desired, Kind::DHCPv4Client, "ppp"));
+        f.host
+            .add_ipv4_address(Ipv4Address {
+                ifindex: WAN2,
+                address: ip("198.51.100.10"),
+                prefix_len: 24,
+            })
+            .await
+            .expect("address");
+        let c = EgressController::new(Arc::new(FakeConntrack::new(Vec::new(), 10)));
+        // The session is not up: the static route carries the default.
+        c.reconcile(&f.context()).await.expect("reconciles");
+        let main = defaults_in_main(&f).await;
+        assert_eq!(main.len(), 1, "{main:?}");
+        assert_eq!(main[0].gateway, Some(ip("198.51.100.1")));
+        let s = status(&f);
+        assert_eq!(s.selected.as_deref(), Some("backup"));
+        assert_eq!(
+            s.candidates[0].reason.as_deref(),
+            Some("PPPoESession ppp is not up")
+        );
+        // Session up: its device route (no gateway) wins at once (no HealthCheck, no hold-down).
+        let mut u = StatusUpdate::new(Phase::Up, vec![]);
+        u.fields = json!({"session": {"ifname": "eg-ppp", "localAddress": "100.64.9.2"}})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        f.status
+            .set(&ResourceId::new(Kind::PPPoESession, "ppp"), 1, u)
+            .await;
+        c.reconcile(&f.context()).await.expect("reconciles");
+        let main = defaults_in_main(&f).await;
+        assert_eq!(main.len(), 1, "{main:?}");
+        assert_eq!((main[0].gateway, main[0].ifindex), (None, Some(WAN1)));
+        let rules = f.host.ipv4_rules().await.expect("rules");
+        assert!(
+            rules
+                .iter()
+                .any(|r| r.source == Some((ip("100.64.9.2"), 32))),
+            "{rules:?}"
+        );
+        assert!(
+            rules
+                .iter()
+                .any(|r| r.source == Some((ip("198.51.100.10"), 32))),
+            "{rules:?}"
+        );
+    }
 }
