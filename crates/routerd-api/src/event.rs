@@ -160,4 +160,10 @@ pub mod topics {
     pub const FIREWALL_LOG_OVERRUN: &str = "routerd.firewall.log.overrun";
     /// The conntrack table passed 90% of `nf_conntrack_max` (attrs `count`, `max`).
     pub const CONNTRACK_USAGE_HIGH: &str = "routerd.conntrack.usage.high";
+    /// An `EgressRoutePolicy` moved the default route to another candidate (attrs `from`, `to`,
+    /// `reason`).
+    pub const EGRESS_SWITCHED: &str = "routerd.route.egress.switched";
+    /// Conntrack entries were deleted (attrs `count`, `reason`): flows NATed to a WAN that stopped
+    /// being the egress, so they reconnect through the new one.
+    pub const CONNTRACK_FLUSHED: &str = "routerd.conntrack.flushed";
 }

@@ -103,9 +103,13 @@ impl HealthDaemon {
     }
 }
 
-/// Probes at start, then every `interval`; a reload restarts the interval.
+/// Probes at start, then every `interval` counted from the start of the previous probe (a fixed rate:
+/// a probe that waits out its timeout does not stretch the period, so `unhealthyThreshold` failures take
+/// `(unhealthyThreshold - 1) x interval + timeout`, which is what an egress failover budget counts on);
+/// a reload restarts the interval.
 pub async fn probe_loop(daemon: std::sync::Arc<HealthDaemon>, stop: StopHandle) {
     loop {
+        let started = tokio::time::Instant::now();
         if let Ok(mut h) = daemon.heartbeat.lock() {
             *h = Instant::now();
         }
@@ -115,7 +119,7 @@ pub async fn probe_loop(daemon: std::sync::Arc<HealthDaemon>, stop: StopHandle) 
         }
         let interval = daemon.config().interval();
         tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
+            _ = tokio::time::sleep_until(started + interval) => {}
             _ = daemon.reschedule.notified() => {}
             _ = stop.stopped() => return,
         }

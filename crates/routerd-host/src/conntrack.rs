@@ -66,6 +66,14 @@ pub trait ConntrackTable: Send + Sync {
 
     /// The number of entries and `nf_conntrack_max`, without a dump.
     fn stats(&self) -> Result<ConntrackStats, ConntrackError>;
+
+    /// Deletes every entry for which `matches` is true and returns how many were deleted (an entry
+    /// that ended between the walk and its delete is not counted). This is how flows NATed to a WAN
+    /// that is no longer the egress are made to reconnect at once instead of hanging until timeout.
+    fn delete_where(
+        &self,
+        matches: &mut dyn FnMut(&ConntrackEntry) -> bool,
+    ) -> Result<u64, ConntrackError>;
 }
 
 /// The table's size and limit.
@@ -137,6 +145,28 @@ impl ConntrackTable for KernelConntrack {
         })
     }
 
+    /// A dump, then one delete per matching entry by its original tuple and zone (the kernel has no
+    /// delete-by-filter); `ENOENT` means the entry ended meanwhile.
+    fn delete_where(
+        &self,
+        matches: &mut dyn FnMut(&ConntrackEntry) -> bool,
+    ) -> Result<u64, ConntrackError> {
+        let mut doomed = Vec::new();
+        self.walk(&mut |entry| {
+            if matches(entry) {
+                doomed.push((entry.original, entry.zone));
+            }
+        })?;
+        self.acknowledged(
+            &mut doomed.into_iter(),
+            &|(original, zone), sequence| {
+                conntrack::encode_delete_request(original, *zone, sequence)
+            },
+            &|errno| errno == libc::ENOENT,
+            "deleting a conntrack entry",
+        )
+    }
+
     fn stats(&self) -> Result<ConntrackStats, ConntrackError> {
         let socket = Self::open()?;
         socket
@@ -176,6 +206,65 @@ impl ConntrackTable for KernelConntrack {
 }
 
 impl KernelConntrack {
+    /// Sends one `NLM_F_ACK` request per item of `requests` (built by `encode` with its sequence number),
+    /// up to 256 per datagram, and counts the acknowledged ones. An error whose errno `tolerated` accepts
+    /// is skipped (not counted); any other ends the run.
+    fn acknowledged<T>(
+        &self,
+        requests: &mut dyn Iterator<Item = T>,
+        encode: &dyn Fn(&T, u32) -> Vec<u8>,
+        tolerated: &dyn Fn(i32) -> bool,
+        what: &str,
+    ) -> Result<u64, ConntrackError> {
+        const BATCH: usize = 256;
+        let socket = Self::open()?;
+        let mut buffer = vec![0u8; NETFILTER_RECV_BUFFER];
+        let mut acknowledged = 0u64;
+        let mut sequence = 0u32;
+        loop {
+            let mut batch = Vec::with_capacity(BATCH * 160);
+            let mut pending = 0usize;
+            for request in (&mut *requests).take(BATCH) {
+                sequence = sequence.wrapping_add(1);
+                batch.extend_from_slice(&encode(&request, sequence));
+                pending += 1;
+            }
+            if pending == 0 {
+                return Ok(acknowledged);
+            }
+            socket
+                .send(&batch)
+                .map_err(|e| ConntrackError::from_io(&e, &format!("sending {what} requests")))?;
+            while pending > 0 {
+                let length = socket
+                    .recv(&mut buffer)
+                    .map_err(|e| ConntrackError::from_io(&e, &format!("receiving {what} acks")))?;
+                for item in routerd_proto::netfilter::NetlinkMessages::new(
+                    buffer.get(..length).unwrap_or_default(),
+                ) {
+                    match item {
+                        Ok(routerd_proto::netfilter::NetlinkItem::Ack { .. }) => {
+                            pending = pending.saturating_sub(1);
+                            acknowledged += 1;
+                        }
+                        Ok(routerd_proto::netfilter::NetlinkItem::Error { errno, .. }) => {
+                            if !tolerated(errno) {
+                                return Err(ConntrackError::from_errno(errno, what));
+                            }
+                            pending = pending.saturating_sub(1);
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            return Err(ConntrackError::Failed(format!(
+                                "undecodable {what} ack: {e}"
+                            )))
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Creates `entries` in the table (`conntrack -I`, batched: up to 256 requests per datagram, every one
     /// acknowledged), returning how many were created. For harnesses that fill a namespace's table with
     /// 100k entries in a second where one `conntrack -I` process per entry takes minutes; routerd itself
@@ -184,53 +273,12 @@ impl KernelConntrack {
         &self,
         entries: &mut dyn Iterator<Item = ConntrackEntry>,
     ) -> Result<u64, ConntrackError> {
-        const BATCH: usize = 256;
-        let socket = Self::open()?;
-        let mut buffer = vec![0u8; NETFILTER_RECV_BUFFER];
-        let mut created = 0u64;
-        let mut sequence = 0u32;
-        loop {
-            let mut batch = Vec::with_capacity(BATCH * 160);
-            let mut pending = 0usize;
-            for entry in (&mut *entries).take(BATCH) {
-                sequence = sequence.wrapping_add(1);
-                batch.extend_from_slice(&conntrack::encode_create_request(&entry, sequence));
-                pending += 1;
-            }
-            if pending == 0 {
-                return Ok(created);
-            }
-            socket
-                .send(&batch)
-                .map_err(|e| ConntrackError::from_io(&e, "sending conntrack create requests"))?;
-            while pending > 0 {
-                let length = socket
-                    .recv(&mut buffer)
-                    .map_err(|e| ConntrackError::from_io(&e, "receiving conntrack acks"))?;
-                for item in routerd_proto::netfilter::NetlinkMessages::new(
-                    buffer.get(..length).unwrap_or_default(),
-                ) {
-                    match item {
-                        Ok(routerd_proto::netfilter::NetlinkItem::Ack { .. }) => {
-                            pending -= 1;
-                            created += 1;
-                        }
-                        Ok(routerd_proto::netfilter::NetlinkItem::Error { errno, .. }) => {
-                            return Err(ConntrackError::from_errno(
-                                errno,
-                                "creating a conntrack entry",
-                            ))
-                        }
-                        Ok(_) => {}
-                        Err(e) => {
-                            return Err(ConntrackError::Failed(format!(
-                                "undecodable conntrack ack: {e}"
-                            )))
-                        }
-                    }
-                }
-            }
-        }
+        self.acknowledged(
+            entries,
+            &|entry, sequence| conntrack::encode_create_request(entry, sequence),
+            &|_| false,
+            "creating a conntrack entry",
+        )
     }
 }
 
@@ -341,6 +389,19 @@ impl ConntrackTable for FakeConntrack {
             max: state.max,
         })
     }
+
+    fn delete_where(
+        &self,
+        matches: &mut dyn FnMut(&ConntrackEntry) -> bool,
+    ) -> Result<u64, ConntrackError> {
+        let mut state = self.lock();
+        if let Some(failure) = &state.failure {
+            return Err(failure.clone());
+        }
+        let before = state.entries.len();
+        state.entries.retain(|e| !matches(e));
+        Ok((before - state.entries.len()) as u64)
+    }
 }
 
 #[cfg(test)]
@@ -370,8 +431,12 @@ mod tests {
         fake.walk(&mut |_| seen += 1).unwrap();
         assert_eq!(seen, 0);
         assert_eq!(fake.stats().unwrap(), ConntrackStats { count: 0, max: 10 });
+        fake.set_entries((1..=4).map(udp_entry).collect());
+        assert_eq!(fake.delete_where(&mut |e| e.mark == Some(2)).unwrap(), 1);
+        assert_eq!(fake.stats().unwrap().count, 3);
         fake.set_failure(Some(ConntrackError::NotAvailable("test".into())));
         assert!(fake.walk(&mut |_| {}).is_err() && fake.stats().is_err());
+        assert!(fake.delete_where(&mut |_| true).is_err());
     }
 
     fn udp_entry(n: u32) -> ConntrackEntry {
@@ -423,6 +488,23 @@ mod tests {
             assert_eq!(table.stats().expect("stats").count, before.count + 600);
             let again = table.create_entries(&mut std::iter::once(udp_entry(1)));
             assert!(matches!(again, Err(ConntrackError::Failed(m)) if m.contains("exists")));
+            // Deleting by a predicate removes exactly the matching entries.
+            let deleted = table
+                .delete_where(&mut |e| {
+                    e.original.dst_port == Some(53) && e.mark.is_some_and(|m| m <= 100)
+                })
+                .expect("delete");
+            assert_eq!(deleted, 100);
+            let mut left = 0;
+            table
+                .walk(&mut |e| {
+                    if e.original.dst_port == Some(53) {
+                        assert!(e.mark.unwrap_or(0) > 100);
+                        left += 1;
+                    }
+                })
+                .expect("walk");
+            assert_eq!(left, 500);
         });
     }
 }

@@ -31,8 +31,8 @@ use tokio::sync::mpsc;
 use crate::error::HostError;
 use crate::net_host::{HostFuture, NetHost};
 use crate::types::{
-    format_mac, prefix_contains, prefix_mask, DadFailures, Ipv4Address, Ipv4Route, Ipv6Address,
-    Ipv6Route, Link, LinkChange, OperState, MAIN_TABLE,
+    format_mac, prefix_contains, prefix_mask, DadFailures, Ipv4Address, Ipv4Route, Ipv4Rule,
+    Ipv6Address, Ipv6Route, Link, LinkChange, OperState, MAIN_TABLE,
 };
 
 /// Per-watcher buffer; like the real monitor, overflow drops notifications.
@@ -56,6 +56,8 @@ struct State {
     routes: Vec<Ipv4Route>,
     /// Stored with their effective metric, as the kernel lists them.
     routes6: Vec<Ipv6Route>,
+    /// Only the rules added through [`NetHost::add_ipv4_rule`] (no kernel defaults).
+    rules: BTreeSet<Ipv4Rule>,
     watchers: Vec<mpsc::Sender<String>>,
     dad_failures: DadFailures,
     /// Put on the host just before the next `add_ipv4_address` runs ([`FakeHost::race_next_ipv4_add`]).
@@ -591,6 +593,34 @@ impl NetHost for FakeHost {
 
     fn del_ipv6_route(&self, route: Ipv6Route) -> HostFuture<'_, ()> {
         Box::pin(async move { self.del_ipv6_route_now(route) })
+    }
+
+    fn ipv4_rules(&self) -> HostFuture<'_, Vec<Ipv4Rule>> {
+        Box::pin(async move { Ok(self.state().rules.iter().copied().collect()) })
+    }
+
+    fn add_ipv4_rule(&self, rule: Ipv4Rule) -> HostFuture<'_, ()> {
+        Box::pin(async move {
+            let context = format!("add rule {rule}");
+            check_prefix_len(rule.source.map_or(0, |s| s.1), &context)?;
+            let mut state = self.state();
+            if !state.rules.insert(rule) {
+                return Err(HostError::from_errno(libc::EEXIST, context));
+            }
+            Ok(())
+        })
+    }
+
+    fn del_ipv4_rule(&self, rule: Ipv4Rule) -> HostFuture<'_, ()> {
+        Box::pin(async move {
+            if !self.state().rules.remove(&rule) {
+                return Err(HostError::from_errno(
+                    libc::ENOENT,
+                    format!("delete rule {rule}"),
+                ));
+            }
+            Ok(())
+        })
     }
 
     fn watch_changes(&self) -> mpsc::Receiver<String> {

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::error::HostError;
-use crate::types::{Ipv4Address, Ipv4Route, Ipv6Address, Ipv6Route, Link, LinkChange};
+use crate::types::{Ipv4Address, Ipv4Route, Ipv4Rule, Ipv6Address, Ipv6Route, Link, LinkChange};
 
 /// Boxed so that [`NetHost`] stays object-safe (`Arc<dyn NetHost>`), and
 /// `Send` so controllers can run on a multi-threaded runtime.
@@ -78,6 +78,15 @@ pub trait NetHost: Send + Sync + 'static {
     /// Deletes exactly the route described (see [`Ipv6Route::matches`]). Err(NotFound) when no route
     /// matches.
     fn del_ipv6_route(&self, route: Ipv6Route) -> HostFuture<'_, ()>;
+
+    /// Every IPv4 "lookup" rule (the kernel's own `local`/`main`/`default` rules included).
+    fn ipv4_rules(&self) -> HostFuture<'_, Vec<Ipv4Rule>>;
+
+    /// Err(AlreadyExists) when an identical rule (priority, selectors, table) exists.
+    fn add_ipv4_rule(&self, rule: Ipv4Rule) -> HostFuture<'_, ()>;
+
+    /// Deletes the rule with exactly these priority, selectors and table. Err(NotFound) when absent.
+    fn del_ipv4_rule(&self, rule: Ipv4Rule) -> HostFuture<'_, ()>;
 
     /// A stream of "something changed" notifications (links, IPv4 and IPv6 addresses, IPv4 routes)
     /// from netlink multicast groups, so controllers can repair drift at once instead of waiting for

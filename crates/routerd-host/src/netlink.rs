@@ -17,15 +17,18 @@ use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage, State
 use rtnetlink::packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
 };
+use rtnetlink::packet_route::rule::{RuleAction, RuleAttribute, RuleMessage};
 use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
-use rtnetlink::{AddressMessageBuilder, Handle, LinkUnspec, MulticastGroup, RouteMessageBuilder};
+use rtnetlink::{
+    AddressMessageBuilder, Handle, IpVersion, LinkUnspec, MulticastGroup, RouteMessageBuilder,
+};
 use tokio::sync::mpsc;
 
 use crate::error::HostError;
 use crate::net_host::{HostFuture, NetHost};
 use crate::types::{
     format_mac, lifetime_from_kernel, lifetime_to_kernel, DadFailures, Ipv4Address, Ipv4Route,
-    Ipv6Address, Ipv6AddressFlags, Ipv6Route, Link, LinkChange, OperState,
+    Ipv4Rule, Ipv6Address, Ipv6AddressFlags, Ipv6Route, Link, LinkChange, OperState,
 };
 
 /// Per-subscriber buffer. Notifications are only hints to resync, so a
@@ -305,6 +308,44 @@ impl NetHost for NetlinkHost {
         })
     }
 
+    fn ipv4_rules(&self) -> HostFuture<'_, Vec<Ipv4Rule>> {
+        self.serialized(|handle| async move { dump_ipv4_rules(&handle).await })
+    }
+
+    fn add_ipv4_rule(&self, rule: Ipv4Rule) -> HostFuture<'_, ()> {
+        self.serialized(move |handle| async move {
+            let context = format!("add rule {rule}");
+            check_prefix_len(rule.source.map_or(0, |s| s.1), IPV4_BITS, &context)?;
+            let mut request = handle.rule().add().v4();
+            *request.message_mut() = rule_message(&rule);
+            request
+                .execute()
+                .await
+                .map_err(|e| HostError::from_rtnetlink(e, context))
+        })
+    }
+
+    fn del_ipv4_rule(&self, rule: Ipv4Rule) -> HostFuture<'_, ()> {
+        self.serialized(move |handle| async move {
+            let context = format!("delete rule {rule}");
+            check_prefix_len(rule.source.map_or(0, |s| s.1), IPV4_BITS, &context)?;
+            // The kernel treats absent selectors in a delete as wildcards, so a rule that only shares
+            // the priority could go; look for the exact rule first.
+            if !dump_ipv4_rules(&handle).await?.contains(&rule) {
+                return Err(HostError::from_errno(
+                    libc::ENOENT,
+                    format!("{context}: no such rule"),
+                ));
+            }
+            handle
+                .rule()
+                .del(rule_message(&rule))
+                .execute()
+                .await
+                .map_err(|e| HostError::from_rtnetlink(e, context))
+        })
+    }
+
     fn watch_changes(&self) -> mpsc::Receiver<String> {
         let (tx, rx) = mpsc::channel(WATCH_BUFFER);
         // If the monitor task is gone the sender is dropped here and the
@@ -555,6 +596,67 @@ fn ipv4_route_from_message(message: &RouteMessage) -> Option<Ipv4Route> {
         }
     }
     Some(route)
+}
+
+async fn dump_ipv4_rules(handle: &Handle) -> Result<Vec<Ipv4Rule>, HostError> {
+    let messages: Vec<RuleMessage> = handle
+        .rule()
+        .get(IpVersion::V4)
+        .execute()
+        .try_collect()
+        .await
+        .map_err(|e| HostError::from_rtnetlink(e, "list IPv4 rules"))?;
+    Ok(messages.iter().filter_map(ipv4_rule_from_message).collect())
+}
+
+/// A "lookup" rule as [`Ipv4Rule`]; other actions (blackhole, goto...) and other families are `None`.
+fn ipv4_rule_from_message(message: &RuleMessage) -> Option<Ipv4Rule> {
+    let header = &message.header;
+    if header.family != AddressFamily::Inet || header.action != RuleAction::ToTable {
+        return None;
+    }
+    let mut rule = Ipv4Rule {
+        priority: 0,
+        source: None,
+        fwmark: None,
+        table: u32::from(header.table),
+    };
+    for attribute in &message.attributes {
+        match attribute {
+            RuleAttribute::Priority(p) => rule.priority = *p,
+            RuleAttribute::Table(t) => rule.table = *t,
+            RuleAttribute::FwMark(m) => rule.fwmark = Some(*m),
+            RuleAttribute::Source(IpAddr::V4(a)) => rule.source = Some((*a, header.src_len)),
+            _ => {}
+        }
+    }
+    Some(rule)
+}
+
+fn rule_message(rule: &Ipv4Rule) -> RuleMessage {
+    let mut message = RuleMessage::default();
+    message.header.family = AddressFamily::Inet;
+    message.header.action = RuleAction::ToTable;
+    match u8::try_from(rule.table) {
+        Ok(table) => message.header.table = table,
+        Err(_) => {
+            message.header.table = RouteHeader::RT_TABLE_UNSPEC;
+            message.attributes.push(RuleAttribute::Table(rule.table));
+        }
+    }
+    message
+        .attributes
+        .push(RuleAttribute::Priority(rule.priority));
+    if let Some((address, len)) = rule.source {
+        message.header.src_len = len;
+        message
+            .attributes
+            .push(RuleAttribute::Source(IpAddr::V4(address)));
+    }
+    if let Some(mark) = rule.fwmark {
+        message.attributes.push(RuleAttribute::FwMark(mark));
+    }
+    message
 }
 
 fn ipv6_route_from_message(message: &RouteMessage) -> Option<Ipv6Route> {

@@ -304,6 +304,39 @@ impl fmt::Display for Ipv4Route {
     }
 }
 
+/// An IPv4 policy-routing rule that sends matching traffic to one routing table (`ip rule ... lookup
+/// TABLE`): what lets each WAN uplink keep its own default route in its own table, so traffic from
+/// that uplink's address (or carrying its fwmark) leaves through it whichever uplink is the main
+/// table's default. Only "lookup" rules are modelled; listings skip other actions.
+///
+/// The kernel refuses a second rule with identical selectors, priority and table (Err(AlreadyExists));
+/// a delete names all of them, so it never removes a rule that merely shares the priority.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Ipv4Rule {
+    /// Rules are evaluated in ascending priority; 0, 32766 and 32767 are the kernel's own.
+    pub priority: u32,
+    /// `from ADDRESS/LEN`; `None` is `from all`.
+    pub source: Option<(Ipv4Addr, u8)>,
+    /// `fwmark MARK` (full mask); `None` matches any mark.
+    pub fwmark: Option<u32>,
+    pub table: u32,
+}
+
+impl fmt::Display for Ipv4Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: from ", self.priority)?;
+        match self.source {
+            Some((a, 32)) => write!(f, "{a}")?,
+            Some((a, len)) => write!(f, "{a}/{len}")?,
+            None => write!(f, "all")?,
+        }
+        if let Some(mark) = self.fwmark {
+            write!(f, " fwmark {mark:#x}")?;
+        }
+        write!(f, " lookup {}", self.table)
+    }
+}
+
 /// The metric the kernel gives an IPv6 route added without one (`IP6_RT_PRIO_USER`).
 pub const IPV6_DEFAULT_METRIC: u32 = 1024;
 

@@ -9,8 +9,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use routerd_host::{
-    HostError, Ipv4Address, Ipv4Route, Ipv6Address, Ipv6Route, LinkChange, NetHost, NetlinkHost,
-    OperState, IPV6_DEFAULT_METRIC,
+    HostError, Ipv4Address, Ipv4Route, Ipv4Rule, Ipv6Address, Ipv6Route, LinkChange, NetHost,
+    NetlinkHost, OperState, IPV6_DEFAULT_METRIC,
 };
 use routerd_testkit::{ip_in, Netns};
 use tokio::sync::mpsc;
@@ -647,5 +647,59 @@ fn ipv6_device_routes_are_added_listed_and_deleted_exactly() {
         assert!(!shown.contains("dev v0"), "{shown}");
         assert!(shown.contains("dev v1"), "{shown}");
         assert_host_err!(host.del_ipv6_route(default).await, NotFound, "already gone");
+    });
+}
+
+#[test]
+fn ipv4_rules_are_added_listed_and_deleted_exactly() {
+    let Some(ns) = TestNetns::create() else {
+        return;
+    };
+    ns.run(|host, ip| async move {
+        let by_source = Ipv4Rule {
+            priority: 1001,
+            source: Some((ipv4("192.0.2.10"), 32)),
+            fwmark: None,
+            table: 1001,
+        };
+        let by_mark = Ipv4Rule {
+            priority: 1002,
+            source: None,
+            fwmark: Some(0x65),
+            table: 1001,
+        };
+        host.add_ipv4_rule(by_source).await.unwrap();
+        host.add_ipv4_rule(by_mark).await.unwrap();
+        assert_host_err!(
+            host.add_ipv4_rule(by_source).await,
+            AlreadyExists,
+            "an identical rule"
+        );
+        let listed = host.ipv4_rules().await.unwrap();
+        assert!(
+            listed.contains(&by_source) && listed.contains(&by_mark),
+            "{listed:?}"
+        );
+        // The kernel's own rules are listed too (local, main, default).
+        assert!(listed.iter().any(|r| r.priority == 32766 && r.table == 254));
+        let shown = ip.run(&["rule", "show"]);
+        assert!(
+            shown.contains("1001:\tfrom 192.0.2.10 lookup 1001"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("1002:\tfrom all fwmark 0x65 lookup 1001"),
+            "{shown}"
+        );
+        // A rule sharing the priority but not the selectors is not deleted.
+        let other = Ipv4Rule {
+            source: Some((ipv4("192.0.2.11"), 32)),
+            ..by_source
+        };
+        assert_host_err!(host.del_ipv4_rule(other).await, NotFound, "another rule");
+        host.del_ipv4_rule(by_source).await.unwrap();
+        host.del_ipv4_rule(by_mark).await.unwrap();
+        let listed = host.ipv4_rules().await.unwrap();
+        assert!(!listed.iter().any(|r| r.table == 1001), "{listed:?}");
     });
 }

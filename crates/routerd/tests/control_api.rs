@@ -186,6 +186,7 @@ async fn apply_reconcile_repair_delete() {
             "dhcpv4-client",
             "dhcpv6-prefix-delegation",
             "dns-resolver",
+            "egress",
             "eventrule",
             "firewall-event-log",
             "healthcheck",

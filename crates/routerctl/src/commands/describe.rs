@@ -113,7 +113,9 @@ pub fn render(item: &Value, events: &[Event], now: Timestamp) -> Result<String> 
                 .collect()
         })
         .unwrap_or_default();
-    if !specific.is_empty() {
+    if let Some(block) = egress_block(item, now) {
+        out.push_str(&block);
+    } else if !specific.is_empty() {
         out.push_str("\nStatus:\n");
         out.push_str(&yaml_block(Some(&Value::Object(specific)))?);
     }
@@ -152,6 +154,96 @@ pub fn render(item: &Value, events: &[Event], now: Timestamp) -> Result<String> 
         out.push_str(&output::indent(&t.render(), 2));
     }
     Ok(out)
+}
+
+/// An `EgressRoutePolicy`'s status as an operator reads it: which candidate carries the default route,
+/// when it last changed, and for every candidate (with its priority, source and HealthCheck from the
+/// spec) whether it is ready and why not.
+fn egress_block(item: &Value, now: Timestamp) -> Option<String> {
+    if resources::kind_of(item) != "EgressRoutePolicy" {
+        return None;
+    }
+    let status = item.get("status");
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("-").to_string();
+    let last_switch = status
+        .and_then(|s| s.get("lastSwitchAt"))
+        .and_then(Value::as_str)
+        .and_then(|t| Timestamp::parse(t).ok());
+    let mut out = String::from("\nEgress:\n");
+    out.push_str(&output::indent(
+        &output::fields(&[
+            ("Selected", text(status.and_then(|s| s.get("selected")))),
+            (
+                "Last switch",
+                last_switch
+                    .map(|t| format!("{} ({t})", relative(t, now)))
+                    .unwrap_or_else(|| "never".into()),
+            ),
+            (
+                "Switches",
+                status
+                    .and_then(|s| s.get("switchCount"))
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0)
+                    .to_string(),
+            ),
+        ]),
+        2,
+    ));
+    let mut t = Table::new([
+        "candidate",
+        "priority",
+        "source",
+        "healthcheck",
+        "ready",
+        "reason",
+    ]);
+    let states = status
+        .and_then(|s| s.get("candidates"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let selected = status
+        .and_then(|s| s.get("selected"))
+        .and_then(Value::as_str);
+    for c in item
+        .pointer("/spec/candidates")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let name = c.get("name").and_then(Value::as_str).unwrap_or_default();
+        let state = states
+            .iter()
+            .find(|s| s.get("name").and_then(Value::as_str) == Some(name));
+        let ready = match state.and_then(|s| s.get("ready")).and_then(Value::as_bool) {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None => "-",
+        };
+        t.row([
+            if Some(name) == selected {
+                format!("{name} *")
+            } else {
+                name.to_string()
+            },
+            c.get("priority")
+                .and_then(Value::as_u64)
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "-".into()),
+            format!(
+                "{}/{}",
+                text(c.pointer("/source/kind")),
+                text(c.pointer("/source/name"))
+            ),
+            text(c.get("healthCheck")),
+            ready.to_string(),
+            text(state.and_then(|s| s.get("reason"))),
+        ]);
+    }
+    out.push_str("\nCandidates (* = selected):\n");
+    out.push_str(&output::indent(&t.render(), 2));
+    Some(out)
 }
 
 fn yaml_block(value: Option<&Value>) -> Result<String> {
@@ -240,6 +332,39 @@ mod tests {
             text.contains("  5m ago  info      routerd.address.applied  address added\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn an_egress_policy_shows_its_candidates_with_reasons() {
+        let now = Timestamp::parse("2026-11-23T18:40:12Z").unwrap();
+        let item = json!({
+            "apiVersion": "net.routerd.net/v1alpha1", "kind": "EgressRoutePolicy",
+            "metadata": {"name": "uplink"},
+            "spec": {"candidates": [
+                {"name": "isp1", "source": {"kind": "DHCPv4Client", "name": "wan1"}, "healthCheck": "isp1", "priority": 10},
+                {"name": "isp2", "source": {"kind": "DHCPv4Client", "name": "wan2"}, "healthCheck": "isp2", "priority": 20}]},
+            "status": {"phase": "Installed", "selected": "isp2", "switchCount": 3,
+                "lastSwitchAt": "2026-11-23T18:39:12Z",
+                "candidates": [
+                    {"name": "isp1", "ready": false, "reason": "HealthCheck isp1 is Unhealthy (ProbeFailed: timeout)"},
+                    {"name": "isp2", "ready": true}]}
+        });
+        let text = render(&item, &[], now).unwrap();
+        assert!(text.contains("Selected:     isp2\n"), "{text}");
+        assert!(
+            text.contains("Last switch:  1m ago (2026-11-23T18:39:12"),
+            "{text}"
+        );
+        assert!(text.contains("Switches:     3\n"), "{text}");
+        assert!(
+            text.contains("isp1       10        DHCPv4Client/wan1  isp1         no     HealthCheck isp1 is Unhealthy (ProbeFailed: timeout)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("isp2 *     20        DHCPv4Client/wan2  isp2         yes    -"),
+            "{text}"
+        );
+        assert!(!text.contains("\nStatus:"), "{text}");
     }
 
     #[test]

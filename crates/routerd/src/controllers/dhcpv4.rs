@@ -260,6 +260,15 @@ async fn follow_lease(
 ) {
     let name = id.name.as_str();
     let gen = ctx.desired.generation;
+    // A candidate of an EgressRoutePolicy leaves its default route to the policy.
+    let egress = super::egress::policy_naming(&ctx.desired, KIND, name);
+    let mut taken_over = spec.clone();
+    let spec = if egress.is_some() {
+        taken_over.install_default_route = Some(false);
+        &taken_over
+    } else {
+        spec
+    };
     let want = match wanted(spec, &daemon, link.index, ifname) {
         Ok(want) => want,
         Err(e) => {
@@ -403,6 +412,14 @@ async fn follow_lease(
             }
         }
     }
+    if let (Some(policy), Phase::Bound) = (&egress, daemon.phase) {
+        route_cond = Condition::new(
+            "DefaultRouteInstalled",
+            false,
+            "EgressRoutePolicy",
+            format!("the default route is the EgressRoutePolicy {policy}'s to install"),
+        );
+    }
     if let Some(d) = want.routes.iter().find(|r| r.prefix_len == 0) {
         if route_cond.status == ConditionStatus::True {
             route_cond.message =
@@ -434,7 +451,7 @@ impl Controller for DHCPv4ClientController {
         &[KIND]
     }
     fn input_kinds(&self) -> &'static [Kind] {
-        &[KIND, Kind::Interface]
+        &[KIND, Kind::Interface, Kind::EgressRoutePolicy]
     }
     fn wake_topics(&self) -> &'static [&'static str] {
         &["routerd.dhcpv4.**", "routerd.daemon.**"]

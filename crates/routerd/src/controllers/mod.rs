@@ -7,6 +7,7 @@ pub mod daemon_status;
 pub mod delegated_address;
 pub mod dhcpv4;
 pub mod dns_resolver;
+pub mod egress;
 pub mod healthcheck;
 pub mod interface;
 pub mod ownership;
@@ -38,5 +39,8 @@ pub fn builtin(
         Arc::new(pppoe::PPPoESessionController::default()),
         Arc::new(dns_resolver::DNSResolverController),
         Arc::new(retention::RetentionController { policy: retention }),
+        Arc::new(egress::EgressController::new(Arc::new(
+            routerd_host::KernelConntrack,
+        ))),
     ]
 }

@@ -525,8 +525,15 @@ async fn follow_session(
         daemon_status::show_read_error(ctx, id, view, &e, requeue).await;
         return;
     }
-    let want = wanted(spec, &daemon, device, ifname);
-    let why_none = if daemon.phase != Phase::Up {
+    let mut want = wanted(spec, &daemon, device, ifname);
+    // A candidate of an EgressRoutePolicy leaves its IPv4 default route to the policy.
+    let egress = super::egress::policy_naming(&ctx.desired, KIND, name);
+    if egress.is_some() {
+        want.ipv4 = None;
+    }
+    let why_none = if let Some(policy) = &egress {
+        format!("the IPv4 default route is the EgressRoutePolicy {policy}'s to install")
+    } else if daemon.phase != Phase::Up {
         "the session is not up".to_string()
     } else if !spec.install_default_route.unwrap_or(true) {
         "installDefaultRoute is false".to_string()
@@ -581,7 +588,12 @@ impl Controller for PPPoESessionController {
         &[KIND]
     }
     fn input_kinds(&self) -> &'static [Kind] {
-        &[KIND, Kind::Interface, Kind::DHCPv6PrefixDelegation]
+        &[
+            KIND,
+            Kind::Interface,
+            Kind::DHCPv6PrefixDelegation,
+            Kind::EgressRoutePolicy,
+        ]
     }
     fn wake_topics(&self) -> &'static [&'static str] {
         &["routerd.pppoe.**", "routerd.daemon.**"]
