@@ -14,6 +14,7 @@ pub mod pppoe;
 pub mod prefix_delegation;
 pub mod retention;
 pub mod route;
+pub mod router_advertisement;
 pub mod runtime;
 pub mod status_book;
 
@@ -38,5 +39,6 @@ pub fn builtin(
         Arc::new(pppoe::PPPoESessionController::default()),
         Arc::new(dns_resolver::DNSResolverController),
         Arc::new(retention::RetentionController { policy: retention }),
+        Arc::new(router_advertisement::RouterAdvertisementController),
     ]
 }
