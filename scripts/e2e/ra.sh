@@ -214,6 +214,16 @@ t=open('$rdisc_out').read()
 blocks=t.split(' Prefix ')
 sys.exit(0 if any(b.lstrip(': ').startswith('$S1') and re.search(r'Pref\. time +: +0 ', b) for b in blocks) else 1)"
 check "the new subnet's RDNSS is the router's new address" grep -Eq "Recursive DNS server +: ${S2%/*}1\$" "$rdisc_out"
+echo "== kill -9 of routerd-ra while $S1 is still deprecated: the restarted daemon remembers it"
+pid_before="$(ra_pid)"
+kill -9 "$pid_before"
+restarted() { local p; p="$(ra_pid)" && [ -n "$p" ] && [ "$p" != None ] && [ "$p" != "$1" ] && daemon_status >/dev/null; }
+check "the supervisor restarted routerd-ra" rd_wait_for "restart" 15 restarted "$pid_before"
+daemon_deprecated() {
+    daemon_status | py "import json,sys; a=json.load(sys.stdin)['resources'][0]['observed']['advertised']; sys.exit(0 if any(p['prefix']==sys.argv[1] and p['deprecated'] for p in a) else 1)" "$1"
+}
+check "the new process still advertises $S1 deprecated (from advertised.json)" rd_wait_for "restored" 5 daemon_deprecated "$S1"
+check "routerctl get ra lists it" sh -c "routerctl get ra | grep -q lan"
 check "the host's old address disappears at its valid lifetime (<= 30 s)" rd_wait_for "old address gone" 35 no_host_addr "$S1"
 check "the new address stays" has_host_addr "$S2"
 
