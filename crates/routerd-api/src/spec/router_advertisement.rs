@@ -239,3 +239,56 @@ pub struct RaDaemonConfig {
     pub router_lifetime_seconds: u16,
     pub max_interval_seconds: u32,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(spec: serde_json::Value) -> Vec<String> {
+        let spec: IPv6RouterAdvertisementSpec = serde_json::from_value(spec).unwrap();
+        let mut c = Checker::default();
+        spec.validate(&mut c);
+        c.errors.iter().map(|e| e.to_string()).collect()
+    }
+
+    #[test]
+    fn a_good_spec_passes_and_names_its_references() {
+        let json = serde_json::json!({"interface": "lan", "prefixes": [{"from": "lan-v6"}, {"prefix": "2001:db8:1::/64"}],
+            "dnssl": ["home.arpa"], "rdnss": ["2001:db8:1::53"], "mtu": 1500, "maxInterval": "4s", "routerLifetime": "60s"});
+        assert_eq!(errors(json.clone()), Vec::<String>::new());
+        let spec: IPv6RouterAdvertisementSpec = serde_json::from_value(json).unwrap();
+        let refs: Vec<String> = spec.references().iter().map(|r| r.field.clone()).collect();
+        assert_eq!(refs, ["spec.interface", "spec.prefixes[0].from"]);
+        assert_eq!(spec.router_lifetime_or_default(), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn each_mistake_names_its_field() {
+        let e = errors(serde_json::json!({"interface": "lan",
+            "prefixes": [{"from": "a", "prefix": "2001:db8::/64"}, {}, {"prefix": "2001:db8:1::1/64"}, {"prefix": "10.0.0.0/8"}],
+            "rdnss": ["not-an-address"], "dnssl": ["bad..name"], "mtu": 1000,
+            "maxInterval": "1s", "routerLifetime": "3h"}));
+        let fields: Vec<&str> = e
+            .iter()
+            .map(|m| m.split(':').next().unwrap_or(""))
+            .collect();
+        for want in [
+            "spec.prefixes[0]",
+            "spec.prefixes[1]",
+            "spec.prefixes[2].prefix",
+            "spec.prefixes[3].prefix",
+            "spec.rdnss[0]",
+            "spec.dnssl[0]",
+            "spec.mtu",
+            "spec.maxInterval",
+            "spec.routerLifetime",
+        ] {
+            assert!(
+                fields.iter().any(|f| f.starts_with(want)),
+                "{want} not in {e:?}"
+            );
+        }
+        // Defaults: 10 min interval, 30 min lifetime, which RFC 4861 accepts.
+        assert!(errors(serde_json::json!({"interface": "lan"})).is_empty());
+    }
+}
