@@ -155,13 +155,40 @@ impl Settings {
     }
 }
 
-/// A prefix that left the settings, advertised deprecated until `valid_until`.
+/// A prefix that left the settings, advertised deprecated until `valid_until` (wall clock, persisted)
+/// which is `expires` on the monotonic clock: timers and the advertised lifetime count on that one, so a
+/// step of the wall clock can neither keep a dead prefix alive nor spin the timer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Retiring {
     network: Ipv6Addr,
     length: u8,
     autonomous: bool,
     valid_until: Timestamp,
+    expires: Instant,
+}
+
+impl Retiring {
+    fn new(
+        network: Ipv6Addr,
+        length: u8,
+        autonomous: bool,
+        valid_until: Timestamp,
+        now: Now,
+    ) -> Retiring {
+        Retiring {
+            network,
+            length,
+            autonomous,
+            valid_until,
+            expires: now.mono_of(valid_until),
+        }
+    }
+
+    /// Whole seconds of validity left at `now`.
+    fn remaining(&self, now: Now) -> u32 {
+        u32::try_from(self.expires.saturating_duration_since(now.mono).as_secs())
+            .unwrap_or(INFINITE - 1)
+    }
 }
 
 /// What the advertiser asks of its shell.
@@ -253,12 +280,13 @@ impl Advertiser {
             if valid_until <= now.wall {
                 continue;
             }
-            a.retiring.push(Retiring {
+            a.retiring.push(Retiring::new(
                 network,
                 length,
-                autonomous: p.autonomous,
+                p.autonomous,
                 valid_until,
-            });
+                now,
+            ));
             out.push(a.deprecated_event(
                 network,
                 length,
@@ -378,7 +406,7 @@ impl Advertiser {
     pub fn timer(&mut self, now: Now) -> Vec<Output> {
         let mut out = Vec::new();
         let before = self.retiring.len();
-        self.retiring.retain(|r| r.valid_until > now.wall);
+        self.retiring.retain(|r| r.expires > now.mono);
         if self.retiring.len() != before {
             out.push(Output::Persist(self.persisted(now)));
         }
@@ -409,12 +437,8 @@ impl Advertiser {
     }
 
     /// When [`Self::timer`] wants to run next.
-    pub fn deadline(&self, now: Now) -> Option<Instant> {
-        let expiry = self
-            .retiring
-            .iter()
-            .map(|r| now.mono_of(r.valid_until))
-            .min();
+    pub fn deadline(&self) -> Option<Instant> {
+        let expiry = self.retiring.iter().map(|r| r.expires).min();
         [self.next_unsolicited, self.answer_at, expiry]
             .into_iter()
             .flatten()
@@ -483,14 +507,14 @@ impl Advertiser {
         if left == 0 {
             return None;
         }
-        Some(Retiring {
-            network: p.network,
-            length: p.length,
-            autonomous: p.autonomous,
-            valid_until: now
-                .wall
+        Some(Retiring::new(
+            p.network,
+            p.length,
+            p.autonomous,
+            now.wall
                 .saturating_add(Duration::from_secs(u64::from(left))),
-        })
+            now,
+        ))
     }
 
     /// The PIOs at `now`: configured prefixes (all deprecated when `final_ra`), then retiring ones;
@@ -521,7 +545,7 @@ impl Advertiser {
             ));
         }
         for r in &self.retiring {
-            let valid = Lifetime::Until(r.valid_until).remaining(now.wall);
+            let valid = r.remaining(now);
             if valid == 0 {
                 continue;
             }
@@ -582,7 +606,7 @@ impl Advertiser {
     fn send(&mut self, now: Now, final_ra: bool) -> Vec<Output> {
         let mut out = Vec::new();
         let before = self.retiring.len();
-        self.retiring.retain(|r| r.valid_until > now.wall);
+        self.retiring.retain(|r| r.expires > now.mono);
         if self.retiring.len() != before {
             out.push(Output::Persist(self.persisted(now)));
         }
@@ -634,7 +658,7 @@ impl Advertiser {
             .retiring
             .iter()
             .find(|r| (r.network, r.length) == (network, length))
-            .map_or(0, |r| Lifetime::Until(r.valid_until).remaining(now.wall));
+            .map_or(0, |r| r.remaining(now));
         let e = resource_event(
             events::RESOURCE_KIND,
             &self.name,

@@ -96,7 +96,7 @@ fn host() -> Ipv6Addr {
 fn run(a: &mut Advertiser, start: Now, until: Duration) -> Vec<(Duration, RouterAdvertisement)> {
     let mut sends = Vec::new();
     let mut now = start;
-    while let Some(d) = a.deadline(now) {
+    while let Some(d) = a.deadline() {
         if d > start.mono + until {
             break;
         }
@@ -192,7 +192,7 @@ fn solicitations_are_answered_after_a_short_delay_and_rate_limited() {
     // 10 s later (past MIN_DELAY_BETWEEN_RAS): answered after the random delay (300 ms).
     let t = now.after(Duration::from_secs(10));
     a.solicitation(host(), &rs(), t).unwrap();
-    assert_eq!(a.deadline(t), Some(t.mono + Duration::from_millis(300)));
+    assert_eq!(a.deadline(), Some(t.mono + Duration::from_millis(300)));
     assert!(sent(&a.timer(t.after(Duration::from_millis(299)))).is_empty());
     let t1 = t.after(Duration::from_millis(300));
     assert_eq!(sent(&a.timer(t1)).len(), 1);
@@ -203,7 +203,7 @@ fn solicitations_are_answered_after_a_short_delay_and_rate_limited() {
         let ti = t1.after(Duration::from_millis(10 * i));
         a.solicitation(host(), &rs(), ti).unwrap();
     }
-    let due = a.deadline(t1).unwrap();
+    let due = a.deadline().unwrap();
     assert_eq!(
         due,
         t1.mono + MIN_DELAY_BETWEEN_RAS + Duration::from_millis(100)
@@ -468,7 +468,7 @@ mod properties {
                 match s {
                     Step::Wait(ms) => {
                         let end = now.after(Duration::from_millis(u64::from(ms)));
-                        while let Some(d) = a.deadline(now) {
+                        while let Some(d) = a.deadline() {
                             if d > end.mono { break; }
                             now = now.after(d.saturating_duration_since(now.mono));
                             let out = a.timer(now);
@@ -485,7 +485,7 @@ mod properties {
                     Step::Start => outs.extend(a.start(now)),
                 }
                 if a.started() {
-                    let d = a.deadline(now);
+                    let d = a.deadline();
                     prop_assert!(d.is_some_and(|d| d <= now.mono + Duration::from_secs(600)), "an RA is always scheduled");
                 }
             }
@@ -499,4 +499,31 @@ mod properties {
             }
         }
     }
+}
+
+/// A deprecated prefix expires on the monotonic clock: a wall clock stepped back an hour neither keeps
+/// it advertised nor leaves a timer that is due forever.
+#[test]
+fn a_deprecated_prefix_expires_on_the_monotonic_clock() {
+    let now = t0();
+    let (mut a, _) = Advertiser::new(
+        "lan",
+        settings(vec![delegated("2001:db8:1::/64", now, 30, 60)]),
+        Box::new(XorShift::new(5)),
+        &[],
+        now,
+    );
+    a.start(now);
+    a.reconfigure(settings(vec![]), now);
+    assert_eq!(a.advertised(now).len(), 1);
+    let stepped = Now {
+        mono: now.mono + Duration::from_secs(61),
+        wall: now.wall.saturating_sub(Duration::from_secs(3600)),
+    };
+    a.timer(stepped);
+    assert!(a.advertised(stepped).is_empty());
+    assert!(
+        a.deadline().is_some_and(|d| d > stepped.mono),
+        "only the next unsolicited RA is due"
+    );
 }

@@ -132,7 +132,7 @@ impl Driver {
             self.shared.beat();
             let deadline = self
                 .advertiser
-                .deadline(Now::system())
+                .deadline()
                 .map(tokio::time::Instant::from_std);
             let poll = if self.link == LinkState::Up && self.watcher.is_open() {
                 HEARTBEAT
