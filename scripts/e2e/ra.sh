@@ -126,6 +126,7 @@ if ts:
 check "DHCPv6PrefixDelegation/wan-pd Bound" rd_wait_for "Bound" 30 rd_phase_is DHCPv6PrefixDelegation wan-pd Bound
 P1="$(pd_prefix)"; S1="$(subnet1 "$P1")"
 echo "   delegated $P1, LAN subnet $S1"
+check "the router has ${S1%/*}1/64 on rt-lan (IPv6DelegatedAddress/lan-v6)" rd_wait_for "router address" 15 sh -c "ip -n $NS_ROUTER -6 addr show dev rt-lan | grep -q 'inet6 ${S1%/*}1/64'"
 check "IPv6RouterAdvertisement/lan Applied" rd_wait_for "Applied" 20 rd_phase_is IPv6RouterAdvertisement lan Applied
 check_eq "status.advertised[0].prefix is the delegated subnet" "$S1" "$(ra_field "['advertised'][0]['prefix']")"
 
