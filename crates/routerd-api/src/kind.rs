@@ -25,6 +25,7 @@ pub enum Kind {
     TrafficFlowLog,
     FirewallEventLog,
     LogRetention,
+    IPv6RouterAdvertisement,
 }
 
 /// Static facts about a kind.
@@ -151,6 +152,13 @@ pub const KINDS: &[KindInfo] = &[
         api_version: SYSTEM_API_VERSION,
         short_names: &["retention"],
         daemon: None,
+    },
+    KindInfo {
+        kind: Kind::IPv6RouterAdvertisement,
+        name: "IPv6RouterAdvertisement",
+        api_version: NET_API_VERSION,
+        short_names: &["ra", "radv"],
+        daemon: Some("routerd-ra"),
     },
 ];
 

@@ -240,3 +240,24 @@ pub struct DerivedEventStatus {
     pub last_asserted_at: Option<Timestamp>,
     pub last_retracted_at: Option<Timestamp>,
 }
+
+/// One prefix `routerd-ra` advertises, with the lifetimes of its last advertisement.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AdvertisedPrefix {
+    pub prefix: String,
+    pub preferred_lifetime_seconds: u32,
+    pub valid_lifetime_seconds: u32,
+    /// Gone from the spec or replaced: advertised with preferred lifetime 0 until it expires.
+    pub deprecated: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IPv6RouterAdvertisementStatus {
+    #[serde(default)]
+    pub advertised: Vec<AdvertisedPrefix>,
+    pub last_sent_at: Option<Timestamp>,
+    #[serde(default)]
+    pub solicitations_answered: u64,
+}

@@ -6,9 +6,12 @@
 //! - [`ppp`]: PPP framing, the RFC 1661 control-packet family (LCP, IPCP, IPv6CP) with typed options,
 //!   PAP and CHAP-MD5;
 //! - [`netfilter`]: netlink framing and nfnetlink messages: conntrack entries and events (ctnetlink) and
-//!   NFLOG packets (nfnetlink_log), with the requests routerd sends.
+//!   NFLOG packets (nfnetlink_log), with the requests routerd sends;
+//! - [`ndp`]: router solicitations and advertisements with their options (RFC 4861, RDNSS/DNSSL of
+//!   RFC 8106).
 #![forbid(unsafe_code)]
 
+pub mod ndp;
 pub mod netfilter;
 pub mod ppp;
 pub mod pppoe;

@@ -195,6 +195,7 @@ async fn apply_reconcile_repair_delete() {
             "pppoe-session",
             "retention",
             "route",
+            "router-advertisement",
             "traffic-flow-log"
         ]
     );

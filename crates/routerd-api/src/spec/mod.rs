@@ -10,6 +10,7 @@ mod health;
 mod interface;
 mod logging;
 mod pppoe;
+mod router_advertisement;
 mod routing;
 mod validate;
 
@@ -20,6 +21,7 @@ pub use health::*;
 pub use interface::*;
 pub use logging::*;
 pub use pppoe::*;
+pub use router_advertisement::*;
 pub use routing::*;
 pub use validate::{check_ifname, parse_ip_cidr, parse_ipv4_cidr, Checker, Reference, MAX_IFNAME};
 
@@ -47,6 +49,7 @@ pub enum ResourceSpec {
     TrafficFlowLog(TrafficFlowLogSpec),
     FirewallEventLog(FirewallEventLogSpec),
     LogRetention(LogRetentionSpec),
+    IPv6RouterAdvertisement(IPv6RouterAdvertisementSpec),
 }
 
 macro_rules! per_kind {
@@ -67,7 +70,8 @@ macro_rules! per_kind {
             DNSResolver => DNSResolverSpec,
             TrafficFlowLog => TrafficFlowLogSpec,
             FirewallEventLog => FirewallEventLogSpec,
-            LogRetention => LogRetentionSpec
+            LogRetention => LogRetentionSpec,
+            IPv6RouterAdvertisement => IPv6RouterAdvertisementSpec
         }
     };
 }

@@ -15,6 +15,7 @@ pub mod pppoe;
 pub mod prefix_delegation;
 pub mod retention;
 pub mod route;
+pub mod router_advertisement;
 pub mod runtime;
 pub mod status_book;
 
@@ -42,5 +43,6 @@ pub fn builtin(
         Arc::new(egress::EgressController::new(Arc::new(
             routerd_host::KernelConntrack,
         ))),
+        Arc::new(router_advertisement::RouterAdvertisementController),
     ]
 }
