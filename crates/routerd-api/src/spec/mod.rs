@@ -6,6 +6,7 @@ mod address;
 mod dhcp;
 pub mod dns_validation;
 mod events;
+mod firewall;
 mod health;
 mod interface;
 mod logging;
@@ -16,6 +17,7 @@ mod validate;
 pub use address::*;
 pub use dhcp::*;
 pub use events::*;
+pub use firewall::*;
 pub use health::*;
 pub use interface::*;
 pub use logging::*;
@@ -47,6 +49,10 @@ pub enum ResourceSpec {
     TrafficFlowLog(TrafficFlowLogSpec),
     FirewallEventLog(FirewallEventLogSpec),
     LogRetention(LogRetentionSpec),
+    FirewallZone(FirewallZoneSpec),
+    FirewallPolicy(FirewallPolicySpec),
+    FirewallRule(FirewallRuleSpec),
+    PortForward(PortForwardSpec),
 }
 
 macro_rules! per_kind {
@@ -67,7 +73,11 @@ macro_rules! per_kind {
             DNSResolver => DNSResolverSpec,
             TrafficFlowLog => TrafficFlowLogSpec,
             FirewallEventLog => FirewallEventLogSpec,
-            LogRetention => LogRetentionSpec
+            LogRetention => LogRetentionSpec,
+            FirewallZone => FirewallZoneSpec,
+            FirewallPolicy => FirewallPolicySpec,
+            FirewallRule => FirewallRuleSpec,
+            PortForward => PortForwardSpec
         }
     };
 }
