@@ -6,6 +6,7 @@ pub mod address;
 pub mod daemon_status;
 pub mod delegated_address;
 pub mod dhcpv4;
+pub mod firewall_render;
 pub mod dns_resolver;
 pub mod healthcheck;
 pub mod interface;
