@@ -213,7 +213,10 @@ mod tests {
             });
             assert_eq!(found, want, "line {} {line:?}", i + 1);
             if let Some((c, r)) = found {
-                assert_eq!(&line[RouterdTable::RULE_COLUMN - 1..], table.chains[c].rules[r]);
+                assert_eq!(
+                    &line[RouterdTable::RULE_COLUMN - 1..],
+                    table.chains[c].rules[r]
+                );
             }
         }
         assert_eq!(table.locate(6), Some((0, 0)));

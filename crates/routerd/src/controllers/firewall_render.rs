@@ -22,6 +22,9 @@
 //! device's address at the time of each new connection.
 
 use crate::config::DesiredState;
+use routerd_api::control::{
+    FirewallRenderedRule as RenderedRule, FirewallResourceRules as ResourceRules,
+};
 use routerd_api::spec::{
     parse_ip_cidr, parse_rate_limit, FirewallAction, FirewallPolicySpec, FirewallProtocol,
     FirewallRuleSpec, FirewallZoneSpec, NAT44RuleSpec, NatType, PortForwardSpec, ResourceSpec,
@@ -174,21 +177,6 @@ impl RenderedTable {
     }
 }
 
-/// One resource's rules in `GET /firewall`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ResourceRules {
-    /// A kind, or `base` for the rules routerd always renders.
-    pub kind: String,
-    pub name: String,
-    pub rules: Vec<RenderedRule>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RenderedRule {
-    pub chain: String,
-    pub rule: String,
-}
-
 /// Builds a rule from fragments, remembering which field each came from.
 #[derive(Default)]
 struct RuleBuilder {
@@ -269,7 +257,10 @@ fn device_set(devices: &[String]) -> String {
         [one] => quoted(one),
         many => format!(
             "{{ {} }}",
-            many.iter().map(|d| quoted(d)).collect::<Vec<_>>().join(", ")
+            many.iter()
+                .map(|d| quoted(d))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }
@@ -300,19 +291,26 @@ pub fn resolve_device(desired: &DesiredState, name: &str) -> Option<String> {
     None
 }
 
-/// Whether any resource that needs the table exists: then the table exists, else it is deleted.
+/// The kinds rendered into the table, whose status the firewall controller writes.
+pub const FIREWALL_KINDS: &[Kind] = &[
+    Kind::FirewallZone,
+    Kind::FirewallPolicy,
+    Kind::FirewallRule,
+    Kind::PortForward,
+    Kind::NAT44Rule,
+];
+
+/// Whether any resource that needs the table exists (an enabled `TrafficFlowLog` and a
+/// `FirewallEventLog` need at least the conntrack keep-alive): then the table exists, else it is deleted.
 pub fn table_needed(desired: &DesiredState) -> bool {
-    [
-        Kind::FirewallZone,
-        Kind::FirewallPolicy,
-        Kind::FirewallRule,
-        Kind::PortForward,
-        Kind::NAT44Rule,
-        Kind::TrafficFlowLog,
-        Kind::FirewallEventLog,
-    ]
-    .into_iter()
-    .any(|k| desired.of_kind(k).next().is_some())
+    let flow_log = desired
+        .of_kind(Kind::TrafficFlowLog)
+        .any(|r| matches!(&r.spec, ResourceSpec::TrafficFlowLog(s) if s.enabled));
+    flow_log
+        || FIREWALL_KINDS
+            .iter()
+            .chain([&Kind::FirewallEventLog])
+            .any(|k| desired.of_kind(*k).next().is_some())
 }
 
 struct Zone<'a> {
@@ -350,7 +348,10 @@ fn render_rule(
     };
     let ip = if family == Some(true) { "ip6" } else { "ip" };
     if !src.is_empty() {
-        b.push(&format!("{ip} saddr {}", value_set(&src)), Some("sourceRanges"));
+        b.push(
+            &format!("{ip} saddr {}", value_set(&src)),
+            Some("sourceRanges"),
+        );
     }
     if !dst.is_empty() {
         b.push(
@@ -563,7 +564,11 @@ pub fn render(desired: &DesiredState) -> RenderedTable {
                 zfwd.rule(Kind::FirewallPolicy, name, b);
             }
             for (chain, action, field) in [
-                (&mut zin, z.spec.input.unwrap_or(FirewallAction::Drop), "input"),
+                (
+                    &mut zin,
+                    z.spec.input.unwrap_or(FirewallAction::Drop),
+                    "input",
+                ),
                 (
                     &mut zfwd,
                     z.spec.forward.unwrap_or(FirewallAction::Drop),
@@ -618,14 +623,20 @@ pub fn render(desired: &DesiredState) -> RenderedTable {
     let mut nat_devices = BTreeMap::new();
     let mut postrouting = ChainBuilder::new("postrouting", hook("nat", "postrouting", "srcnat"));
     for (name, nat) in &nats {
-        let device =
-            resolve_device(desired, &nat.out_interface).unwrap_or_else(|| nat.out_interface.clone());
+        let device = resolve_device(desired, &nat.out_interface)
+            .unwrap_or_else(|| nat.out_interface.clone());
         nat_devices.insert(name.to_string(), device.clone());
         let mut b = RuleBuilder::default();
         b.push("meta nfproto ipv4", None);
-        b.push(&format!("oifname {}", quoted(&device)), Some("outInterface"));
+        b.push(
+            &format!("oifname {}", quoted(&device)),
+            Some("outInterface"),
+        );
         if let Some(ranges) = nat.source_ranges.as_ref().filter(|r| !r.is_empty()) {
-            b.push(&format!("ip saddr {}", value_set(ranges)), Some("sourceRanges"));
+            b.push(
+                &format!("ip saddr {}", value_set(ranges)),
+                Some("sourceRanges"),
+            );
         }
         match (nat.type_, &nat.to_address) {
             (NatType::Snat, Some(to)) => b.push(&format!("snat ip to {to}"), Some("toAddress")),
