@@ -197,8 +197,11 @@ check_eq "the router's own TCP connection to the server gets its reply (establis
 
 echo "== IPv6 with the firewall on: neighbour discovery and the DHCPv6 client"
 check "DHCPv6PrefixDelegation/wan-pd Bound" rd_wait_for "PD Bound" 30 rd_phase_is DHCPv6PrefixDelegation wan-pd Bound
-RENEW_BEFORE="$(grep -c 'DHCP6_LEASE_RENEW\|DHCPSRV_MEMFILE_UPDATE\|renew' "$RD_TMP/kea6/kea6.log" 2>/dev/null || echo 0)"
-check "DHCPv6 RENEW replies pass the firewall (T1 4 s: still Bound, renewed)" rd_wait_for "renewal" 20 sh -c "[ \"\$(curl -sS --unix-socket '$RD_RUN/routerd-status.sock' http://routerd/api/control.routerd.net/v1alpha1/resources/DHCPv6PrefixDelegation/wan-pd | python3 -c \"import json,sys; print(json.load(sys.stdin)['status']['lease']['state'])\")\" = Bound ] && [ \$(curl -sS --unix-socket '$RD_RUN/routerd-status.sock' 'http://routerd/api/control.routerd.net/v1alpha1/events?topic=routerd.dhcpv6.client.*&limit=1000' | grep -c renew) -ge 1 ]"
+renewed() { routerctl get events --topic routerd.dhcpv6.client.prefix.renewed --limit 1000 -o json | python3 -c "import json,sys; d=json.load(sys.stdin); print(len(d['items'] if isinstance(d, dict) else d))"; }
+grew() { [ "$(renewed)" -gt "$1" ]; }
+R0="$(renewed)"
+check "DHCPv6 RENEW answered through the firewall (prefix.renewed at T1 = 4 s)" rd_wait_for "renewed" 15 grew "$R0"
+check "wan-pd still Bound" rd_phase_is DHCPv6PrefixDelegation wan-pd Bound
 RT_LL="$(ip -n "$NS_ROUTER" -6 addr show dev rt-wan scope link | awk '/inet6/ {print $2}' | cut -d/ -f1 | head -1)"
 ip -n "$NS_ISP" neigh flush dev isp0 2>/dev/null || true
 check "ISP pings the router's link-local address (ND + echo through the WAN zone's input)" ip netns exec "$NS_ISP" ping -6 -c2 -W2 "$RT_LL%isp0"
