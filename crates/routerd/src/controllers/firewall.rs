@@ -382,7 +382,10 @@ impl Controller for FirewallController {
                     message: nft_message(&NftError::Refused(message)),
                 }
             } else {
-                match self.nftables.replace_table(&rendered.table) {
+                let nft_started = std::time::Instant::now();
+                let result = self.nftables.replace_table(&rendered.table);
+                let nft_micros = nft_started.elapsed().as_micros();
+                match result {
                     Ok(()) => {
                         let at = Timestamp::now();
                         let previous_nat = self
@@ -404,7 +407,8 @@ impl Controller for FirewallController {
                             Severity::Info,
                             format!("table inet routerd applied ({rules} rules, one transaction)"),
                         )
-                        .attr("rules", rules.to_string());
+                        .attr("rules", rules.to_string())
+                        .attr("nftMicros", nft_micros.to_string());
                         if let Err(e) = ctx.bus.publish(ev).await {
                             tracing::warn!(error = %e, "firewall event could not be stored");
                         }
