@@ -472,3 +472,126 @@ impl Controller for FirewallController {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controllers::runtime::testing::Fixture;
+    use routerd_host::nftables::RouterdTable;
+    use routerd_host::sysctl::FakeForwarding;
+
+    /// nft as far as these tests need it: refuses a table holding a rate the kernel cannot hold, with
+    /// nft's own error format, and counts what it was asked to do.
+    #[derive(Default)]
+    struct Nft {
+        replaced: Mutex<Vec<RouterdTable>>,
+        deleted: Mutex<u32>,
+    }
+
+    impl Nftables for Nft {
+        fn replace_table(&self, table: &RouterdTable) -> Result<(), NftError> {
+            let script = table.render();
+            if let Some((i, line)) = script
+                .lines()
+                .enumerate()
+                .find(|(_, l)| l.contains("18446744073709551615"))
+            {
+                return Err(NftError::Refused(format!(
+                    "/dev/stdin:{}:9-{}: Error: Could not process rule: Value too large for defined data type\n{line}",
+                    i + 1,
+                    line.len()
+                )));
+            }
+            self.replaced.lock().unwrap().push(table.clone());
+            Ok(())
+        }
+        fn delete_table(&self) -> Result<(), NftError> {
+            *self.deleted.lock().unwrap() += 1;
+            Ok(())
+        }
+    }
+
+    const BASE: &str = r#"apiVersion: net.routerd.net/v1alpha1
+kind: Interface
+metadata: {name: wan}
+spec: {ifname: rt-wan}
+---
+apiVersion: firewall.routerd.net/v1alpha1
+kind: FirewallZone
+metadata: {name: wan}
+spec: {interfaces: [wan]}
+---
+apiVersion: net.routerd.net/v1alpha1
+kind: NAT44Rule
+metadata: {name: masq}
+spec: {type: masquerade, outInterface: wan}"#;
+
+    const FLOOD: &str = r#"
+---
+apiVersion: firewall.routerd.net/v1alpha1
+kind: FirewallRule
+metadata: {name: flood}
+spec: {from: wan, to: router, protocol: udp, action: accept, rateLimit: 18446744073709551615/second}"#;
+
+    fn set(f: &mut Fixture, yaml: &str) {
+        let docs = routerd_api::manifest::parse_documents(yaml).unwrap();
+        f.set_desired(routerd_api::manifest::decode_resources(docs).unwrap());
+    }
+
+    fn phase_of(f: &Fixture, kind: Kind, name: &str) -> (Phase, String) {
+        let s = f
+            .status
+            .get(&routerd_api::ResourceId::new(kind, name))
+            .unwrap();
+        (s.phase, s.conditions[0].message.clone())
+    }
+
+    #[tokio::test]
+    async fn applies_once_keeps_the_previous_table_on_refusal_and_deletes_it_at_the_end() {
+        let mut f = Fixture::new();
+        f.host.add_link("rt-wan", 3, true);
+        let nft = Arc::new(Nft::default());
+        let forwarding = Arc::new(FakeForwarding::default());
+        let c = FirewallController::new(nft.clone(), forwarding.clone(), Arc::default());
+
+        set(&mut f, BASE);
+        c.reconcile(&f.context()).await.unwrap();
+        c.reconcile(&f.context()).await.unwrap();
+        assert_eq!(
+            nft.replaced.lock().unwrap().len(),
+            1,
+            "an unchanged table is not re-applied"
+        );
+        assert_eq!(phase_of(&f, Kind::NAT44Rule, "masq").0, Phase::Applied);
+        assert!(forwarding.forwarding(false).unwrap() && forwarding.forwarding(true).unwrap());
+        assert!(c.view.snapshot().present);
+
+        set(&mut f, &format!("{BASE}{FLOOD}"));
+        c.reconcile(&f.context()).await.unwrap();
+        c.reconcile(&f.context()).await.unwrap();
+        assert_eq!(
+            nft.replaced.lock().unwrap().len(),
+            1,
+            "nothing replaced, no retry loop"
+        );
+        let (phase, message) = phase_of(&f, Kind::FirewallRule, "flood");
+        assert_eq!(phase, Phase::Error);
+        assert!(message.contains("spec.rateLimit"), "{message}");
+        assert!(message.contains("Value too large"), "{message}");
+        let (phase, message) = phase_of(&f, Kind::NAT44Rule, "masq");
+        assert_eq!(
+            phase,
+            Phase::Applied,
+            "unchanged and still in force: {message}"
+        );
+
+        set(&mut f, "apiVersion: net.routerd.net/v1alpha1\nkind: Interface\nmetadata: {name: wan}\nspec: {ifname: rt-wan}");
+        c.reconcile(&f.context()).await.unwrap();
+        assert_eq!(*nft.deleted.lock().unwrap(), 1);
+        assert!(!c.view.snapshot().present);
+        assert!(f
+            .status
+            .get(&routerd_api::ResourceId::new(Kind::NAT44Rule, "masq"))
+            .is_none());
+    }
+}
