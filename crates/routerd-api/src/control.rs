@@ -374,6 +374,10 @@ pub struct RouterStatus {
     /// Present when the config files given at start-up were refused; routerd kept the last good generation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_error: Option<String>,
+    /// Whether the kernel forwards IPv4/IPv6 (routerd turns both on while a NAT44Rule, FirewallZone or
+    /// EgressRoutePolicy exists); absent when it cannot be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forwarding: Option<ForwardingStatus>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -415,4 +419,43 @@ mod tests {
             serde_json::from_str(r#"{"manifest": "", "ifGeneration": null}"#).unwrap();
         assert_eq!(apply.if_generation, None);
     }
+}
+
+/// Body of `GET /firewall` (kind `FirewallTable`): the applied `inet routerd` table, rule by rule, grouped
+/// by the resource each rule was rendered from (`base` for the rules routerd always renders).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FirewallTable {
+    /// `inet routerd`.
+    pub table: String,
+    /// False when no resource needs the table (then it does not exist).
+    pub present: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_at: Option<Timestamp>,
+    /// Rules in the whole table.
+    pub rules: u64,
+    pub resources: Vec<FirewallResourceRules>,
+}
+
+/// The rules of one resource in [`FirewallTable`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FirewallResourceRules {
+    /// A kind, or `base`.
+    pub kind: String,
+    pub name: String,
+    pub rules: Vec<FirewallRenderedRule>,
+}
+
+/// One rule as nft was given it, with its chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FirewallRenderedRule {
+    pub chain: String,
+    pub rule: String,
+}
+
+/// `forwarding` of `/status`: whether the kernel forwards IPv4 and IPv6 (`resources.md` "Forwarding").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ForwardingStatus {
+    pub ipv4: bool,
+    pub ipv6: bool,
 }

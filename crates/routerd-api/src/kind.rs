@@ -25,6 +25,10 @@ pub enum Kind {
     TrafficFlowLog,
     FirewallEventLog,
     LogRetention,
+    FirewallZone,
+    FirewallPolicy,
+    FirewallRule,
+    PortForward,
     IPv6RouterAdvertisement,
 }
 
@@ -151,6 +155,34 @@ pub const KINDS: &[KindInfo] = &[
         name: "LogRetention",
         api_version: SYSTEM_API_VERSION,
         short_names: &["retention"],
+        daemon: None,
+    },
+    KindInfo {
+        kind: Kind::FirewallZone,
+        name: "FirewallZone",
+        api_version: FIREWALL_API_VERSION,
+        short_names: &["zone", "fwzone"],
+        daemon: None,
+    },
+    KindInfo {
+        kind: Kind::FirewallPolicy,
+        name: "FirewallPolicy",
+        api_version: FIREWALL_API_VERSION,
+        short_names: &["fwpolicy"],
+        daemon: None,
+    },
+    KindInfo {
+        kind: Kind::FirewallRule,
+        name: "FirewallRule",
+        api_version: FIREWALL_API_VERSION,
+        short_names: &["fwrule"],
+        daemon: None,
+    },
+    KindInfo {
+        kind: Kind::PortForward,
+        name: "PortForward",
+        api_version: FIREWALL_API_VERSION,
+        short_names: &["portforward", "pf"],
         daemon: None,
     },
     KindInfo {

@@ -241,6 +241,21 @@ pub struct DerivedEventStatus {
     pub last_retracted_at: Option<Timestamp>,
 }
 
+/// Kind-specific status of `FirewallZone`, `FirewallPolicy`, `FirewallRule`, `PortForward` and
+/// `NAT44Rule`: what of the resource is in the applied `inet routerd` table.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FirewallResourceStatus {
+    /// Rules of the table rendered from this resource.
+    pub rendered: u32,
+    /// When the table holding them was last applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_applied_at: Option<Timestamp>,
+    /// NAT44Rule: the device its rule names (`oifname`), resolved from `outInterface`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+}
+
 /// One prefix `routerd-ra` advertises, with the lifetimes of its last advertisement.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]

@@ -52,6 +52,31 @@ impl RouterdTable {
         }
     }
 
+    /// Lines of [`RouterdTable::render`] before the first chain (the create/delete/reopen of the table).
+    const HEADER_LINES: usize = 3;
+    /// Column (1-based) where a rule's text starts in [`RouterdTable::render`]'s output.
+    pub const RULE_COLUMN: usize = 9;
+
+    /// The `(chain index, rule index)` of the rule on 1-based `line` of [`RouterdTable::render`]'s
+    /// output: how an nft error (`/dev/stdin:LINE:COL-COL: Error: ...`) is traced back to the rule,
+    /// and from there to the resource that produced it.
+    pub fn locate(&self, line: usize) -> Option<(usize, usize)> {
+        let mut next = Self::HEADER_LINES + 1;
+        for (c, chain) in self.chains.iter().enumerate() {
+            next += 1 + usize::from(chain.hook.is_some());
+            if line >= next && line < next + chain.rules.len() {
+                return Some((c, line - next));
+            }
+            next += chain.rules.len() + 1;
+        }
+        None
+    }
+
+    /// Number of rules over all chains.
+    pub fn rule_count(&self) -> usize {
+        self.chains.iter().map(|c| c.rules.len()).sum()
+    }
+
     /// The `nft -f` script replacing the table atomically.
     pub fn render(&self) -> String {
         let mut out = format!(
@@ -167,6 +192,36 @@ impl Nftables for FakeNftables {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn locate_finds_the_rule_on_a_line_of_the_script() {
+        let mut plain = RouterdTable::conntrack_keepalive();
+        plain.hook = None;
+        plain.name = "zone-wan-input".into();
+        plain.rules = vec!["tcp dport 22 accept".into(), "drop".into()];
+        let table = RouterdTable {
+            chains: vec![RouterdTable::conntrack_keepalive(), plain],
+        };
+        let script = table.render();
+        for (i, line) in script.lines().enumerate() {
+            let found = table.locate(i + 1);
+            let want = table.chains.iter().enumerate().find_map(|(c, ch)| {
+                ch.rules
+                    .iter()
+                    .position(|r| line == format!("        {r}"))
+                    .map(|r| (c, r))
+            });
+            assert_eq!(found, want, "line {} {line:?}", i + 1);
+            if let Some((c, r)) = found {
+                assert_eq!(
+                    &line[RouterdTable::RULE_COLUMN - 1..],
+                    table.chains[c].rules[r]
+                );
+            }
+        }
+        assert_eq!(table.locate(6), Some((0, 0)));
+        assert_eq!(table.rule_count(), 3);
+    }
 
     #[test]
     fn renders_an_atomic_replacement_of_our_table_only() {

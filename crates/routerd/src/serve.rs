@@ -158,13 +158,20 @@ pub async fn run(
             .context("cannot open the log stores (traffic-flows.db, firewall-logs.db)")?,
     );
     let mut controller_list = controllers::builtin(retention_policy.clone());
+    let observer_host = Arc::new(
+        opts.observer_host
+            .take()
+            .unwrap_or_else(crate::observers::ObserverHost::kernel),
+    );
+    let firewall_view = Arc::new(controllers::firewall::FirewallView::default());
+    controller_list.push(Arc::new(controllers::firewall::FirewallController::new(
+        observer_host.nftables.clone(),
+        observer_host.forwarding.clone(),
+        firewall_view.clone(),
+    )));
     controller_list.extend(crate::observers::controller::builtin(
         logs.clone(),
-        Arc::new(
-            opts.observer_host
-                .take()
-                .unwrap_or_else(crate::observers::ObserverHost::kernel),
-        ),
+        observer_host.clone(),
     ));
     let runtime = Arc::new(ControllerRuntime::start(
         controller_list,
@@ -206,6 +213,8 @@ pub async fn run(
         conntrack,
         started_at: Timestamp::now(),
         logs: logs.clone(),
+        firewall: firewall_view,
+        forwarding: observer_host.forwarding.clone(),
         stop: stop_rx.clone(),
     });
     let main_task = tokio::spawn(serve_socket(

@@ -118,6 +118,13 @@ pub fn status(app: &App) -> StatusBody {
             controllers: app.runtime.statuses(),
             daemons: app.supervisor.list(),
             config_error: app.config.config_error(),
+            forwarding: match (
+                app.forwarding.forwarding(false),
+                app.forwarding.forwarding(true),
+            ) {
+                (Ok(ipv4), Ok(ipv6)) => Some(routerd_api::control::ForwardingStatus { ipv4, ipv6 }),
+                _ => None,
+            },
         },
     }
 }

@@ -188,6 +188,7 @@ async fn apply_reconcile_repair_delete() {
             "dns-resolver",
             "egress",
             "eventrule",
+            "firewall",
             "firewall-event-log",
             "healthcheck",
             "interface",
@@ -569,4 +570,122 @@ async fn dns_queries_come_from_each_resolvers_log() {
     assert_eq!(top["kind"], "DNSQueryAggregate", "{top}");
     assert_eq!(top["items"], json!([{"key": "192.168.1.20", "count": 2}]));
     h.stop().await;
+}
+
+const FIREWALL: &str = r#"
+apiVersion: net.routerd.net/v1alpha1
+kind: Interface
+metadata: {name: lan}
+spec: {ifname: rt-lan}
+---
+apiVersion: net.routerd.net/v1alpha1
+kind: Interface
+metadata: {name: wan}
+spec: {ifname: rt-wan}
+---
+apiVersion: firewall.routerd.net/v1alpha1
+kind: FirewallZone
+metadata: {name: lan}
+spec: {interfaces: [lan], input: accept}
+---
+apiVersion: firewall.routerd.net/v1alpha1
+kind: FirewallZone
+metadata: {name: wan}
+spec: {interfaces: [wan], log: true}
+---
+apiVersion: firewall.routerd.net/v1alpha1
+kind: FirewallPolicy
+metadata: {name: lan-to-wan}
+spec: {from: lan, to: wan, action: accept}
+---
+apiVersion: firewall.routerd.net/v1alpha1
+kind: PortForward
+metadata: {name: web}
+spec: {from: wan, protocol: tcp, port: 8080, to: {address: 192.0.2.10, port: 80}}
+---
+apiVersion: net.routerd.net/v1alpha1
+kind: NAT44Rule
+metadata: {name: masq}
+spec: {type: masquerade, outInterface: wan, sourceRanges: [192.0.2.0/24]}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firewall_is_applied_shown_by_resource_and_checked_at_apply() {
+    let h = Harness::start().await;
+    let (code, v) = post(&h.main, "/apply", json!({"manifest": FIREWALL})).await;
+    assert_eq!(code, 200, "{v}");
+    let nat = wait_phase(&h, "NAT44Rule", "masq", "Applied").await;
+    assert_eq!(nat["status"]["rendered"], 1, "{nat}");
+    assert_eq!(nat["status"]["device"], "rt-wan", "{nat}");
+    assert!(nat["status"]["lastAppliedAt"].is_string(), "{nat}");
+    let zone = wait_phase(&h, "FirewallZone", "wan", "Applied").await;
+    assert_eq!(zone["status"]["rendered"], 4, "{zone}");
+
+    let table = get(&h.status, "/firewall").await;
+    assert_eq!(table["kind"], "FirewallTable");
+    assert_eq!(table["present"], true, "{table}");
+    let rules_of = |kind: &str, name: &str| -> Vec<String> {
+        table["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["kind"] == kind && r["name"] == name)
+            .flat_map(|r| r["rules"].as_array().unwrap().clone())
+            .map(|r| {
+                format!(
+                    "{} {}",
+                    r["chain"].as_str().unwrap(),
+                    r["rule"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        rules_of("NAT44Rule", "masq"),
+        ["postrouting meta nfproto ipv4 oifname \"rt-wan\" ip saddr 192.0.2.0/24 masquerade"]
+    );
+    assert_eq!(
+        rules_of("PortForward", "web"),
+        [
+            "zone-wan-forward ct status dnat ip daddr 192.0.2.10 meta l4proto tcp th dport 80 accept",
+            "prerouting iifname \"rt-wan\" fib daddr type local meta l4proto tcp th dport 8080 dnat ip to 192.0.2.10:80"
+        ]
+    );
+    let status = get(&h.status, "/status").await;
+    assert_eq!(
+        status["status"]["forwarding"],
+        json!({"ipv4": true, "ipv6": true})
+    );
+    let events = get(&h.status, "/events?topic=routerd.firewall.applied").await;
+    assert!(!events["items"].as_array().unwrap().is_empty(), "{events}");
+
+    // What the spec alone shows is refused at apply, naming the field and the fix.
+    let bad = json!({"resources": [{"apiVersion": "firewall.routerd.net/v1alpha1", "kind": "FirewallRule",
+        "metadata": {"name": "bad"}, "spec": {"from": "wan", "to": "router", "protocol": "icmp",
+        "ports": ["90-80"], "action": "accept", "rateLimit": "5/fortnight"}}]});
+    let (code, v) = post(&h.main, "/apply", bad).await;
+    assert_eq!(code, 422, "{v}");
+    let text = v.to_string();
+    assert!(text.contains("spec.ports"), "{text}");
+    assert!(text.contains("spec.rateLimit"), "{text}");
+    let (code, v) = post(&h.main, "/apply", json!({"resources": [{"apiVersion": "firewall.routerd.net/v1alpha1", "kind": "FirewallPolicy",
+        "metadata": {"name": "x"}, "spec": {"from": "lan", "to": "dmz", "action": "accept"}}]})).await;
+    assert_eq!(code, 422, "{v}");
+    assert!(v.to_string().contains("spec.to"), "{v}");
+
+    // Deleting every firewall and NAT resource removes the table.
+    let (code, v) = post(
+        &h.main,
+        "/apply",
+        json!({"manifest": MANIFEST, "mode": "replace"}),
+    )
+    .await;
+    assert_eq!(code, 200, "{v}");
+    for _ in 0..300 {
+        if get(&h.status, "/firewall").await["present"] == false {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the table was not removed");
 }

@@ -2,7 +2,8 @@
 //! that do not apply to it (silently ignoring them would show the wrong thing).
 
 use super::{
-    connections, controllers, dns_queries, events, flow_logs, generations, resources, status, Ctx,
+    connections, controllers, dns_queries, events, firewall, flow_logs, generations, resources,
+    status, Ctx,
 };
 use crate::cli::{GetArgs, GetObject};
 use crate::failure::UsageError;
@@ -43,6 +44,7 @@ pub async fn run(ctx: &Ctx, args: GetArgs) -> Result<()> {
             );
             dns_queries::show(ctx, &request, args.watch).await
         }
+        GetObject::Firewall => firewall::show(ctx).await,
         GetObject::Kind(kind) => match &args.name {
             None => resources::list(ctx, Some(kind), &args.resources).await,
             Some(name) => resources::show_one(ctx, kind, name).await,
@@ -61,6 +63,7 @@ fn check_flags(args: &GetArgs) -> Result<(), UsageError> {
         GetObject::Flows => "flows",
         GetObject::FirewallLogs => "firewall-logs",
         GetObject::DnsQueries => "dns-queries",
+        GetObject::Firewall => "firewall",
         GetObject::Kind(kind) => kind.as_str(),
     };
     if args.name.is_some() && !matches!(args.object, GetObject::Kind(_)) {

@@ -11,6 +11,7 @@ mod describe;
 mod dns_queries;
 mod events;
 mod export;
+mod firewall;
 mod flow_logs;
 mod generations;
 mod get;

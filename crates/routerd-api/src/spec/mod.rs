@@ -6,6 +6,7 @@ mod address;
 mod dhcp;
 pub mod dns_validation;
 mod events;
+mod firewall;
 mod health;
 mod interface;
 mod logging;
@@ -17,6 +18,7 @@ mod validate;
 pub use address::*;
 pub use dhcp::*;
 pub use events::*;
+pub use firewall::*;
 pub use health::*;
 pub use interface::*;
 pub use logging::*;
@@ -49,6 +51,10 @@ pub enum ResourceSpec {
     TrafficFlowLog(TrafficFlowLogSpec),
     FirewallEventLog(FirewallEventLogSpec),
     LogRetention(LogRetentionSpec),
+    FirewallZone(FirewallZoneSpec),
+    FirewallPolicy(FirewallPolicySpec),
+    FirewallRule(FirewallRuleSpec),
+    PortForward(PortForwardSpec),
     IPv6RouterAdvertisement(IPv6RouterAdvertisementSpec),
 }
 
@@ -71,6 +77,10 @@ macro_rules! per_kind {
             TrafficFlowLog => TrafficFlowLogSpec,
             FirewallEventLog => FirewallEventLogSpec,
             LogRetention => LogRetentionSpec,
+            FirewallZone => FirewallZoneSpec,
+            FirewallPolicy => FirewallPolicySpec,
+            FirewallRule => FirewallRuleSpec,
+            PortForward => PortForwardSpec,
             IPv6RouterAdvertisement => IPv6RouterAdvertisementSpec
         }
     };

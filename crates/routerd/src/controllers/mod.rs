@@ -8,6 +8,8 @@ pub mod delegated_address;
 pub mod dhcpv4;
 pub mod dns_resolver;
 pub mod egress;
+pub mod firewall;
+pub mod firewall_render;
 pub mod healthcheck;
 pub mod interface;
 pub mod ownership;

@@ -10,7 +10,6 @@ use crate::controllers::status_book::StatusUpdate;
 use routerd_api::ip_protocol::parse_protocol;
 use routerd_api::spec::{LogRetentionSpec, ResourceSpec};
 use routerd_api::{Condition, Kind, Phase, Resource};
-use routerd_host::nftables::RouterdTable;
 use routerd_store::{RetentionPolicy, WriterCounters};
 use serde::Serialize;
 use std::sync::atomic::Ordering;
@@ -145,12 +144,8 @@ impl FlowLogController {
             .sysctl
             .set("nf_conntrack_acct", "1")
             .map_err(|e| format!("cannot turn on net.netfilter.nf_conntrack_acct: {e}"))?;
-        self.host
-            .nftables
-            .replace_table(&RouterdTable {
-                chains: vec![RouterdTable::conntrack_keepalive()],
-            })
-            .map_err(|e| format!("cannot install the conntrack rule in table inet routerd: {e}"))?;
+        // Conntrack is kept active by the conntrack keep-alive rule the firewall controller renders
+        // into table inet routerd while a TrafficFlowLog is enabled.
         let (subscription, granted) = (self.host.conntrack_events)()
             .map_err(|e| format!("cannot subscribe to conntrack events: {e}"))?;
         let recorder = FlowRecorder::start(
@@ -220,11 +215,7 @@ impl Controller for FlowLogController {
                 return Ok(Action::Idle);
             }
             let Some(resource) = resources.first() else {
-                if self.stop() {
-                    if let Err(e) = self.host.nftables.delete_table() {
-                        tracing::warn!(error = %e, "cannot remove table inet routerd");
-                    }
-                }
+                self.stop();
                 return Ok(Action::Idle);
             };
             let ResourceSpec::TrafficFlowLog(spec) = &resource.spec else {
@@ -240,11 +231,7 @@ impl Controller for FlowLogController {
                     )
                 }
                 Ok(_) if !spec.enabled => {
-                    if self.stop() {
-                        if let Err(e) = self.host.nftables.delete_table() {
-                            tracing::warn!(error = %e, "cannot remove table inet routerd");
-                        }
-                    }
+                    self.stop();
                     (
                         Phase::Applied,
                         Condition::new("Recording", false, "Disabled", "spec.enabled is false"),

@@ -11,7 +11,7 @@ pub mod flow_recorder;
 
 use routerd_host::netlink_subscription::{KernelSubscription, Subscription};
 use routerd_host::nftables::{NftCommand, Nftables};
-use routerd_host::sysctl::{KernelSysctl, NetfilterSysctl};
+use routerd_host::sysctl::{ForwardingSysctl, KernelForwarding, KernelSysctl, NetfilterSysctl};
 use routerd_host::{ConntrackTable, KernelConntrack};
 use routerd_store::{FirewallLog, FlowLog, StoreError};
 use std::path::Path;
@@ -28,6 +28,8 @@ pub struct ObserverHost {
     pub conntrack: Arc<dyn ConntrackTable>,
     pub nftables: Arc<dyn Nftables>,
     pub sysctl: Arc<dyn NetfilterSysctl>,
+    /// IP forwarding switches, set by the firewall controller (which also writes `nftables`).
+    pub forwarding: Arc<dyn ForwardingSysctl>,
     pub conntrack_events: Subscribe,
     pub nflog: SubscribeGroup,
 }
@@ -39,6 +41,7 @@ impl ObserverHost {
             conntrack: Arc::new(KernelConntrack),
             nftables: Arc::new(NftCommand),
             sysctl: Arc::new(KernelSysctl),
+            forwarding: Arc::new(KernelForwarding),
             conntrack_events: Box::new(|| {
                 let s = KernelSubscription::conntrack_events(flow_recorder::FLOW_EVENT_BUFFER)?;
                 let granted = s.receive_buffer;

@@ -18,6 +18,10 @@ pub struct App {
     pub started_at: Timestamp,
     /// `traffic-flows.db` and `firewall-logs.db`, read by `/traffic-flows` and `/firewall-logs`.
     pub logs: Arc<crate::observers::LogStores>,
+    /// The applied `inet routerd` table by resource, for `/firewall`.
+    pub firewall: Arc<crate::controllers::firewall::FirewallView>,
+    /// The forwarding switches `/status` reports.
+    pub forwarding: Arc<dyn routerd_host::sysctl::ForwardingSysctl>,
     /// Flips to true at shutdown so long-polls return at once.
     pub stop: watch::Receiver<bool>,
 }

@@ -17,6 +17,7 @@ pub enum Op {
     FirewallLogs,
     Healthz,
     OpenApi,
+    Firewall,
     Apply,
     Delete,
     Rollback,
@@ -67,6 +68,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         ep!(POST, "/delete", Delete, true, "DeleteResult", "delete resources by Kind/name"),
         ep!(POST, "/rollback", Rollback, true, "ApplyResult", "re-apply generation N's snapshot as a replace"),
         ep!(POST, "/plan", Plan, false, "ApplyResult", "what an apply would change (dryRun); also on the status socket"),
+        ep!(GET, "/firewall", Firewall, false, "FirewallTable", "the applied inet routerd table, rule by rule, grouped by the resource each rule was rendered from"),
         ep!(POST, "/validate", Validate, false, "ValidateResult", "validate resources without applying; also on the status socket"),
     ]
 }

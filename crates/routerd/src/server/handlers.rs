@@ -59,6 +59,7 @@ pub async fn handle(
         }
         Op::TrafficFlows => super::log_queries::traffic_flows(app, &query).await,
         Op::FirewallLogs => super::log_queries::firewall_logs(app, &query).await,
+        Op::Firewall => Ok(ok("FirewallTable", &app.firewall.snapshot())),
         Op::DnsQueries => super::dns_queries::dns_queries(app, &query).await,
         Op::OpenApi => Ok(super::response::json(
             hyper::StatusCode::OK,

@@ -44,6 +44,7 @@ pub fn document() -> Value {
         routerd_api::traffic_flow::FirewallLogList
     );
     reg!("DNSQueryList", routerd_api::dns_query::DnsQueryList);
+    reg!("FirewallTable", FirewallTable);
     reg!(
         "DNSQueryAggregate",
         routerd_api::dns_query::DnsQueryAggregate

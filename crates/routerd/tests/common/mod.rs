@@ -61,7 +61,14 @@ impl Harness {
             reconcile_interval: Duration::from_secs(30),
             log_format: "text".into(),
             libexec_dir: None,
-            observer_host: None,
+            // The firewall controller writes table inet routerd and the forwarding sysctls: fakes, so a
+            // test never touches the namespace it runs in.
+            observer_host: Some({
+                let mut observers = routerd::observers::ObserverHost::kernel();
+                observers.nftables = Arc::new(routerd_host::nftables::FakeNftables::default());
+                observers.forwarding = Arc::new(routerd_host::sysctl::FakeForwarding::default());
+                observers
+            }),
             conntrack: Some(dyn_conntrack),
             conntrack_poll_interval: Duration::from_millis(100),
         };
