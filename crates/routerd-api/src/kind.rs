@@ -25,6 +25,7 @@ pub enum Kind {
     TrafficFlowLog,
     FirewallEventLog,
     LogRetention,
+    DHCPv4Server,
 }
 
 /// Static facts about a kind.
@@ -151,6 +152,13 @@ pub const KINDS: &[KindInfo] = &[
         api_version: SYSTEM_API_VERSION,
         short_names: &["retention"],
         daemon: None,
+    },
+    KindInfo {
+        kind: Kind::DHCPv4Server,
+        name: "DHCPv4Server",
+        api_version: NET_API_VERSION,
+        short_names: &["dhcpserver", "dhcp4s"],
+        daemon: Some("routerd-dhcpv4-server"),
     },
 ];
 

@@ -4,6 +4,7 @@
 
 mod address;
 mod dhcp;
+mod dhcp_server;
 pub mod dns_validation;
 mod events;
 mod health;
@@ -15,6 +16,7 @@ mod validate;
 
 pub use address::*;
 pub use dhcp::*;
+pub use dhcp_server::*;
 pub use events::*;
 pub use health::*;
 pub use interface::*;
@@ -47,6 +49,7 @@ pub enum ResourceSpec {
     TrafficFlowLog(TrafficFlowLogSpec),
     FirewallEventLog(FirewallEventLogSpec),
     LogRetention(LogRetentionSpec),
+    DHCPv4Server(DHCPv4ServerSpec),
 }
 
 macro_rules! per_kind {
@@ -67,7 +70,8 @@ macro_rules! per_kind {
             DNSResolver => DNSResolverSpec,
             TrafficFlowLog => TrafficFlowLogSpec,
             FirewallEventLog => FirewallEventLogSpec,
-            LogRetention => LogRetentionSpec
+            LogRetention => LogRetentionSpec,
+            DHCPv4Server => DHCPv4ServerSpec
         }
     };
 }
