@@ -6,10 +6,11 @@
 # (bench/dns.sh); unbound is only a benchmark peer (its service is never started).
 # ulogd2, ulogd2-json: the peer of bench/firewall_log.sh (its service is never started).
 # lintian, binutils (strip, objcopy), jq: scripts/build-deb.
+# isc-dhcp-client (dhclient), busybox (udhcpc), kea-admin (perfdhcp): the DHCPv4 server e2e and benchmark.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     iproute2 iputils-ping curl python3 python3-venv util-linux procps ca-certificates nftables dnsmasq-base \
     kea-dhcp4-server kea-dhcp6-server tcpdump conntrack pppoe iperf3 bind9-dnsutils dnsperf unbound ulogd2 ulogd2-json \
-    lintian binutils jq >/dev/null
+    lintian binutils jq isc-dhcp-client busybox kea-admin >/dev/null
