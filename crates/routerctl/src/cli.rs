@@ -272,6 +272,7 @@ pub enum GetObject {
     Flows,
     FirewallLogs,
     DnsQueries,
+    Leases,
     Kind(Kind),
 }
 
@@ -287,10 +288,11 @@ impl GetObject {
             "flows" | "flow" | "traffic-flows" => Ok(GetObject::Flows),
             "firewall-logs" | "firewall-log" | "fwlogs" | "fwlog" => Ok(GetObject::FirewallLogs),
             "dns-queries" | "dns-query" | "dnsqueries" | "queries" => Ok(GetObject::DnsQueries),
+            "leases" | "lease" | "dhcp-leases" => Ok(GetObject::Leases),
             _ => crate::target::parse_kind(s)
                 .map(GetObject::Kind)
                 .map_err(|e| {
-                    format!("{e}\n(or one of: status, controllers, generations, events, resources, connections, flows, firewall-logs, dns-queries)")
+                    format!("{e}\n(or one of: status, controllers, generations, events, resources, connections, flows, firewall-logs, dns-queries, leases)")
                 }),
         }
     }
@@ -330,6 +332,7 @@ impl TypedValueParser for GetObjectParser {
             "flows",
             "firewall-logs",
             "dns-queries",
+            "leases",
         ]
         .into_iter()
         .map(PossibleValue::new);

@@ -2,7 +2,8 @@
 //! that do not apply to it (silently ignoring them would show the wrong thing).
 
 use super::{
-    connections, controllers, dns_queries, events, flow_logs, generations, resources, status, Ctx,
+    connections, controllers, dhcp_leases, dns_queries, events, flow_logs, generations, resources,
+    status, Ctx,
 };
 use crate::cli::{GetArgs, GetObject};
 use crate::failure::UsageError;
@@ -43,6 +44,7 @@ pub async fn run(ctx: &Ctx, args: GetArgs) -> Result<()> {
             );
             dns_queries::show(ctx, &request, args.watch).await
         }
+        GetObject::Leases => dhcp_leases::show(ctx, args.name.as_deref()).await,
         GetObject::Kind(kind) => match &args.name {
             None => resources::list(ctx, Some(kind), &args.resources).await,
             Some(name) => resources::show_one(ctx, kind, name).await,
@@ -61,9 +63,10 @@ fn check_flags(args: &GetArgs) -> Result<(), UsageError> {
         GetObject::Flows => "flows",
         GetObject::FirewallLogs => "firewall-logs",
         GetObject::DnsQueries => "dns-queries",
+        GetObject::Leases => "leases",
         GetObject::Kind(kind) => kind.as_str(),
     };
-    if args.name.is_some() && !matches!(args.object, GetObject::Kind(_)) {
+    if args.name.is_some() && !matches!(args.object, GetObject::Kind(_) | GetObject::Leases) {
         return Err(UsageError(format!(
             "`get {object}` takes no name; a name follows a resource kind (e.g. get addr lan)"
         )));

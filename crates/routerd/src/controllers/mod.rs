@@ -6,6 +6,7 @@ pub mod address;
 pub mod daemon_status;
 pub mod delegated_address;
 pub mod dhcpv4;
+pub mod dhcpv4_server;
 pub mod dns_resolver;
 pub mod healthcheck;
 pub mod interface;
@@ -38,5 +39,6 @@ pub fn builtin(
         Arc::new(pppoe::PPPoESessionController::default()),
         Arc::new(dns_resolver::DNSResolverController),
         Arc::new(retention::RetentionController { policy: retention }),
+        Arc::new(dhcpv4_server::DHCPv4ServerController),
     ]
 }

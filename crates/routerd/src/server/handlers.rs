@@ -60,6 +60,7 @@ pub async fn handle(
         Op::TrafficFlows => super::log_queries::traffic_flows(app, &query).await,
         Op::FirewallLogs => super::log_queries::firewall_logs(app, &query).await,
         Op::DnsQueries => super::dns_queries::dns_queries(app, &query).await,
+        Op::DhcpLeases => super::dhcp_leases::dhcp_leases(app, &query).await,
         Op::OpenApi => Ok(super::response::json(
             hyper::StatusCode::OK,
             &super::openapi::document(),

@@ -44,6 +44,7 @@ pub fn document() -> Value {
         routerd_api::traffic_flow::FirewallLogList
     );
     reg!("DNSQueryList", routerd_api::dns_query::DnsQueryList);
+    reg!("DHCPLeaseList", routerd_api::dhcp_lease::DHCPLeaseList);
     reg!(
         "DNSQueryAggregate",
         routerd_api::dns_query::DnsQueryAggregate
@@ -89,6 +90,9 @@ pub fn document() -> Value {
         }
         if e.op == Op::FirewallLogs {
             parameters.extend(super::log_queries::firewall_log_parameters());
+        }
+        if e.op == Op::DhcpLeases {
+            parameters.extend(super::dhcp_leases::openapi_parameters());
         }
         if e.op == Op::DnsQueries {
             parameters.extend(super::dns_queries::openapi_parameters());
