@@ -69,15 +69,18 @@ run() {
         -b mac=02:02:00:00:00:00 10.77.0.1 >"$TMP/$name.perf" 2>&1
     sleep 0.5
     kill "$tpid" 2>/dev/null; wait "$tpid" 2>/dev/null
+    cp "$TMP/$name.perf" "${RDBENCH_KEEP:-/dev/null}" 2>/dev/null
     local rss
     rss="$(awk '/VmHWM/ {print $2}' "/proc/$spid/status" 2>/dev/null)"
     local rate
-    rate="$(grep -m1 -oE 'rate: [0-9.]+' "$TMP/$name.perf" | awk '{print $2}')"
+    rate="$(grep -m1 -oE '^Rate: [0-9.]+' "$TMP/$name.perf" | awk '{print $2}')"
     read -r n p50 p99 max < <(python3 "$ROOT/scripts/lib/dhcp_test_client.py" - - pcap-delays "$TMP/$name.pcap")
     local drops
-    drops="$(grep -m2 -E 'drops' "$TMP/$name.perf" | awk '{print $NF}' | tr '\n' '/' | sed 's#/$##')"
-    printf 'dhcpv4-server %-10s %8s leases/s  p50 %7s ms  p99 %7s ms  max %7s ms  (%s answers timed; drops %s)  RSS %s KiB\n' \
-        "$name" "${rate:-?}" "$p50" "$p99" "$max" "$n" "${drops:-?}" "${rss:-?}"
+    drops="$(grep -E '^drops:' "$TMP/$name.perf" | awk '{print $2}' | tr '\n' '/' | sed 's#/$##')"
+    local nonunique
+    nonunique="$(grep -E '^non unique addresses:' "$TMP/$name.perf" | awk '{s+=$4} END {print s+0}')"
+    printf 'dhcpv4-server %-10s %8s leases/s  p50 %7s ms  p99 %7s ms  max %7s ms  (%s answers timed; drops DO/RA %s; non-unique %s)  RSS %s KiB\n' \
+        "$name" "${rate:-?}" "$p50" "$p99" "$max" "$n" "${drops:-?}" "${nonunique:-?}" "${rss:-?}"
     eval "RATE_${name//-/_}=${rate:-0}"
     kill -TERM "$spid" 2>/dev/null
     for _ in $(seq 50); do kill -0 "$spid" 2>/dev/null || break; sleep 0.1; done

@@ -130,6 +130,10 @@ impl Driver {
 
     pub async fn run(mut self) {
         self.start();
+        // An interval, not a sleep re-armed every turn: under steady traffic (or the 1 s lease sweep)
+        // a fresh sleep would never complete, and the status would never be republished.
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             self.shared.beat();
             let deadline = [
@@ -153,7 +157,7 @@ impl Driver {
                     r = recv(udp.as_ref(), buf) => Wake::Datagram(r),
                     r = answered(pinger.as_mut(), ping_buf) => Wake::Answered(r),
                     _ = driven::sleep_until(deadline.map(tokio::time::Instant::from_std)) => Wake::Timer,
-                    _ = tokio::time::sleep(TICK) => Wake::Tick,
+                    _ = tick.tick() => Wake::Tick,
                 }
             };
             match wake {
