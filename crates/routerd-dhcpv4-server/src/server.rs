@@ -190,6 +190,11 @@ impl Server {
         v
     }
 
+    /// How many records the table holds (any state).
+    pub fn lease_count(&self) -> usize {
+        self.leases.len()
+    }
+
     pub fn lease(&self, a: Ipv4Addr) -> Option<&Lease> {
         self.leases.get(&a)
     }

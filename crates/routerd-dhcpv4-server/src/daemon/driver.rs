@@ -35,6 +35,10 @@ use tokio::sync::mpsc;
 const BATCH: usize = 512;
 /// How often a missing socket is retried and the status republished.
 const TICK: Duration = Duration::from_secs(1);
+/// A lease table this large is republished at most every [`SLOW_PUBLISH`]: serialising it stalls the
+/// loop for milliseconds, which shows in the answer times under load.
+const LARGE_TABLE: usize = 1000;
+const SLOW_PUBLISH: Duration = Duration::from_secs(5);
 const BUFFER: usize = 2048;
 
 type Request = KitRequest<Command, DHCPv4ServerDaemonConfig>;
@@ -61,6 +65,7 @@ pub struct Driver {
     fault: Option<String>,
     projection: StatusProjection,
     dirty: bool,
+    last_publish: Instant,
     buf: Vec<u8>,
     ping_buf: Vec<u8>,
     persist: Vec<Lease>,
@@ -121,6 +126,7 @@ impl Driver {
             pinger: None,
             fault: None,
             dirty: true,
+            last_publish: Instant::now(),
             buf: vec![0; BUFFER],
             ping_buf: vec![0; BUFFER],
             persist: Vec::new(),
@@ -195,7 +201,11 @@ impl Driver {
                     self.ensure_sockets();
                     self.on_timer();
                     self.flush().await;
-                    if self.dirty {
+                    let large = self
+                        .server
+                        .as_ref()
+                        .is_some_and(|s| s.lease_count() > LARGE_TABLE);
+                    if self.dirty && (!large || self.last_publish.elapsed() >= SLOW_PUBLISH) {
                         self.publish();
                     }
                 }
@@ -368,6 +378,7 @@ impl Driver {
 
     fn publish(&mut self) {
         self.dirty = false;
+        self.last_publish = Instant::now();
         let status = self.projection.update(
             self.server.as_ref(),
             self.fault.as_deref(),
