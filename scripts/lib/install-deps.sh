@@ -7,10 +7,11 @@
 # ulogd2, ulogd2-json: the peer of bench/firewall_log.sh (its service is never started).
 # lintian, binutils (strip, objcopy), jq: scripts/build-deb.
 # ndisc6 (rdisc6): the router advertisement e2e (scripts/e2e/ra.sh) reads our RAs with an independent tool.
+# isc-dhcp-client (dhclient), busybox (udhcpc), kea-admin (perfdhcp): the DHCPv4 server e2e and benchmark.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     iproute2 iputils-ping curl python3 python3-venv util-linux procps ca-certificates nftables dnsmasq-base \
     kea-dhcp4-server kea-dhcp6-server tcpdump conntrack pppoe iperf3 bind9-dnsutils dnsperf unbound ulogd2 ulogd2-json \
-    lintian binutils jq ndisc6 >/dev/null
+    lintian binutils jq ndisc6 isc-dhcp-client busybox kea-admin >/dev/null

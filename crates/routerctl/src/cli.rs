@@ -273,6 +273,7 @@ pub enum GetObject {
     FirewallLogs,
     DnsQueries,
     Firewall,
+    Leases,
     Kind(Kind),
 }
 
@@ -289,10 +290,11 @@ impl GetObject {
             "firewall-logs" | "firewall-log" | "fwlogs" | "fwlog" => Ok(GetObject::FirewallLogs),
             "dns-queries" | "dns-query" | "dnsqueries" | "queries" => Ok(GetObject::DnsQueries),
             "firewall" | "fw" | "nftables" => Ok(GetObject::Firewall),
+            "leases" | "lease" | "dhcp-leases" => Ok(GetObject::Leases),
             _ => crate::target::parse_kind(s)
                 .map(GetObject::Kind)
                 .map_err(|e| {
-                    format!("{e}\n(or one of: status, controllers, generations, events, resources, connections, flows, firewall-logs, dns-queries, firewall)")
+                    format!("{e}\n(or one of: status, controllers, generations, events, resources, connections, flows, firewall-logs, dns-queries, firewall, leases)")
                 }),
         }
     }
@@ -333,6 +335,7 @@ impl TypedValueParser for GetObjectParser {
             "firewall-logs",
             "dns-queries",
             "firewall",
+            "leases",
         ]
         .into_iter()
         .map(PossibleValue::new);

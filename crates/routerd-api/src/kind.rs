@@ -29,6 +29,7 @@ pub enum Kind {
     FirewallPolicy,
     FirewallRule,
     PortForward,
+    DHCPv4Server,
     IPv6RouterAdvertisement,
 }
 
@@ -184,6 +185,13 @@ pub const KINDS: &[KindInfo] = &[
         api_version: FIREWALL_API_VERSION,
         short_names: &["portforward", "pf"],
         daemon: None,
+    },
+    KindInfo {
+        kind: Kind::DHCPv4Server,
+        name: "DHCPv4Server",
+        api_version: NET_API_VERSION,
+        short_names: &["dhcpserver", "dhcp4s"],
+        daemon: Some("routerd-dhcpv4-server"),
     },
     KindInfo {
         kind: Kind::IPv6RouterAdvertisement,

@@ -12,6 +12,7 @@ pub mod condition;
 pub mod connections;
 pub mod control;
 pub mod daemon;
+pub mod dhcp_lease;
 pub mod dns_query;
 pub mod duration;
 pub mod event;

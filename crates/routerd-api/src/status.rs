@@ -276,3 +276,13 @@ pub struct IPv6RouterAdvertisementStatus {
     #[serde(default)]
     pub solicitations_answered: u64,
 }
+
+/// `DHCPv4Server.status`: the pool's use as the daemon reports it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DHCPv4ServerStatus {
+    pub pool_size: Option<u64>,
+    pub leases_active: Option<u64>,
+    pub leases_free: Option<u64>,
+    pub last_lease_at: Option<Timestamp>,
+}

@@ -2,6 +2,7 @@
 //! parses for us. Every decoder here is strict and bounds-checked: arbitrary input is an error, never a
 //! panic (property-tested), and every encoder round-trips through its decoder. Nothing here does I/O.
 //!
+//! - [`dhcpv4`]: DHCPv4 messages as a server reads and writes them (RFC 2131/2132, 3046 relay info);
 //! - [`pppoe`]: PPPoE discovery (PADI/PADO/PADR/PADS/PADT and their tags) and session frames (RFC 2516);
 //! - [`ppp`]: PPP framing, the RFC 1661 control-packet family (LCP, IPCP, IPv6CP) with typed options,
 //!   PAP and CHAP-MD5;
@@ -12,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod ndp;
+pub mod dhcpv4;
 pub mod netfilter;
 pub mod ppp;
 pub mod pppoe;

@@ -184,6 +184,7 @@ async fn apply_reconcile_repair_delete() {
             "address",
             "derivedevent",
             "dhcpv4-client",
+            "dhcpv4-server",
             "dhcpv6-prefix-delegation",
             "dns-resolver",
             "egress",

@@ -2,7 +2,8 @@
 //! that do not apply to it (silently ignoring them would show the wrong thing).
 
 use super::{
-    connections, controllers, dns_queries, events, firewall, flow_logs, generations, resources,
+    connections, controllers, dhcp_leases, dns_queries, events, firewall, flow_logs, generations,
+    resources,
     status, Ctx,
 };
 use crate::cli::{GetArgs, GetObject};
@@ -45,6 +46,7 @@ pub async fn run(ctx: &Ctx, args: GetArgs) -> Result<()> {
             dns_queries::show(ctx, &request, args.watch).await
         }
         GetObject::Firewall => firewall::show(ctx).await,
+        GetObject::Leases => dhcp_leases::show(ctx, args.name.as_deref()).await,
         GetObject::Kind(kind) => match &args.name {
             None => resources::list(ctx, Some(kind), &args.resources).await,
             Some(name) => resources::show_one(ctx, kind, name).await,
@@ -64,9 +66,10 @@ fn check_flags(args: &GetArgs) -> Result<(), UsageError> {
         GetObject::FirewallLogs => "firewall-logs",
         GetObject::DnsQueries => "dns-queries",
         GetObject::Firewall => "firewall",
+        GetObject::Leases => "leases",
         GetObject::Kind(kind) => kind.as_str(),
     };
-    if args.name.is_some() && !matches!(args.object, GetObject::Kind(_)) {
+    if args.name.is_some() && !matches!(args.object, GetObject::Kind(_) | GetObject::Leases) {
         return Err(UsageError(format!(
             "`get {object}` takes no name; a name follows a resource kind (e.g. get addr lan)"
         )));

@@ -8,6 +8,7 @@ mod controllers;
 mod daemon;
 mod delete;
 mod describe;
+mod dhcp_leases;
 mod dns_queries;
 mod events;
 mod export;

@@ -4,6 +4,7 @@
 
 mod address;
 mod dhcp;
+mod dhcp_server;
 pub mod dns_validation;
 mod events;
 mod firewall;
@@ -17,6 +18,7 @@ mod validate;
 
 pub use address::*;
 pub use dhcp::*;
+pub use dhcp_server::*;
 pub use events::*;
 pub use firewall::*;
 pub use health::*;
@@ -55,6 +57,7 @@ pub enum ResourceSpec {
     FirewallPolicy(FirewallPolicySpec),
     FirewallRule(FirewallRuleSpec),
     PortForward(PortForwardSpec),
+    DHCPv4Server(DHCPv4ServerSpec),
     IPv6RouterAdvertisement(IPv6RouterAdvertisementSpec),
 }
 
@@ -81,6 +84,7 @@ macro_rules! per_kind {
             FirewallPolicy => FirewallPolicySpec,
             FirewallRule => FirewallRuleSpec,
             PortForward => PortForwardSpec,
+            DHCPv4Server => DHCPv4ServerSpec,
             IPv6RouterAdvertisement => IPv6RouterAdvertisementSpec
         }
     };

@@ -7,7 +7,7 @@
 //! dropping the request future with it) never leaves the ledger one generation ahead of memory.
 
 use super::desired::{changes_anything, DesiredState};
-use super::validate::{check_duplicates, check_references, referrers};
+use super::validate::{check_dhcp_pools, check_duplicates, check_references, referrers};
 use crate::events::EventBus;
 use routerd_api::control::{
     ApplyMode, ApplyRequest, ApplyResult, DeleteRequest, RollbackRequest, ValidateResult,
@@ -217,7 +217,8 @@ impl ConfigService {
         for r in given {
             next.resources.insert(r.id(), r.clone());
         }
-        let errors = check_references(&next);
+        let mut errors = check_references(&next);
+        errors.extend(check_dhcp_pools(&next));
         if !errors.is_empty() {
             return Err(ConfigError::Invalid(errors));
         }

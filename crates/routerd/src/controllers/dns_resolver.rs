@@ -10,7 +10,9 @@
 use super::daemon_status;
 use super::runtime::{Action, Context, Controller, ReconcileFuture};
 use crate::supervisor::DaemonRequest;
-use routerd_api::spec::{DNSResolverDaemonConfig, DNSResolverSpec, ResourceSpec, RetentionPolicy};
+use routerd_api::spec::{
+    DNSResolverDaemonConfig, DNSResolverSpec, RegisteredHost, ResourceSpec, RetentionPolicy,
+};
 use routerd_api::{GoDuration, Kind};
 use std::time::Duration;
 
@@ -41,12 +43,16 @@ pub fn dns_query_retention(ctx: &Context) -> RetentionPolicy {
     policy
 }
 
-/// The daemon's `config.json` for one resolver.
-pub fn daemon_config(spec: &DNSResolverSpec, retention: &RetentionPolicy) -> serde_json::Value {
+/// The daemon's `config.json` for one resolver, with the host names the DHCP servers registered
+/// (`dhcpv4_server::registered_hosts`).
+pub fn daemon_config(
+    spec: &DNSResolverSpec,
+    retention: &RetentionPolicy,
+    registered_hosts: Vec<RegisteredHost>,
+) -> serde_json::Value {
     let config = DNSResolverDaemonConfig {
         spec: spec.clone(),
-        // The host names the DHCP server registers for its leases: issue 15 fills these in; none yet.
-        registered_hosts: Vec::new(),
+        registered_hosts,
         retention: Some(retention.clone()),
         // DoT/DoH upstreams are verified against the system's trust anchors: the spec names no other.
         tls_trust_file: None,
@@ -62,10 +68,15 @@ impl Controller for DNSResolverController {
         &[KIND]
     }
     fn input_kinds(&self) -> &'static [Kind] {
-        &[KIND, Kind::LogRetention]
+        &[KIND, Kind::LogRetention, Kind::DHCPv4Server]
     }
     fn wake_topics(&self) -> &'static [&'static str] {
-        &["routerd.dns.resolver.**", "routerd.daemon.**"]
+        // Lease changes of the DHCP server change the registered host names.
+        &[
+            "routerd.dns.resolver.**",
+            "routerd.daemon.**",
+            "routerd.dhcpv4.server.lease.**",
+        ]
     }
     fn reconcile<'a>(&'a self, ctx: &'a Context) -> ReconcileFuture<'a> {
         Box::pin(async move {
@@ -81,7 +92,11 @@ impl Controller for DNSResolverController {
                 let request = DaemonRequest {
                     executable: EXECUTABLE,
                     instance: r.name().to_string(),
-                    config: daemon_config(spec, &retention),
+                    config: daemon_config(
+                        spec,
+                        &retention,
+                        super::dhcpv4_server::registered_hosts(ctx, &spec.listen).await,
+                    ),
                 };
                 let id = r.id();
                 if let Some(view) = daemon_status::ensure(ctx, &id, request, &mut requeue).await {
@@ -154,7 +169,7 @@ mod tests {
         let ResourceSpec::DNSResolver(spec) = &r.spec else {
             panic!("a DNSResolver");
         };
-        let config = daemon_config(spec, &policy);
+        let config = daemon_config(spec, &policy, Vec::new());
         assert_eq!(config["spec"]["listen"], json!(["127.0.0.1:5353"]));
         assert_eq!(config["spec"]["localRecords"][0]["value"], "192.168.1.10");
         let read: DNSResolverDaemonConfig = serde_json::from_value(config.clone()).unwrap();

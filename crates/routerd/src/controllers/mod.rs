@@ -6,6 +6,7 @@ pub mod address;
 pub mod daemon_status;
 pub mod delegated_address;
 pub mod dhcpv4;
+pub mod dhcpv4_server;
 pub mod dns_resolver;
 pub mod egress;
 pub mod firewall;
@@ -46,5 +47,6 @@ pub fn builtin(
             routerd_host::KernelConntrack,
         ))),
         Arc::new(router_advertisement::RouterAdvertisementController),
+        Arc::new(dhcpv4_server::DHCPv4ServerController),
     ]
 }

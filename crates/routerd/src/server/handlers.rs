@@ -61,6 +61,7 @@ pub async fn handle(
         Op::FirewallLogs => super::log_queries::firewall_logs(app, &query).await,
         Op::Firewall => Ok(ok("FirewallTable", &app.firewall.snapshot())),
         Op::DnsQueries => super::dns_queries::dns_queries(app, &query).await,
+        Op::DhcpLeases => super::dhcp_leases::dhcp_leases(app, &query).await,
         Op::OpenApi => Ok(super::response::json(
             hyper::StatusCode::OK,
             &super::openapi::document(),

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod caller;
 pub mod connections;
+pub mod dhcp_leases;
 pub mod dns_queries;
 pub mod endpoints;
 pub mod handlers;

@@ -45,6 +45,7 @@ pub fn document() -> Value {
     );
     reg!("DNSQueryList", routerd_api::dns_query::DnsQueryList);
     reg!("FirewallTable", FirewallTable);
+    reg!("DHCPLeaseList", routerd_api::dhcp_lease::DHCPLeaseList);
     reg!(
         "DNSQueryAggregate",
         routerd_api::dns_query::DnsQueryAggregate
@@ -90,6 +91,9 @@ pub fn document() -> Value {
         }
         if e.op == Op::FirewallLogs {
             parameters.extend(super::log_queries::firewall_log_parameters());
+        }
+        if e.op == Op::DhcpLeases {
+            parameters.extend(super::dhcp_leases::openapi_parameters());
         }
         if e.op == Op::DnsQueries {
             parameters.extend(super::dns_queries::openapi_parameters());
