@@ -18,16 +18,8 @@
 use std::fmt;
 use std::net::Ipv4Addr;
 
-/// The DHCP magic cookie (RFC 2131 §3), right after the fixed BOOTP header.
-pub const MAGIC_COOKIE: [u8; 4] = [99, 130, 83, 99];
-/// Length of the fixed BOOTP header (op .. file).
-pub const FIXED_HEADER_LEN: usize = 236;
-/// Offset of the first option (after the magic cookie).
-pub const OPTIONS_OFFSET: usize = FIXED_HEADER_LEN + 4;
-/// The `sname` field (64 bytes), an option area when overloaded.
-const SNAME: std::ops::Range<usize> = 44..108;
-/// The `file` field (128 bytes), an option area when overloaded.
-const FILE: std::ops::Range<usize> = 108..236;
+use routerd_proto::dhcpv4::{collect_options, OptionAreaError};
+pub use routerd_proto::dhcpv4::{FIXED_HEADER_LEN, MAGIC_COOKIE, OPTIONS_OFFSET};
 
 /// Option codes this client sends or interprets (RFC 2132, RFC 3442, RFC 4361).
 pub mod code {
@@ -63,16 +55,9 @@ pub const REQUESTED_OPTIONS: [u8; 13] = [1, 3, 6, 12, 15, 26, 28, 42, 51, 54, 58
 /// Why the options of a message are malformed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OptionError {
-    /// An option's length byte (or the length byte itself) runs past the end of its area.
-    #[error("option {code} at offset {offset} of the {area} runs past the end of the area")]
-    Truncated {
-        area: &'static str,
-        code: u8,
-        offset: usize,
-    },
-    /// The options field has no End option: the message was cut short.
-    #[error("the options field has no End option (255)")]
-    MissingEnd,
+    /// The option areas cannot be walked (a length past the end, no End, a bad overload).
+    #[error(transparent)]
+    Area(#[from] OptionAreaError),
     /// An option the client interprets does not have the shape RFC 2132/3442 give it.
     #[error("option {code} ({name}): {reason}")]
     Invalid {
@@ -101,13 +86,6 @@ impl RawOptions {
     /// The codes present, in order of first appearance.
     pub fn codes(&self) -> impl Iterator<Item = u8> + '_ {
         self.values.iter().map(|(c, _)| *c)
-    }
-
-    fn push(&mut self, code: u8, value: &[u8]) {
-        match self.values.iter_mut().find(|(c, _)| *c == code) {
-            Some((_, v)) => v.extend_from_slice(value),
-            None => self.values.push((code, value.to_vec())),
-        }
     }
 
     /// Writes every option as `code len value` chunks of at most 255 bytes (RFC 3396), then End.
@@ -150,85 +128,18 @@ pub fn interpreted(code: u8) -> bool {
 /// Walks the option areas of a whole DHCP message (fixed header, cookie and options; the caller has
 /// checked the length and the cookie) and checks every interpreted option.
 pub fn collect(packet: &[u8]) -> Result<RawOptions, OptionError> {
-    let options = packet.get(OPTIONS_OFFSET..).unwrap_or(&[]);
-    let mut all = RawOptions::default();
-    walk("options field", options, true, &mut all)?;
-    // RFC 2131 §4.1: option 52 says `file` (1), `sname` (2) or both (3) hold options too. RFC 3396 §5
-    // gives the order of concatenation: options field, then file, then sname.
-    if let Some(overload) = all.get(code::OVERLOAD) {
-        let value = match overload {
-            [v @ 1..=3] => *v,
-            _ => {
-                return Err(invalid(
-                    code::OVERLOAD,
-                    "must be one byte, 1 (file), 2 (sname) or 3 (both)",
-                ))
-            }
-        };
-        if value & 1 != 0 {
-            walk(
-                "file field",
-                packet.get(FILE).unwrap_or(&[]),
-                false,
-                &mut all,
-            )?;
-        }
-        if value & 2 != 0 {
-            walk(
-                "sname field",
-                packet.get(SNAME).unwrap_or(&[]),
-                false,
-                &mut all,
-            )?;
-        }
-    }
+    let all = collect_options(packet)?;
     let mut kept = RawOptions::default();
-    for (code, value) in all.values {
+    for (code, value) in all.iter() {
         if !interpreted(code) {
             continue;
         }
-        match check(code, &value)? {
+        match check(code, value)? {
             Checked::Keep(v) => kept.values.push((code, v)),
             Checked::Drop => {}
         }
     }
     Ok(kept)
-}
-
-fn walk(
-    area: &'static str,
-    bytes: &[u8],
-    require_end: bool,
-    out: &mut RawOptions,
-) -> Result<(), OptionError> {
-    let mut i = 0;
-    loop {
-        let Some(&c) = bytes.get(i) else {
-            return if require_end {
-                Err(OptionError::MissingEnd)
-            } else {
-                Ok(())
-            };
-        };
-        match c {
-            code::PAD => i += 1,
-            code::END => return Ok(()),
-            _ => {
-                let truncated = OptionError::Truncated {
-                    area,
-                    code: c,
-                    offset: i,
-                };
-                let len = *bytes.get(i + 1).ok_or(truncated.clone())? as usize;
-                let value = bytes.get(i + 2..i + 2 + len).ok_or(truncated)?;
-                // Option overload inside an overloaded field means nothing (RFC 3396 §5); ignore it.
-                if !(c == code::OVERLOAD && area != "options field") {
-                    out.push(c, value);
-                }
-                i += 2 + len;
-            }
-        }
-    }
 }
 
 enum Checked {
@@ -460,14 +371,23 @@ mod tests {
 
     #[test]
     fn structural_errors() {
-        assert_eq!(collect(&packet(&[53, 1, 5])), Err(OptionError::MissingEnd));
+        assert_eq!(
+            collect(&packet(&[53, 1, 5])),
+            Err(OptionError::Area(OptionAreaError::MissingEnd))
+        );
         assert!(matches!(
             collect(&packet(&[53, 1, 5, 6, 8, 1, 2, 3, 4])),
-            Err(OptionError::Truncated { code: 6, .. })
+            Err(OptionError::Area(OptionAreaError::Truncated {
+                code: 6,
+                ..
+            }))
         ));
         assert!(matches!(
             collect(&packet(&[53])),
-            Err(OptionError::Truncated { code: 53, .. })
+            Err(OptionError::Area(OptionAreaError::Truncated {
+                code: 53,
+                ..
+            }))
         ));
         // Overlong fixed-length options.
         for bad in [
@@ -481,13 +401,16 @@ mod tests {
             &[61, 1, 1, 255],
             &[15, 3, b'a', b' ', b'b', 255],
             &[15, 1, 0, 255],
-            &[52, 1, 4, 255],
         ] {
             assert!(
                 matches!(collect(&packet(bad)), Err(OptionError::Invalid { .. })),
                 "{bad:?}"
             );
         }
+        assert_eq!(
+            collect(&packet(&[52, 1, 4, 255])),
+            Err(OptionError::Area(OptionAreaError::BadOverload))
+        );
         // A duplicated message type concatenates to length 2: malformed.
         assert!(collect(&packet(&[53, 1, 5, 53, 1, 5, 255])).is_err());
     }
@@ -503,10 +426,10 @@ mod tests {
         p[108..111].copy_from_slice(&[6, 200, 1]);
         assert!(matches!(
             collect(&p),
-            Err(OptionError::Truncated {
+            Err(OptionError::Area(OptionAreaError::Truncated {
                 area: "file field",
                 ..
-            })
+            }))
         ));
     }
 

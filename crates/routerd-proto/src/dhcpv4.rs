@@ -106,14 +106,8 @@ pub enum RequestError {
     NotEthernet { htype: u8, hlen: u8 },
     #[error("magic cookie {0:?} is not [99, 130, 83, 99]")]
     MagicCookie([u8; 4]),
-    #[error("option {code} in the {area} is cut short at offset {offset}")]
-    Truncated {
-        area: &'static str,
-        code: u8,
-        offset: usize,
-    },
-    #[error("no End option in the options field")]
-    MissingEnd,
+    #[error(transparent)]
+    Options(#[from] OptionAreaError),
     #[error("option {code}: {reason}")]
     Invalid { code: u8, reason: String },
     #[error("no DHCP message type (option 53): BOOTP is not served")]
@@ -156,37 +150,101 @@ impl ClientRequest {
 }
 
 /// Concatenated option values (RFC 3396) in the order first seen.
-#[derive(Debug, Default, Clone)]
-struct Options {
+/// Why the option areas of a message cannot be walked (RFC 2131 §4.1, RFC 3396).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OptionAreaError {
+    /// An option's length byte (or the length byte itself) runs past the end of its area.
+    #[error("option {code} at offset {offset} of the {area} runs past the end of the area")]
+    Truncated {
+        area: &'static str,
+        code: u8,
+        offset: usize,
+    },
+    /// The options field has no End option: the message was cut short.
+    #[error("the options field has no End option (255)")]
+    MissingEnd,
+    /// Option 52 is not one byte of 1 (file), 2 (sname) or 3 (both).
+    #[error("option 52 (option overload) must be one byte, 1 (file), 2 (sname) or 3 (both)")]
+    BadOverload,
+}
+
+/// Every option of one message: each code once, its instances concatenated (RFC 3396), in order of
+/// first appearance. The client and the server both read messages through this one walker.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageOptions {
     values: Vec<(u8, Vec<u8>)>,
 }
 
-impl Options {
-    fn push(&mut self, code: u8, value: &[u8]) {
+impl MessageOptions {
+    /// Appends `value` to `code` (a second instance of a code continues the first, RFC 3396).
+    pub fn push(&mut self, code: u8, value: &[u8]) {
         match self.values.iter_mut().find(|(c, _)| *c == code) {
             Some((_, v)) => v.extend_from_slice(value),
             None => self.values.push((code, value.to_vec())),
         }
     }
-    fn get(&self, code: u8) -> Option<&[u8]> {
+
+    /// The (concatenated) value of `code`, if the message carried it.
+    pub fn get(&self, code: u8) -> Option<&[u8]> {
         self.values
             .iter()
             .find(|(c, _)| *c == code)
             .map(|(_, v)| v.as_slice())
     }
+
+    /// Every option, in order of first appearance.
+    pub fn iter(&self) -> impl Iterator<Item = (u8, &[u8])> + '_ {
+        self.values.iter().map(|(c, v)| (*c, v.as_slice()))
+    }
+}
+
+/// Walks the option areas of a whole DHCP message (fixed header, cookie, options; the caller checked
+/// the header and the cookie): the options field, then, as option 52 says, `file` and `sname` (RFC 3396
+/// §5 gives that order of concatenation). Every length is bounds-checked; nothing is interpreted.
+pub fn collect_options(packet: &[u8]) -> Result<MessageOptions, OptionAreaError> {
+    let mut options = MessageOptions::default();
+    walk(
+        "options field",
+        packet.get(OPTIONS_OFFSET..).unwrap_or(&[]),
+        true,
+        &mut options,
+    )?;
+    if let Some(overload) = options.get(code::OVERLOAD) {
+        let value = match overload {
+            [v @ 1..=3] => *v,
+            _ => return Err(OptionAreaError::BadOverload),
+        };
+        if value & 1 != 0 {
+            walk(
+                "file field",
+                packet.get(FILE).unwrap_or(&[]),
+                false,
+                &mut options,
+            )?;
+        }
+        if value & 2 != 0 {
+            walk(
+                "sname field",
+                packet.get(SNAME).unwrap_or(&[]),
+                false,
+                &mut options,
+            )?;
+        }
+    }
+    Ok(options)
 }
 
 fn walk(
     area: &'static str,
     bytes: &[u8],
     require_end: bool,
-    out: &mut Options,
-) -> Result<(), RequestError> {
+    out: &mut MessageOptions,
+) -> Result<(), OptionAreaError> {
     let mut i = 0;
     loop {
         let Some(&c) = bytes.get(i) else {
             return if require_end {
-                Err(RequestError::MissingEnd)
+                Err(OptionAreaError::MissingEnd)
             } else {
                 Ok(())
             };
@@ -195,13 +253,14 @@ fn walk(
             code::PAD => i += 1,
             code::END => return Ok(()),
             _ => {
-                let truncated = || RequestError::Truncated {
+                let truncated = || OptionAreaError::Truncated {
                     area,
                     code: c,
                     offset: i,
                 };
                 let len = *bytes.get(i + 1).ok_or_else(truncated)? as usize;
                 let value = bytes.get(i + 2..i + 2 + len).ok_or_else(truncated)?;
+                // Option overload inside an overloaded field means nothing (RFC 3396 §5): ignored.
                 if !(c == code::OVERLOAD && area != "options field") {
                     out.push(c, value);
                 }
@@ -261,20 +320,7 @@ pub fn parse_request(packet: &[u8]) -> Result<ClientRequest, RequestError> {
     if cookie != MAGIC_COOKIE {
         return Err(RequestError::MagicCookie(cookie));
     }
-    let mut opts = Options::default();
-    walk("options field", &packet[OPTIONS_OFFSET..], true, &mut opts)?;
-    if let Some(overload) = opts.get(code::OVERLOAD) {
-        let v = match overload {
-            [v @ 1..=3] => *v,
-            _ => return Err(invalid(code::OVERLOAD, "must be one byte, 1, 2 or 3")),
-        };
-        if v & 1 != 0 {
-            walk("file field", &packet[FILE], false, &mut opts)?;
-        }
-        if v & 2 != 0 {
-            walk("sname field", &packet[SNAME], false, &mut opts)?;
-        }
-    }
+    let opts = collect_options(packet)?;
     let kind = match opts.get(code::MESSAGE_TYPE) {
         Some([t]) => match MessageType::from_u8(*t) {
             Some(
@@ -480,8 +526,7 @@ pub fn parse_reply(packet: &[u8]) -> Result<ParsedReply, RequestError> {
     if packet[0] != BOOTREPLY {
         return Err(RequestError::NotBootRequest(packet[0]));
     }
-    let mut opts = Options::default();
-    walk("options field", &packet[OPTIONS_OFFSET..], true, &mut opts)?;
+    let opts = collect_options(packet)?;
     let kind = match opts.get(code::MESSAGE_TYPE) {
         Some([t]) => MessageType::from_u8(*t).ok_or(RequestError::NotARequest(*t))?,
         _ => return Err(RequestError::MissingMessageType),

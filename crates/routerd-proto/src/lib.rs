@@ -12,8 +12,8 @@
 //!   RFC 8106).
 #![forbid(unsafe_code)]
 
-pub mod ndp;
 pub mod dhcpv4;
+pub mod ndp;
 pub mod netfilter;
 pub mod ppp;
 pub mod pppoe;

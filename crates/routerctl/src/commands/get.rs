@@ -3,8 +3,7 @@
 
 use super::{
     connections, controllers, dhcp_leases, dns_queries, events, firewall, flow_logs, generations,
-    resources,
-    status, Ctx,
+    resources, status, Ctx,
 };
 use crate::cli::{GetArgs, GetObject};
 use crate::failure::UsageError;
