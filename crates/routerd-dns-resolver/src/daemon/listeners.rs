@@ -4,6 +4,7 @@
 //! queries (RFC 7766), answered in order, and is closed after an idle period.
 
 use super::resolver::{Immediate, Resolver, Transport};
+use socket2::{Domain, Socket, Type};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,14 +34,34 @@ impl Drop for Listener {
 
 /// Binds UDP and TCP on `address` and starts serving.
 pub async fn bind(address: SocketAddr, resolver: Arc<Resolver>) -> std::io::Result<Listener> {
-    let udp = Arc::new(UdpSocket::bind(address).await?);
-    let tcp = TcpListener::bind(address).await?;
+    let udp = UdpSocket::from_std(std::net::UdpSocket::from(socket_for(address, Type::DGRAM)?))?;
+    let udp = Arc::new(udp);
+    let tcp = socket_for(address, Type::STREAM)?;
+    tcp.listen(1024)?;
+    let tcp = TcpListener::from_std(std::net::TcpListener::from(tcp))?;
     let udp_task = tokio::spawn(serve_udp(udp, resolver.clone()));
     let tcp_task = tokio::spawn(serve_tcp(tcp, resolver));
     Ok(Listener {
         udp: udp_task,
         tcp: tcp_task,
     })
+}
+
+/// A bound, non-blocking socket for `address`. An IPv6 listener is IPv6 only: `[::]:53` would otherwise
+/// also claim every IPv4 address's port 53 and refuse to coexist with `192.168.1.1:53` in the same
+/// `spec.listen` (EADDRINUSE); each family gets the sockets it names.
+fn socket_for(address: SocketAddr, kind: Type) -> std::io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(address), kind, None)?;
+    if address.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    if kind == Type::STREAM {
+        // As tokio's own `TcpListener::bind`: a restart rebinds while old connections sit in TIME_WAIT.
+        socket.set_reuse_address(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&address.into())?;
+    Ok(socket)
 }
 
 async fn serve_udp(socket: Arc<UdpSocket>, resolver: Arc<Resolver>) {
@@ -155,5 +176,20 @@ async fn serve_connection(
         framed.extend_from_slice(&n.to_be_bytes());
         framed.extend_from_slice(&answer);
         stream.write_all(&framed).await?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ipv6_wildcard_listener_coexists_with_an_ipv4_one_on_the_same_port() {
+        for kind in [Type::DGRAM, Type::STREAM] {
+            let v4 = socket_for("127.0.0.1:0".parse().unwrap(), kind).unwrap();
+            let port = v4.local_addr().unwrap().as_socket().unwrap().port();
+            let v6 = socket_for(SocketAddr::from(([0u16; 8], port)), kind);
+            assert!(v6.is_ok(), "{kind:?}: {v6:?}");
+        }
     }
 }
