@@ -45,6 +45,16 @@ fn store_status(rows: u64, counters: &WriterCounters) -> StoreStatus {
     }
 }
 
+/// Rows in a log store, counted off the async runtime: `COUNT(*)` walks a table of up to millions of rows
+/// every status refresh, and must neither stall the runtime's workers nor wait on them.
+async fn stored_rows<T: routerd_store::LogTable>(store: Arc<routerd_store::LogStore<T>>) -> u64 {
+    tokio::task::spawn_blocking(move || store.count())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or(0)
+}
+
 /// The retention of one store from the LogRetention resource (defaults without one).
 fn retention_policy(
     ctx: &Context,
@@ -276,7 +286,7 @@ impl Controller for FlowLogController {
                 #[serde(flatten, skip_serializing_if = "Option::is_none")]
                 recorder: Option<super::flow_recorder::FlowRecorderStatus>,
             }
-            let rows = self.stores.flows.count().unwrap_or(0);
+            let rows = stored_rows(self.stores.flows.clone()).await;
             let recorder = self
                 .recorder
                 .lock()
@@ -423,7 +433,7 @@ impl Controller for FirewallLogController {
                 #[serde(flatten, skip_serializing_if = "Option::is_none")]
                 logger: Option<super::firewall_logger::FirewallLoggerStatus>,
             }
-            let rows = self.stores.firewall.count().unwrap_or(0);
+            let rows = stored_rows(self.stores.firewall.clone()).await;
             let logger = self
                 .logger
                 .lock()
